@@ -1,0 +1,114 @@
+"""`usagectl`: the command line. Each command parses, calls, renders."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from usagectl.processors.bus import BusUnavailable
+from usagectl.processors.embedded import EmbeddedServerError
+from usagectl.processors.processor import ProcessorBusy
+from usagectl.processors.readmodel import NoReadModel
+from usagectl.processors.store import SchemaMismatch
+from usagectl.producers.discovery import NoDataRoots
+from usagectl.producers.producer import PublishFailed
+
+from . import doctor, reports
+from .errors import UserError
+from .settings import load_settings
+
+app = typer.Typer(
+    name="usagectl",
+    help="Claude Code token and cost tracking across sessions and machines.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+)
+app.registered_commands += reports.app.registered_commands
+app.registered_commands += doctor.app.registered_commands
+
+T = TypeVar("T")
+err_console = Console(stderr=True)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+@app.command()
+def sync() -> None:
+    """Publish everything new once, wait until the read model has caught up, exit."""
+    from .progress import sync_progress
+    from .runtime import run_sync
+
+    settings = load_settings()
+    with sync_progress(err_console) as on_progress:
+        stats = run_async(run_sync(settings, on_progress))
+    err_console.print(
+        f"synced {stats.files:,} files, {stats.lines:,} lines, {stats.events:,} usage events "
+        f"({stats.rejected:,} lines rejected: see `usagectl doctor`)"
+    )
+
+
+@app.command()
+def up() -> None:
+    """Run the embedded hub, this machine's producer and the processor until Ctrl-C."""
+    from .progress import up_display
+    from .runtime import run_up
+
+    settings = load_settings()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        with up_display(err_console, settings) as (on_progress, on_ready):
+            await run_up(settings, stop, on_progress, on_ready)
+
+    run_async(main())
+
+
+@app.command()
+def replay() -> None:
+    """Rebuild every read model from the stream into a new file and swap it in atomically."""
+    from .runtime import run_replay
+
+    events = run_async(run_replay(load_settings()))
+    err_console.print(f"replayed {events:,} usage events into a fresh read model")
+
+
+_EXPECTED = (
+    UserError, NoDataRoots, NoReadModel, BusUnavailable, EmbeddedServerError, ProcessorBusy,
+    PublishFailed, SchemaMismatch,
+)  # fmt: skip
+
+
+def main() -> None:
+    """Entry point: every error a user can cause is one line on stderr and exit status 1."""
+    try:
+        app()
+    except _EXPECTED as err:
+        _fail(str(err))
+    except KeyboardInterrupt:
+        _fail("interrupted")
+    except OSError as err:
+        where = f": {err.filename}" if err.filename else ""
+        _fail(f"{err.strerror or err}{where}")
+    except sqlite3.Error as err:
+        _fail(f"database error: {err}")
+
+
+def _fail(message: str) -> None:
+    print(f"usagectl: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""Report commands: read the SQLite read model only (no bus), render a table or ccusage JSON."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import typer
+from rich.console import Console
+from usagectl.processors import readmodel
+from usagectl.processors.readmodel import Filters
+from usagectl.projections.blockreport import block_json
+from usagectl.projections.blocks import (
+    DEFAULT_SESSION_HOURS,
+    is_active,
+    max_completed_tokens,
+    session_ms,
+)
+from usagectl.projections.reports import (
+    COST_INDEX,
+    WEEKDAYS,
+    Period,
+    group_rollups,
+    iso_ms,
+    local_date,
+    period_of,
+    totals_json,
+)
+
+from .errors import UserError
+from .settings import load_settings
+
+app = typer.Typer(add_completion=False)
+
+Json = Annotated[bool, typer.Option("--json", "-j", help="ccusage-compatible JSON on stdout")]
+Tz = Annotated[str | None, typer.Option("--timezone", "-z", help="IANA zone (default: local)")]
+Since = Annotated[str | None, typer.Option("--since", "-s", help="YYYY-MM-DD or YYYYMMDD")]
+Until = Annotated[str | None, typer.Option("--until", "-u", help="YYYY-MM-DD or YYYYMMDD")]
+Breakdown = Annotated[bool, typer.Option("--breakdown", "-b", help="per-model rows")]
+Machine = Annotated[str | None, typer.Option("--machine", help="only this machine")]
+Project = Annotated[str | None, typer.Option("--project", "-p", help="path, name or folder")]
+Mode = Annotated[str, typer.Option("--mode", "-m", help="cost: auto|calculate|display")]
+Order = Annotated[str, typer.Option("--order", "-o", help="asc|desc")]
+
+
+def zone(name: str | None) -> ZoneInfo:
+    if name is None or name == "local":
+        return _local_zone()
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise UserError(f"invalid --timezone {name!r}: not an IANA time zone") from err
+
+
+def _local_zone() -> ZoneInfo:
+    import os
+
+    tz = os.environ.get("TZ")
+    if tz:
+        return zone(tz.lstrip(":"))
+    try:
+        return ZoneInfo(str(datetime.now().astimezone().tzinfo))
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def parse_day(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    raise UserError(f"invalid {flag} {value!r}: use YYYY-MM-DD or YYYYMMDD")
+
+
+def check_choice(value: str, choices: tuple[str, ...], flag: str) -> str:
+    if value not in choices:
+        raise UserError(f"invalid {flag} {value!r}: choose one of {', '.join(choices)}")
+    return value
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+def _period_report(kind: str, key_name: str, *, json_out: bool, tz: str | None, since: str | None,
+                   until: str | None, breakdown: bool, machine: str | None, project: str | None,
+                   mode: str, order: str, start_of_week: str = "sunday") -> None:  # fmt: skip
+    zone_info = zone(tz)
+    since_d, until_d = parse_day(since, "--since"), parse_day(until, "--until")
+    check_choice(mode, tuple(COST_INDEX), "--mode")
+    check_choice(order, ("asc", "desc"), "--order")
+    settings = load_settings()
+    conn = readmodel.open_read(settings.db_path)
+    with conn:
+        found = readmodel.rollup_rows(conn, Filters(machine=machine, project=project))
+        periods = group_rollups(
+            found, zone_info, period_of(kind, start_of_week), mode, since_d, until_d
+        )
+    if order == "desc":
+        periods.reverse()
+    rows = [p.json(key_name) for p in periods]
+    payload: dict[str, Any] = {kind: rows, "totals": totals_json(periods)}
+    if json_out:
+        _emit(payload)
+    else:
+        _table(f"Claude Code usage — {kind}", key_name, rows, payload, breakdown)
+
+
+def _table(title: str, key_name: str, rows: list[dict[str, Any]], payload: dict[str, Any],
+           breakdown: bool) -> None:  # fmt: skip
+    from .render import usage_table
+
+    Console().print(usage_table(title, key_name, rows, payload["totals"], breakdown))
+
+
+@app.command()
+def daily(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
+          breakdown: Breakdown = False, machine: Machine = None, project: Project = None,
+          mode: Mode = "auto", order: Order = "asc") -> None:  # fmt: skip
+    """Usage per day."""
+    _period_report("daily", "date", json_out=json_out, tz=timezone, since=since, until=until,
+                   breakdown=breakdown, machine=machine, project=project, mode=mode,
+                   order=order)  # fmt: skip
+
+
+@app.command()
+def weekly(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
+           breakdown: Breakdown = False, machine: Machine = None, project: Project = None,
+           mode: Mode = "auto", order: Order = "asc",
+           start_of_week: Annotated[str, typer.Option("--start-of-week", "-w")] = "sunday",
+           ) -> None:  # fmt: skip
+    """Usage per week (weeks start on Sunday, as `ccusage claude weekly`)."""
+    check_choice(start_of_week, WEEKDAYS, "--start-of-week")
+    _period_report("weekly", "week", json_out=json_out, tz=timezone, since=since, until=until,
+                   breakdown=breakdown, machine=machine, project=project, mode=mode,
+                   order=order, start_of_week=start_of_week)  # fmt: skip
+
+
+@app.command()
+def monthly(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
+            breakdown: Breakdown = False, machine: Machine = None, project: Project = None,
+            mode: Mode = "auto", order: Order = "asc") -> None:  # fmt: skip
+    """Usage per month."""
+    _period_report("monthly", "month", json_out=json_out, tz=timezone, since=since, until=until,
+                   breakdown=breakdown, machine=machine, project=project, mode=mode,
+                   order=order)  # fmt: skip
+
+
+@app.command()
+def session(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
+            breakdown: Breakdown = False, machine: Machine = None, project: Project = None,
+            mode: Mode = "auto") -> None:  # fmt: skip
+    """Usage per session, most expensive first (subagent files roll into their session)."""
+    zone_info = zone(timezone)
+    since_d, until_d = parse_day(since, "--since"), parse_day(until, "--until")
+    cost_index = COST_INDEX[check_choice(mode, tuple(COST_INDEX), "--mode")]
+    conn = readmodel.open_read(load_settings().db_path)
+    with conn:
+        sessions: dict[tuple[str, str], tuple[Period, int, int]] = {}
+        for r in readmodel.session_rows(conn, Filters(machine=machine, project=project)):
+            key = (r.project_dir, r.session_id)
+            period = sessions.setdefault(key, (Period(r.session_id), r.first_ms, r.last_ms))[0]
+            period.add(r.model, r.sums, cost_index, r.first_ms)
+    rows = []
+    for (project_dir, _), (period, first, last) in sessions.items():
+        day = local_date(last // 1000, zone_info)
+        if (since_d and day < since_d) or (until_d and day > until_d) or not period.tokens.total:
+            continue
+        row = period.json("sessionId")
+        row.update(projectPath=project_dir, firstActivity=iso_ms(first), lastActivity=iso_ms(last))
+        rows.append((period, dict(sorted(row.items()))))
+    rows.sort(key=lambda pr: (-pr[0].tokens.cost_nano, pr[1]["sessionId"]))
+    session_json = [r for _, r in rows]
+    payload: dict[str, Any] = {"sessions": session_json, "totals": totals_json(p for p, _ in rows)}
+    if json_out:
+        _emit(payload)
+    else:
+        _table("Claude Code usage — sessions", "sessionId", session_json, payload, breakdown)
+
+
+@app.command()
+def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
+           machine: Machine = None, mode: Mode = "auto", order: Order = "asc",
+           active: Annotated[bool, typer.Option("--active", "-a", help="only the active block")]
+           = False,
+           recent: Annotated[bool, typer.Option("--recent", "-r", help="last 3 days")] = False,
+           token_limit: Annotated[str | None, typer.Option("--token-limit", "-t",
+                                                           help="N or max")] = None,
+           session_length: Annotated[float, typer.Option("--session-length", "-n")]
+           = DEFAULT_SESSION_HOURS) -> None:  # fmt: skip
+    """5-hour billing blocks, account-wide (or one machine's with --machine)."""
+    zone_info = zone(timezone)
+    since_d, until_d = parse_day(since, "--since"), parse_day(until, "--until")
+    cost_index = COST_INDEX[check_choice(mode, tuple(COST_INDEX), "--mode")]
+    check_choice(order, ("asc", "desc"), "--order")
+    if session_length <= 0:
+        raise UserError("invalid --session-length: must be a positive number of hours")
+    length = session_ms(session_length)
+    now_ms = int(time.time() * 1000)
+    settings = load_settings()
+    conn = readmodel.open_read(settings.db_path)
+    with conn:
+        found = readmodel.blocks(conn, settings.account, machine, length)
+    kept = [
+        b for b in found
+        if _block_kept(b.start_ms, zone_info, since_d, until_d, recent, now_ms)
+        and (not active or is_active(b, now_ms, length))
+    ]  # fmt: skip
+    limit = _token_limit(token_limit, kept, now_ms, length)
+    if order == "desc":
+        kept.reverse()
+    rows = [block_json(b, now_ms, length, cost_index, limit) for b in kept]
+    if json_out:
+        _emit({"blocks": rows})
+    else:
+        from .render import blocks_table
+
+        shown = limit if limit is not None else max_completed_tokens(kept, now_ms, length)
+        Console().print(blocks_table(rows, shown or None))
+
+
+def _block_kept(start_ms: int, tz: ZoneInfo, since: date | None, until: date | None,
+                recent: bool, now_ms: int) -> bool:  # fmt: skip
+    day = local_date(start_ms // 1000, tz)
+    if recent and start_ms < now_ms - 3 * 86_400_000:
+        return False
+    return not ((since and day < since) or (until and day > until))
+
+
+def _token_limit(value: str | None, blocks: list[Any], now_ms: int, length: int) -> int | None:
+    if value is None:
+        return None
+    if value in ("", "max"):
+        found = max_completed_tokens(blocks, now_ms, length)
+        return found or None
+    try:
+        limit = int(value)
+    except ValueError as err:
+        raise UserError(f"invalid --token-limit {value!r}: a number of tokens or 'max'") from err
+    if limit <= 0:
+        raise UserError("invalid --token-limit: must be positive")
+    return limit

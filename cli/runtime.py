@@ -1,0 +1,188 @@
+"""Wiring for the long-running commands: the hub, this machine's producer and the processor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from usagectl.processors.bus import BusSettings, connect, ensure_streams, stream_last_seq
+from usagectl.processors.embedded import EmbeddedServer, ensure_embedded
+from usagectl.processors.processor import (
+    Processor,
+    ProcessorBusy,
+    processor_lock,
+    read_model_seq,
+)
+from usagectl.producers.checkpoints import Checkpoints
+from usagectl.producers.discovery import claude_roots
+from usagectl.producers.live import follow
+from usagectl.producers.producer import Producer, SyncStats
+
+from .settings import Settings
+
+POLL_S = 0.2
+
+
+@dataclass
+class Hub:
+    nc: Client
+    js: JetStreamContext
+    bus: BusSettings
+    server: EmbeddedServer | None
+
+
+@contextlib.asynccontextmanager
+async def hub(settings: Settings, *, service: bool = False) -> AsyncIterator[Hub]:
+    """The configured hub, or the embedded one (started here if none runs; stopped if so)."""
+    server = None if settings.nats_url else await ensure_embedded(settings.home)
+    url = settings.nats_url or (server.url if server else "")
+    try:
+        bus = settings.bus(url)
+        nc = await connect(bus, service=service)
+        try:
+            js = nc.jetstream(publish_async_max_pending=4000)
+            await ensure_streams(js, bus)
+            yield Hub(nc, js, bus, server)
+        finally:
+            await nc.close()
+    finally:
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+
+
+def make_producer(settings: Settings, h: Hub, checkpoints: Checkpoints) -> Producer:
+    roots = claude_roots(settings.claude_config_dir, settings.user_home, settings.xdg_config_home)
+    return Producer(h.js, h.bus.prefix, roots, settings.machine, settings.account, checkpoints)
+
+
+async def _wait_for_read_model(settings: Settings, target: int) -> None:
+    """Another process runs the processor: watch its cursor instead of running a second one."""
+    while await read_model_seq(settings.db_path) < target:  # noqa: ASYNC110 - another process
+        await asyncio.sleep(POLL_S)
+
+
+async def _wait(stop: asyncio.Event) -> None:
+    await stop.wait()
+
+
+async def _until_done(main: asyncio.Task[None], side: asyncio.Task[None]) -> None:
+    """Await ``main``; a failure of ``side`` (the processor) ends the wait with its error."""
+    await asyncio.wait({main, side}, return_when=asyncio.FIRST_COMPLETED)
+    if side.done() and not main.done():
+        main.cancel()
+        side.result()
+        raise RuntimeError("the processor stopped unexpectedly")
+    main.result()
+
+
+async def run_sync(
+    settings: Settings, on_progress: Callable[[SyncStats], None] | None = None
+) -> SyncStats:
+    async with hub(settings) as h:
+        checkpoints = Checkpoints(settings.producer_db)
+        try:
+            producer = make_producer(settings, h, checkpoints)
+            producer.on_progress = on_progress
+            with contextlib.ExitStack() as stack:
+                try:
+                    stack.enter_context(processor_lock(settings.home))
+                    own = True
+                except ProcessorBusy:
+                    own = False
+                stats = await _sync_with(settings, h, producer, own)
+        finally:
+            checkpoints.close()
+    return stats
+
+
+async def _sync_with(settings: Settings, h: Hub, producer: Producer, own: bool) -> SyncStats:
+    stop = asyncio.Event()
+    processor = Processor(h.js, h.bus, settings.db_path)
+    side = asyncio.create_task(processor.run(stop) if own else _wait(stop))
+
+    async def publish_then_wait() -> None:
+        await producer.sync_all()
+        target = await stream_last_seq(h.js, h.bus)
+        if own:
+            await processor.wait_until(target)
+        else:
+            await _wait_for_read_model(settings, target)
+
+    try:
+        await _until_done(asyncio.create_task(publish_then_wait()), side)
+    finally:
+        stop.set()
+        await asyncio.gather(side, return_exceptions=True)
+    return producer.stats
+
+
+async def run_up(
+    settings: Settings,
+    stop: asyncio.Event,
+    on_progress: Callable[[SyncStats], None] | None = None,
+    on_ready: Callable[[Producer, Processor], None] | None = None,
+) -> None:
+    """Backfill, then follow transcripts live and keep the read model current, until stopped."""
+    async with hub(settings, service=True) as h:
+        checkpoints = Checkpoints(settings.producer_db)
+        try:
+            with processor_lock(settings.home):
+                producer = make_producer(settings, h, checkpoints)
+                producer.on_progress = on_progress
+                processor = Processor(h.js, h.bus, settings.db_path)
+                side = asyncio.create_task(processor.run(stop))
+
+                async def produce() -> None:
+                    await producer.sync_all()
+                    if on_ready is not None:
+                        on_ready(producer, processor)
+                    await follow(producer, stop)
+
+                await _until_done(asyncio.create_task(produce()), side)
+                await side
+        finally:
+            checkpoints.close()
+
+
+async def run_replay(settings: Settings) -> int:
+    """Rebuild the read model from the stream into a new file, then swap it in atomically."""
+    async with hub(settings) as h:
+        with processor_lock(settings.home):
+            target = await stream_last_seq(h.js, h.bus)
+            fresh = settings.db_path.with_name(f"{settings.db_path.name}.replay-{os.getpid()}")
+            await asyncio.to_thread(_remove_db, fresh)
+            stop = asyncio.Event()
+            processor = Processor(h.js, h.bus, fresh, durable="replay")
+            task = asyncio.create_task(processor.run(stop))
+            try:
+                await _until_done(asyncio.create_task(processor.wait_until(target)), task)
+            finally:
+                stop.set()
+                await asyncio.gather(task, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await h.js.delete_consumer(h.bus.stream, "replay")
+            await asyncio.to_thread(_swap_in, fresh, settings.db_path)
+            return processor.progress.events
+
+
+def _remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _swap_in(fresh: Path, target: Path) -> None:
+    import sqlite3
+
+    # A stale WAL beside the old file would be replayed onto the new one: fold it in first.
+    conn = sqlite3.connect(fresh)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.close()
+    os.replace(fresh, target)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)

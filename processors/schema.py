@@ -1,0 +1,86 @@
+"""The read model's SQLite schema: the one place that names its tables and columns."""
+
+from __future__ import annotations
+
+from usagectl.projections.rollups import SUM_COLUMNS
+
+# Bump when a projection changes what it stores: a mismatch asks for a replay.
+SCHEMA_VERSION = 1
+
+LEDGER_COLUMNS = (
+    "key",
+    "message_id",
+    "event_id",
+    "ts_ms",
+    "account",
+    "machine",
+    "project",
+    "project_dir",
+    "session_id",
+    "model",
+    "is_sidechain",
+    "has_speed",
+    "input",
+    "output",
+    "cache_write_5m",
+    "cache_write_1h",
+    "cache_read",
+    "cost_calculated",
+    "reported_cost",
+    "source_path",
+    "source_offset",
+)
+
+_SUMS = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in SUM_COLUMNS)
+
+DDL = f"""
+PRAGMA journal_mode = WAL;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tracking (
+    consumer TEXT PRIMARY KEY, stream_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    key TEXT PRIMARY KEY, message_id TEXT, event_id TEXT NOT NULL, ts_ms INTEGER NOT NULL,
+    account TEXT NOT NULL, machine TEXT NOT NULL, project TEXT NOT NULL,
+    project_dir TEXT NOT NULL, session_id TEXT NOT NULL, model TEXT NOT NULL,
+    is_sidechain INTEGER NOT NULL, has_speed INTEGER NOT NULL,
+    input INTEGER NOT NULL, output INTEGER NOT NULL, cache_write_5m INTEGER NOT NULL,
+    cache_write_1h INTEGER NOT NULL, cache_read INTEGER NOT NULL,
+    cost_calculated REAL, reported_cost REAL, source_path TEXT NOT NULL,
+    source_offset INTEGER NOT NULL, counted INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_message ON ledger (message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS ledger_account_ts ON ledger (account, ts_ms) WHERE counted;
+CREATE INDEX IF NOT EXISTS ledger_session ON ledger (project_dir, session_id) WHERE counted;
+CREATE TABLE IF NOT EXISTS rollup (
+    bucket INTEGER NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL,
+    project TEXT NOT NULL, model TEXT NOT NULL, {_SUMS},
+    PRIMARY KEY (bucket, account, machine, project, model)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS session_usage (
+    project_dir TEXT NOT NULL, session_id TEXT NOT NULL, model TEXT NOT NULL, {_SUMS},
+    PRIMARY KEY (project_dir, session_id, model)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS session_span (
+    project_dir TEXT NOT NULL, session_id TEXT NOT NULL, first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL, machine TEXT NOT NULL, project TEXT NOT NULL,
+    PRIMARY KEY (project_dir, session_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blocks (
+    scope TEXT NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL,
+    start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, is_gap INTEGER NOT NULL,
+    first_ms INTEGER, last_ms INTEGER, entries INTEGER NOT NULL,
+    input INTEGER NOT NULL, output INTEGER NOT NULL, cache_create INTEGER NOT NULL,
+    cache_read INTEGER NOT NULL, cost_auto INTEGER NOT NULL, cost_calculated INTEGER NOT NULL,
+    cost_display INTEGER NOT NULL, models TEXT NOT NULL,
+    PRIMARY KEY (scope, account, machine, start_ms)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blocks_dirty (
+    scope TEXT NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL, from_ms INTEGER NOT NULL,
+    PRIMARY KEY (scope, account, machine)
+) WITHOUT ROWID;
+"""
+
+# The block scopes: the official window is account-wide; machines get their own view too.
+ACCOUNT_SCOPE = "account"
+MACHINE_SCOPE = "machine"

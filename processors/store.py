@@ -1,0 +1,188 @@
+"""The read model's write side: one transaction per batch applies the pure folds' results and
+records the stream sequence, so a redelivered batch is recognised and skipped."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from usagectl.projections.events import Usage
+from usagectl.projections.ledger import Change, Entry, counted, fold, group_id, to_entry
+from usagectl.projections.rollups import SUM_COLUMNS, rollup_deltas, session_deltas
+
+from .blockstore import refresh_blocks
+from .schema import ACCOUNT_SCOPE, DDL, LEDGER_COLUMNS, MACHINE_SCOPE, SCHEMA_VERSION
+
+
+class SchemaMismatch(Exception):
+    """The read model was built by another projection version; replay rebuilds it."""
+
+
+async def open_store(path: Path) -> aiosqlite.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = await aiosqlite.connect(path, isolation_level=None)
+    await db.executescript(DDL)
+    await db.execute("PRAGMA synchronous = NORMAL")
+    async with db.execute("SELECT value FROM meta WHERE key = 'schema_version'") as cur:
+        row = await cur.fetchone()
+    if row is None:
+        await db.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+    elif int(row[0]) != SCHEMA_VERSION:
+        await db.close()
+        raise SchemaMismatch(f"read model schema {row[0]}, this version needs {SCHEMA_VERSION}")
+    return db
+
+
+async def last_seq(db: aiosqlite.Connection, consumer: str) -> int:
+    async with db.execute("SELECT stream_seq FROM tracking WHERE consumer = ?", (consumer,)) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _entry(row: Any) -> Entry:
+    fields = dict(zip(LEDGER_COLUMNS, row, strict=True))
+    fields["is_sidechain"] = bool(fields["is_sidechain"])
+    fields["has_speed"] = bool(fields["has_speed"])
+    return Entry(**fields)
+
+
+async def _load_groups(
+    db: aiosqlite.Connection, entries: Sequence[Entry]
+) -> dict[str, dict[str, Entry]]:
+    mids = sorted({e.message_id for e in entries if e.message_id is not None})
+    keys = sorted({e.key for e in entries if e.message_id is None})
+    cols = ", ".join(LEDGER_COLUMNS)
+    groups: dict[str, dict[str, Entry]] = {}
+    for column, values in (("message_id", mids), ("key", keys)):
+        for chunk in _chunks(values):
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT {cols} FROM ledger WHERE {column} IN ({marks})"
+            async with db.execute(sql, chunk) as cur:
+                for row in await cur.fetchall():
+                    entry = _entry(row)
+                    groups.setdefault(group_id(entry), {})[entry.key] = entry
+    return groups
+
+
+async def apply_batch(
+    db: aiosqlite.Connection, consumer: str, usages: Sequence[Usage], seq: int
+) -> int:
+    """Fold the batch into the read model and record ``seq``; returns counted changes made."""
+    entries = [to_entry(u) for u in usages]
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        changes: list[Change] = []
+        if entries:
+            groups = await _load_groups(db, entries)
+            changed, changes = fold(groups, entries)
+            await _write_ledger(db, changed)
+            await _write_sums(db, changes)
+            await _write_spans(db, changes)
+            await _mark_blocks_dirty(db, changes)
+        await db.execute(
+            "INSERT INTO tracking (consumer, stream_seq, updated_ms) VALUES (?, ?, ?) "
+            "ON CONFLICT (consumer) DO UPDATE SET stream_seq = excluded.stream_seq, "
+            "updated_ms = excluded.updated_ms",
+            (consumer, seq, int(time.time() * 1000)),
+        )
+        await db.execute("COMMIT")
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
+    return len(changes)
+
+
+async def _write_ledger(db: aiosqlite.Connection, changed: dict[str, dict[str, Entry]]) -> None:
+    rows = []
+    for members in changed.values():
+        live = counted(members)
+        for key, e in members.items():
+            rows.append((*(getattr(e, c) for c in LEDGER_COLUMNS), key in live))
+    marks = ", ".join("?" * (len(LEDGER_COLUMNS) + 1))
+    cols = ", ".join((*LEDGER_COLUMNS, "counted"))
+    await db.executemany(f"INSERT OR REPLACE INTO ledger ({cols}) VALUES ({marks})", rows)
+
+
+def _upsert_sql(table: str, key_cols: Sequence[str]) -> str:
+    cols = (*key_cols, *SUM_COLUMNS)
+    marks = ", ".join("?" * len(cols))
+    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in SUM_COLUMNS)
+    return (
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks}) "
+        f"ON CONFLICT ({', '.join(key_cols)}) DO UPDATE SET {updates}"
+    )
+
+
+async def _write_sums(db: aiosqlite.Connection, changes: list[Change]) -> None:
+    rollup_keys = ("bucket", "account", "machine", "project", "model")
+    session_keys = ("project_dir", "session_id", "model")
+    for table, key_cols, deltas in (
+        ("rollup", rollup_keys, rollup_deltas(changes)),
+        ("session_usage", session_keys, session_deltas(changes)),
+    ):
+        await db.executemany(_upsert_sql(table, key_cols), [(*k, *d) for k, d in deltas.items()])
+        # Rows whose entries all moved elsewhere go, so replay and incremental builds match.
+        where = " AND ".join(f"{c} = ?" for c in key_cols)
+        emptied = [k for k, d in deltas.items() if d[0] < 0]
+        if emptied:
+            await db.executemany(f"DELETE FROM {table} WHERE {where} AND entries = 0", emptied)
+
+
+async def _write_spans(db: aiosqlite.Connection, changes: list[Change]) -> None:
+    added = [c.new for c in changes if c.new is not None]
+    await db.executemany(
+        "INSERT INTO session_span (project_dir, session_id, first_ms, last_ms, machine, project) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project_dir, session_id) DO UPDATE SET "
+        "first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms)",
+        [(e.project_dir, e.session_id, e.ts_ms, e.ts_ms, e.machine, e.project) for e in added],
+    )
+    removed = {(c.old.project_dir, c.old.session_id) for c in changes if c.old is not None}
+    for project_dir, session_id in sorted(removed):
+        async with db.execute(
+            "SELECT min(ts_ms), max(ts_ms) FROM ledger WHERE counted AND project_dir = ? "
+            "AND session_id = ?",
+            (project_dir, session_id),
+        ) as cur:
+            first, last = await cur.fetchone() or (None, None)
+        if first is None:
+            await db.execute(
+                "DELETE FROM session_span WHERE project_dir = ? AND session_id = ?",
+                (project_dir, session_id),
+            )
+        else:
+            await db.execute(
+                "UPDATE session_span SET first_ms = ?, last_ms = ? WHERE project_dir = ? "
+                "AND session_id = ?",
+                (first, last, project_dir, session_id),
+            )
+
+
+async def _mark_blocks_dirty(db: aiosqlite.Connection, changes: list[Change]) -> None:
+    scopes: dict[tuple[str, str, str], int] = {}
+    for change in changes:
+        for e in (change.old, change.new):
+            if e is None:
+                continue
+            for scope in ((ACCOUNT_SCOPE, e.account, ""), (MACHINE_SCOPE, e.account, e.machine)):
+                scopes[scope] = min(scopes.get(scope, e.ts_ms), e.ts_ms)
+    await db.executemany(
+        "INSERT INTO blocks_dirty (scope, account, machine, from_ms) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (scope, account, machine) DO UPDATE SET "
+        "from_ms = min(from_ms, excluded.from_ms)",
+        [(*k, v) for k, v in scopes.items()],
+    )
+
+
+async def refresh(db: aiosqlite.Connection, length_ms: int) -> None:
+    """Recompute every dirty block range; the processor calls this when it is caught up."""
+    await refresh_blocks(db, length_ms)

@@ -1,0 +1,111 @@
+"""The producer's own state: per file, how far it has been published, and what it rejected.
+
+An offset moves only after the broker acknowledged every event before it; the file's line
+counts move in the same transaction, so a crash never counts a line twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DDL = """
+PRAGMA journal_mode = WAL;
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, lines INTEGER NOT NULL,
+    events INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS line_reasons (
+    path TEXT NOT NULL, reason TEXT NOT NULL, rejected INTEGER NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (path, reason)
+);
+"""
+
+
+@dataclass
+class FileState:
+    path: str
+    inode: int = 0
+    offset: int = 0
+    size: int = 0
+    mtime_ns: int = 0
+    lines: int = 0
+    events: int = 0
+
+
+@dataclass
+class ReadResult:
+    """What one read of a file found, to be committed once its events are acknowledged."""
+
+    state: FileState
+    reset: bool = False
+    lines: int = 0
+    events: int = 0
+    reasons: dict[tuple[str, bool], int] = field(default_factory=dict)
+
+
+class Checkpoints:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.executescript(DDL)
+        self.db.execute("PRAGMA synchronous = NORMAL")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def load(self) -> dict[str, FileState]:
+        rows = self.db.execute(
+            "SELECT path, inode, offset, size, mtime_ns, lines, events FROM files"
+        )
+        return {r[0]: FileState(*r) for r in rows}
+
+    def commit(self, results: list[ReadResult]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for r in results:
+                self._commit_one(r)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def _commit_one(self, r: ReadResult) -> None:
+        s = r.state
+        if r.reset:
+            self.db.execute("DELETE FROM line_reasons WHERE path = ?", (s.path,))
+        self.db.execute(
+            "INSERT OR REPLACE INTO files (path, inode, offset, size, mtime_ns, lines, events) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (s.path, s.inode, s.offset, s.size, s.mtime_ns, s.lines, s.events),
+        )
+        self.db.executemany(
+            "INSERT INTO line_reasons (path, reason, rejected, count) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (path, reason) DO UPDATE SET count = count + excluded.count",
+            [(s.path, reason, rejected, n) for (reason, rejected), n in r.reasons.items()],
+        )
+
+    def reasons(self) -> Mapping[tuple[str, bool], int]:
+        rows = self.db.execute(
+            "SELECT reason, rejected, sum(count) FROM line_reasons GROUP BY reason, rejected"
+        )
+        return {(r[0], bool(r[1])): int(r[2]) for r in rows}
+
+    def rejected_by_file(self) -> list[tuple[str, str, int]]:
+        return [
+            (r[0], r[1], int(r[2]))
+            for r in self.db.execute(
+                "SELECT path, reason, count FROM line_reasons WHERE rejected ORDER BY path, reason"
+            )
+        ]
+
+    def totals(self) -> tuple[int, int, int, int]:
+        """Files, lines, usage events, and bytes not yet read (lag)."""
+        row = self.db.execute(
+            "SELECT count(*), coalesce(sum(lines), 0), coalesce(sum(events), 0), "
+            "coalesce(sum(max(size - offset, 0)), 0) FROM files"
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2]), int(row[3])

@@ -1,0 +1,56 @@
+"""Live tailing: file-system notifications (watchfiles) with a polling sweep as the fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import watchfiles
+
+from .producer import Producer
+
+SWEEP_INTERVAL_S = 30.0
+
+
+def _is_transcript(_: watchfiles.Change, path: str) -> bool:
+    return path.endswith(".jsonl")
+
+
+async def _sweep(producer: Producer, stop: asyncio.Event, interval: float) -> None:
+    """A full pass now and then catches anything notifications missed (network filesystems)."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if not stop.is_set():
+            for path in producer.files():
+                await producer.ingest(path, live=True)
+
+
+async def follow(
+    producer: Producer,
+    stop: asyncio.Event,
+    *,
+    force_polling: bool | None = None,
+    sweep_interval: float = SWEEP_INTERVAL_S,
+) -> None:
+    """Publish new transcript lines as they are written, until ``stop`` is set."""
+    dirs = [str(root / "projects") for root in producer.roots]
+    sweeper = asyncio.create_task(_sweep(producer, stop, sweep_interval))
+    try:
+        async for changes in watchfiles.awatch(
+            *dirs,
+            watch_filter=_is_transcript,
+            stop_event=stop,
+            debounce=20,
+            step=10,
+            force_polling=force_polling,
+            poll_delay_ms=200,
+            recursive=True,
+        ):
+            for path in sorted({p for _, p in changes}):
+                await producer.ingest(Path(path), live=True)
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper

@@ -1,0 +1,205 @@
+"""The producer: tails this machine's transcripts and publishes normalised events.
+
+Backfill puts many events in one message with several messages in flight (throughput); live
+events go out one by one (latency). Every message carries a Nats-Msg-Id derived from its
+events, so a retry after a timeout is stored once. A file's offset is checkpointed only after
+the broker acknowledged everything before it: at-least-once publishing, exactly-once effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nats.errors
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from usagectl.projections.events import Usage, UsageBatch, encode, subject
+from usagectl.projections.transcript import FileContext, Skipped, file_context, normalise
+
+from .checkpoints import Checkpoints, FileState, ReadResult
+from .discovery import root_of, session_files
+from .tailer import plan_read, read_chunks
+
+BATCH_EVENTS = 400
+LIVE_SINGLE_MAX = 16
+IN_FLIGHT_CHUNKS = 16
+ACK_TIMEOUT_S = 30.0
+PUBLISH_RETRIES = 5
+
+
+class PublishFailed(Exception):
+    """The hub did not acknowledge events after retries; nothing was checkpointed past them."""
+
+
+@dataclass
+class SyncStats:
+    files: int = 0
+    bytes: int = 0
+    lines: int = 0
+    events: int = 0
+    rejected: int = 0
+    backlog_bytes: int = 0
+
+
+@dataclass
+class _Pending:
+    futures: list[asyncio.Future[PubAck]]
+    result: ReadResult
+    batches: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def batch_id(events: list[Usage]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for e in events:
+        h.update(e.event_id.encode())
+    return "b:" + h.hexdigest()
+
+
+class Producer:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        prefix: str,
+        roots: list[Path],
+        machine: str,
+        account: str,
+        checkpoints: Checkpoints,
+    ) -> None:
+        self.js = js
+        self.subject = subject(prefix, "usage", machine)
+        self.roots = roots
+        self.machine = machine
+        self.account = account
+        self.checkpoints = checkpoints
+        self.known: dict[str, FileState] = checkpoints.load()
+        self.stats = SyncStats()
+        self.on_progress: Callable[[SyncStats], None] | None = None
+        self._in_flight: deque[_Pending] = deque()
+
+    def files(self) -> list[Path]:
+        return [f for root in self.roots for f in session_files(root)]
+
+    async def sync_all(self) -> SyncStats:
+        """Publish everything new in every transcript once, then wait for the last acks."""
+        files = self.files()
+        self.stats.backlog_bytes = sum(self._unread(p) for p in files)
+        for path in files:
+            await self.ingest(path, live=False)
+        await self._drain(0)
+        return self.stats
+
+    def _unread(self, path: Path) -> int:
+        known = self.known.get(str(path))
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return 0
+        return size if known is None or size < known.offset else size - known.offset
+
+    async def ingest(self, path: Path, *, live: bool) -> None:
+        root = root_of(path, self.roots)
+        plan = plan_read(str(path), self.known.get(str(path)))
+        if root is None or plan is None:
+            return
+        state, reset = plan
+        ctx = file_context(str(root), str(path), self.machine, self.account)
+        self.stats.files += 1
+        first = True
+        for chunk in read_chunks(str(path), state.offset):
+            result = ReadResult(state=state, reset=reset and first)
+            first = False
+            events = self._normalise(ctx, chunk.lines, result)
+            self.stats.bytes += chunk.end - state.offset
+            state = FileState(
+                state.path, state.inode, chunk.end, state.size, state.mtime_ns,
+                state.lines + result.lines, state.events + result.events,
+            )  # fmt: skip
+            result.state = state
+            self.known[state.path] = state
+            if live and len(events) <= LIVE_SINGLE_MAX:
+                await self._drain(0)
+                await self._publish_singly(events)
+                self.checkpoints.commit([result])
+                if self.on_progress is not None:
+                    self.on_progress(self.stats)
+            else:
+                self._in_flight.append(self._publish_batches(events, result))
+                await self._drain(IN_FLIGHT_CHUNKS)
+        if live:
+            await self._drain(0)
+
+    def _normalise(
+        self, ctx: FileContext, lines: list[tuple[int, bytes]], result: ReadResult
+    ) -> list[Usage]:
+        events: list[Usage] = []
+        for offset, line in lines:
+            parsed = normalise(ctx, offset, line)
+            if isinstance(parsed, Skipped):
+                key = (parsed.reason, parsed.rejected)
+                result.reasons[key] = result.reasons.get(key, 0) + 1
+                self.stats.rejected += parsed.rejected
+            else:
+                events.append(parsed)
+        result.lines = len(lines)
+        result.events = len(events)
+        self.stats.lines += len(lines)
+        self.stats.events += len(events)
+        return events
+
+    def _publish_batches(self, events: list[Usage], result: ReadResult) -> _Pending:
+        pending = _Pending([], result)
+        for i in range(0, len(events), BATCH_EVENTS):
+            part = events[i : i + BATCH_EVENTS]
+            pending.batches.append((batch_id(part), encode(UsageBatch(tuple(part)))))
+        return pending
+
+    async def _send(self, pending: _Pending) -> None:
+        pending.futures = [
+            await self.js.publish_async(self.subject, data, headers={"Nats-Msg-Id": msg_id})
+            for msg_id, data in pending.batches
+        ]
+
+    async def _drain(self, keep: int) -> None:
+        """Start every queued publish, then settle the oldest until at most ``keep`` remain."""
+        for pending in self._in_flight:
+            if not pending.futures and pending.batches:
+                await self._send(pending)
+        while len(self._in_flight) > keep:
+            pending = self._in_flight[0]
+            await self._settle(pending)
+            self._in_flight.popleft()
+            self.checkpoints.commit([pending.result])
+            if self.on_progress is not None:
+                self.on_progress(self.stats)
+
+    async def _settle(self, pending: _Pending) -> None:
+        for attempt in range(PUBLISH_RETRIES):
+            try:
+                await asyncio.wait_for(asyncio.gather(*pending.futures), ACK_TIMEOUT_S)
+                return
+            except (TimeoutError, nats.errors.Error):
+                # Unanswered futures may never resolve: re-publish with the same ids.
+                await asyncio.sleep(min(2**attempt * 0.2, 5))
+                await self._send(pending)
+        raise PublishFailed(f"the hub did not acknowledge events from {pending.result.state.path}")
+
+    async def _publish_singly(self, events: list[Usage]) -> None:
+        for event in events:
+            data = encode(event)
+            for attempt in range(PUBLISH_RETRIES):
+                try:
+                    await self.js.publish(
+                        self.subject, data, headers={"Nats-Msg-Id": event.event_id}, timeout=5
+                    )
+                    break
+                except (TimeoutError, nats.errors.Error):
+                    if attempt == PUBLISH_RETRIES - 1:
+                        raise PublishFailed(
+                            f"the hub did not acknowledge {event.event_id}"
+                        ) from None
+                    await asyncio.sleep(min(2**attempt * 0.2, 5))

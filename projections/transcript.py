@@ -1,0 +1,241 @@
+"""Transcript normaliser: one JSONL line in, one usage event or a named reason out.
+
+Decoding goes through small view structs naming only the fields we read, so msgspec skips
+everything else (content, tool inputs) without building objects for it. Pure: the caller reads
+files and passes bytes plus the file's context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import PurePath
+from typing import Annotated
+
+import msgspec
+
+from .events import Source, Usage
+
+Count = Annotated[int, msgspec.Meta(ge=0)]
+
+# The marker every billable line contains; lines without it are classified by type only.
+USAGE_MARKER = b'"usage"'
+
+
+class _CacheCreation(msgspec.Struct):
+    ephemeral_5m_input_tokens: Count = 0
+    ephemeral_1h_input_tokens: Count = 0
+
+
+class _ServerToolUse(msgspec.Struct):
+    web_search_requests: Count = 0
+
+
+class _UsageView(msgspec.Struct):
+    input_tokens: Count
+    output_tokens: Count
+    cache_creation_input_tokens: Count = 0
+    cache_read_input_tokens: Count = 0
+    cache_creation: _CacheCreation | None = None
+    server_tool_use: _ServerToolUse | None = None
+    speed: str | None = None
+
+
+class _MessageView(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    usage: _UsageView | None = None
+
+
+class _LineView(msgspec.Struct):
+    type: str = ""
+    timestamp: str | None = None
+    message: _MessageView | None = None
+    requestId: str | None = None
+    isSidechain: bool = False
+    sessionId: str | None = None
+    agentId: str | None = None
+    cwd: str | None = None
+    costUSD: float | None = None
+
+
+class _TypeView(msgspec.Struct):
+    type: str = ""
+
+
+_line_decoder = msgspec.json.Decoder(_LineView)
+_type_decoder = msgspec.json.Decoder(_TypeView)
+
+# Line types Claude Code writes that never carry billable usage; anything else is "other".
+KNOWN_TYPES = frozenset(
+    {
+        "user",
+        "system",
+        "summary",
+        "progress",
+        "file-history-snapshot",
+        "queue-operation",
+        "last-prompt",
+        "ai-title",
+        "attachment",
+        "custom-title",
+    }
+)
+
+# Reasons a line is rejected as unusable (malformed); skipped kinds are "skip:<type>".
+NOT_JSON = "not_json"
+BAD_TOKENS = "bad_token_value"
+MISSING_TOKENS = "missing_token_field"
+BAD_TIMESTAMP = "bad_timestamp"
+BAD_FIELD = "bad_field_type"
+NO_USAGE = "assistant_without_usage"
+BLANK = "blank"
+
+
+@dataclass(frozen=True, slots=True)
+class FileContext:
+    """What every line of one file shares: who, where, and which session it belongs to."""
+
+    machine: str
+    account: str
+    path: str
+    project_dir: str
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A line that is not a usage event, with why: ``rejected`` marks malformed input."""
+
+    reason: str
+    rejected: bool
+
+
+def file_context(root: str, path: str, machine: str, account: str) -> FileContext:
+    """Project folder and session id from the path, as ccusage derives them.
+
+    ``projects/<p>/<s>.jsonl`` is session ``s``; ``projects/<p>/<s>/subagents/<f>.jsonl`` rolls
+    into its parent session ``s``; otherwise the parent folder names the session.
+    """
+    parts = PurePath(path).relative_to(PurePath(root) / "projects").parts
+    project_dir = parts[0] if len(parts) > 1 else "unknown"
+    if len(parts) == 2:
+        session = PurePath(parts[1]).stem
+    elif len(parts) >= 4 and parts[-2] == "subagents":
+        session = parts[-3]
+    else:
+        session = parts[-2] if len(parts) >= 2 else PurePath(parts[-1]).stem
+    return FileContext(machine, account, path, project_dir, session)
+
+
+def event_id(ctx: FileContext, offset: int, line: bytes) -> str:
+    """Same line at the same place re-read gives the same id; identical lines elsewhere differ."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(ctx.machine.encode())
+    h.update(b"\0")
+    h.update(ctx.path.encode())
+    h.update(b"\0")
+    h.update(offset.to_bytes(8, "little"))
+    h.update(line)
+    return h.hexdigest()
+
+
+def parse_timestamp(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if ts.tzinfo is None:
+        return None
+    return ts.astimezone(UTC)
+
+
+def _classify_validation(err: msgspec.ValidationError) -> str:
+    text = str(err)
+    if "$.message.usage" in text:
+        return MISSING_TOKENS if "missing required field" in text else BAD_TOKENS
+    return BAD_FIELD
+
+
+def _skip_by_type(line: bytes) -> Skipped:
+    try:
+        kind = _type_decoder.decode(line).type
+    except msgspec.DecodeError:
+        return Skipped(NOT_JSON, True)
+    if kind == "assistant":
+        return Skipped(NO_USAGE, False)
+    return Skipped("skip:" + (kind if kind in KNOWN_TYPES else "other"), False)
+
+
+def normalise(ctx: FileContext, offset: int, line: bytes) -> Usage | Skipped:
+    """One transcript line (without its newline) to a usage event, or why it is not one."""
+    if not line.strip():
+        return Skipped(BLANK, False)
+    if USAGE_MARKER not in line:
+        return _skip_by_type(line)
+    try:
+        view = _line_decoder.decode(line)
+    except msgspec.ValidationError as err:
+        by_type = _skip_by_type(line)
+        # A non-assistant line may shape its fields differently; only assistant lines must fit.
+        return (
+            by_type
+            if by_type.reason.startswith("skip:")
+            else Skipped(_classify_validation(err), True)
+        )
+    except msgspec.DecodeError:
+        return Skipped(NOT_JSON, True)
+    if view.type != "assistant":
+        return Skipped("skip:" + (view.type if view.type in KNOWN_TYPES else "other"), False)
+    message = view.message
+    if message is None or message.usage is None:
+        return Skipped(NO_USAGE, False)
+    ts = parse_timestamp(view.timestamp)
+    if ts is None:
+        return Skipped(BAD_TIMESTAMP, True)
+    return _usage_event(ctx, offset, line, view, message, message.usage, ts)
+
+
+def _usage_event(
+    ctx: FileContext,
+    offset: int,
+    line: bytes,
+    view: _LineView,
+    message: _MessageView,
+    usage: _UsageView,
+    ts: datetime,
+) -> Usage:
+    # With a TTL breakdown, its parts replace the flat count (as ccusage does); without one,
+    # every cache write was a 5-minute write.
+    if usage.cache_creation is not None:
+        cw5 = usage.cache_creation.ephemeral_5m_input_tokens
+        cw1 = usage.cache_creation.ephemeral_1h_input_tokens
+    else:
+        cw5, cw1 = usage.cache_creation_input_tokens, 0
+    web = usage.server_tool_use.web_search_requests if usage.server_tool_use else 0
+    return Usage(
+        event_id=event_id(ctx, offset, line),
+        ts=ts,
+        machine=ctx.machine,
+        account=ctx.account,
+        project=view.cwd or ctx.project_dir,
+        project_dir=ctx.project_dir,
+        session_id=ctx.session_id,
+        source=Source(ctx.path, offset),
+        message_id=message.id or None,
+        request_id=view.requestId or None,
+        agent_id=view.agentId,
+        is_sidechain=view.isSidechain,
+        model=message.model or None,
+        input=usage.input_tokens,
+        output=usage.output_tokens,
+        cache_write_5m=cw5,
+        cache_write_1h=cw1,
+        cache_read=usage.cache_read_input_tokens,
+        web_search_requests=web,
+        speed=usage.speed,
+        reported_cost_usd=view.costUSD,
+    )
