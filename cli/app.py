@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sqlite3
 import sys
@@ -103,6 +104,10 @@ def main() -> None:
         _fail(f"{err.strerror or err}{where}")
     except sqlite3.Error as err:
         _fail(f"database error: {err}")
+    except Exception as err:
+        if os.environ.get("USAGECTL_DEBUG"):
+            raise
+        _fail(f"internal error: {type(err).__name__}: {err} (USAGECTL_DEBUG=1 shows where)")
 
 
 def _fail(message: str) -> None:

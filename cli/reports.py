@@ -197,7 +197,7 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
     """5-hour billing blocks, account-wide (or one machine's with --machine)."""
     zone_info = zone(timezone)
     since_d, until_d = parse_day(since, "--since"), parse_day(until, "--until")
-    cost_index = COST_INDEX[check_choice(mode, tuple(COST_INDEX), "--mode")]
+    cost_index = tuple(COST_INDEX).index(check_choice(mode, tuple(COST_INDEX), "--mode"))
     check_choice(order, ("asc", "desc"), "--order")
     if session_length <= 0:
         raise UserError("invalid --session-length: must be a positive number of hours")

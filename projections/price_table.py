@@ -103,3 +103,13 @@ FAST_MULTIPLIERS: Final[dict[str, float]] = {
 
 # Server-side web search, per request ($10 per 1,000).
 WEB_SEARCH_USD_PER_REQUEST: Final[float] = 0.01
+
+# Bedrock regional (geographic) endpoints cost 10% more than global ones for Claude Sonnet 4.5,
+# Haiku 4.5 and newer (Anthropic pricing page, "regional endpoints"; LiteLLM's `us.anthropic.`
+# rows carry the same premium). Older models have no global endpoint, so no premium.
+REGIONAL_PREMIUM: Final[float] = 1.1
+REGIONAL_PREFIXES: Final[tuple[str, ...]] = ("us.", "eu.", "apac.", "jp.", "au.", "ca.")
+NO_REGIONAL_PREMIUM: Final[frozenset[str]] = frozenset(
+    k for k in PRICES if k.startswith(("claude-3", "claude-opus-4-0", "claude-sonnet-4-0"))
+) | {"claude-opus-4", "claude-opus-4-20250514", "claude-opus-4-1", "claude-opus-4-1-20250805",
+     "claude-sonnet-4", "claude-sonnet-4-20250514"}  # fmt: skip

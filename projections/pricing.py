@@ -15,7 +15,10 @@ import msgspec
 from usagectl.projections.price_table import (
     FAST_MULTIPLIERS,
     LONG_CONTEXT_PRICES,
+    NO_REGIONAL_PREMIUM,
     PRICES,
+    REGIONAL_PREFIXES,
+    REGIONAL_PREMIUM,
     WEB_SEARCH_USD_PER_REQUEST,
     Rates,
 )
@@ -157,6 +160,11 @@ def lookup_price(model: str) -> ModelPrice | None:
     return None if best is None else _TABLE[best]
 
 
+def _regional(model: str, price: ModelPrice) -> bool:
+    name = model.strip().lower()
+    return name.startswith(REGIONAL_PREFIXES) and price.model not in NO_REGIONAL_PREMIUM
+
+
 def cost_usd(
     model: str | None,
     input: int,
@@ -186,9 +194,9 @@ def cost_usd(
     - Web search: ccusage 20 does not price ``server_tool_use.web_search_requests``; to stay
       comparable with it the requests are ignored by default. With ``include_web_search`` they
       add $10 per 1,000 (the Anthropic price), not scaled by fast mode.
-    - Not modelled: Bedrock/Vertex regional surcharges (ccusage prices some ``us.anthropic.``
-      ids 10% higher from LiteLLM's Bedrock rows; we price every wrapper at Anthropic's rate)
-      and the 1.1x US-only data-residency multiplier, which transcripts do not record.
+    - Bedrock regional ids (``us.anthropic.…`` and other geographic prefixes) of Sonnet/Haiku
+      4.5 and newer cost 10% more, as Anthropic and LiteLLM (so ccusage) price them.
+    - Not modelled: the 1.1x US-only data-residency multiplier, which transcripts do not record.
     """
     if model is None or model == SYNTHETIC_MODEL:
         return 0.0
@@ -212,6 +220,8 @@ def cost_usd(
     ) / _PER_MILLION
     if speed == "fast" and price.fast_multiplier is not None:
         tokens *= price.fast_multiplier
+    if _regional(model, price):
+        tokens *= REGIONAL_PREMIUM
     if include_web_search:
         tokens += web_search_requests * WEB_SEARCH_USD_PER_REQUEST
     return tokens

@@ -1,0 +1,123 @@
+"""Shared fixtures: a real nats-server per test, temporary homes, the corpus, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from usagectl.processors.embedded import free_port, server_binary
+
+BIN = Path(sys.executable).parent
+USAGECTL = str(BIN / "usagectl")
+
+
+@dataclass
+class NatsServer:
+    url: str
+    port: int
+    store: Path
+    process: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+    def start(self) -> None:
+        """(Re)start on the same port and store, as a crashed hub would come back."""
+        self.process = _spawn(self.port, self.store)
+
+
+def _spawn(port: int, store: Path) -> subprocess.Popen[bytes]:
+    cmd = [server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    import socket
+
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+                if s.recv(4) == b"INFO":
+                    return proc
+        except OSError:
+            time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError("nats-server did not start")
+
+
+def start_server(where: Path) -> NatsServer:
+    port = free_port()
+    store = where / "nats-store"
+    return NatsServer(f"nats://127.0.0.1:{port}", port, store, _spawn(port, store))
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    server = start_server(tmp_path)
+    yield server
+    server.kill()
+
+
+@dataclass
+class Env:
+    """A user's world for one test: their Claude data, usagectl's home, and the hub."""
+
+    root: Path
+    claude: Path
+    home: Path
+    nats_url: str | None
+    machine: str = "test-machine"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def vars(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("USAGECTL_", "CLAUDE"))}
+        env.update(
+            HOME=str(self.root / "user-home"),
+            USAGECTL_HOME=str(self.home),
+            CLAUDE_CONFIG_DIR=str(self.claude),
+            USAGECTL_MACHINE=self.machine,
+            TZ="UTC",
+            COLUMNS="200",
+        )
+        if self.nats_url:
+            env["USAGECTL_NATS_URL"] = self.nats_url
+        env.update(self.extra)
+        return env
+
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [USAGECTL, *args], env=self.vars(), capture_output=True, text=True, timeout=timeout
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"usagectl {' '.join(args)} failed:\n{proc.stderr}")
+        return proc
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "--json").stdout)
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [USAGECTL, *args], env=self.vars(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+
+
+def make_env(where: Path, nats_url: str | None) -> Env:
+    claude = where / "claude"
+    (claude / "projects").mkdir(parents=True)
+    (where / "user-home").mkdir()
+    return Env(where, claude, where / "usagectl-home", nats_url)
+
+
+@pytest.fixture
+def env(tmp_path: Path, nats_server: NatsServer) -> Env:
+    return make_env(tmp_path, nats_server.url)

@@ -1,0 +1,233 @@
+"""The corpus generator (tests/corpus.py) against itself and against ccusage 20.0.24.
+
+The fixtures under ``tests/data/ccusage-20.0.24/`` are ccusage's verbatim JSON on two generated
+corpora (see the README there). The generator's ground truth follows DESIGN.md §3; ccusage agrees
+with it except where ccusage 20.0.24 is knowingly different, and each difference is recorded by
+the generator, so these tests check it to the token, per day (or bucket) and per model:
+
+* ``claude daily`` (and the root ``daily``) uses its own loader (``daily.rs``). It drops ``/btw``
+  sidechain replays (a sidechain line whose message.id belongs to a non-sidechain response under
+  another requestId), and it reads ``agent_progress`` lines: a nested copy that repeats a subagent
+  response changes nothing, an orphan one is billed. For lines **without requestId** its dedup
+  key is (message.id, sessionId, timestamp) (ccusage PR #1661), so every copy of a request-less
+  response written at a different timestamp is billed again (``requestless_copy``).
+* ``claude weekly/monthly/session`` and ``claude blocks`` use the generic loader. It ignores
+  ``progress`` lines and collapses request-less copies within a session, but it does not apply
+  the sidechain-replay rule to a replay written at a new timestamp: every replay is billed again
+  (``sidechain_replay``). So these reports equal the ground truth plus the replays.
+* Both loaders silently drop lines DESIGN.md counts: ``"id":null`` anywhere in the line (even
+  inside a tool input), a timestamp without exactly 3 fractional digits, a non-semver version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from corpus import generate
+
+DATA = Path(__file__).parent / "data" / "ccusage-20.0.24"
+FIXTURES = ("standard-seed7", "quirks-seed11")
+KEYS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens")
+BLOCK_KEYS = dict(
+    zip(
+        ("inputTokens", "outputTokens", "cacheCreationInputTokens", "cacheReadInputTokens"),
+        KEYS,
+        strict=True,
+    )
+)
+REJECTED_BY_CCUSAGE = ("null_id_in_input", "microsecond_timestamp", "non_semver_version")
+GENERIC = {"weekly": "week", "monthly": "month", "session": None, "blocks": None}
+
+
+def load(fixture: str, report: str) -> Any:
+    return json.loads((DATA / fixture / f"{report}.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def corpora(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict]]:
+    out = {}
+    for name in FIXTURES:
+        root = tmp_path_factory.mktemp(name)
+        out[name] = (root, generate(root, **load(name, "corpus")["args"]))
+    return out
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.glob("projects/**/*.jsonl")):
+        h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def week(day: str) -> str:
+    d = date.fromisoformat(day)
+    return (d - timedelta(days=(d.weekday() + 1) % 7)).isoformat()  # claude weekly: Sunday
+
+
+def period(day: str, kind: str | None) -> str:
+    return {"week": week, "month": lambda d: d[:7], None: lambda d: "all"}[kind](day)
+
+
+def expected(gt: dict, plus: tuple[str, ...], kind: str | None = "date") -> Counter:
+    """Ground truth minus what ccusage rejects plus what the given loader adds."""
+    out: Counter = Counter()
+    parts = [(gt["daily"], 1)] + [(gt["special"][k]["daily"], -1) for k in REJECTED_BY_CCUSAGE]
+    for daily, sign in parts + [(gt["special"][k]["daily"], 1) for k in plus]:
+        for day, row in daily.items():
+            for model, tokens in row["models"].items():
+                bucket = day if kind == "date" else period(day, kind)
+                for k in KEYS:
+                    out[bucket, model, k] += sign * tokens[k]
+    return +out
+
+
+def reported(rows: list[dict], kind: str | None) -> Counter:
+    out: Counter = Counter()
+    for row in rows:
+        for b in row["modelBreakdowns"]:
+            for k in KEYS:
+                out[row.get(kind, "all"), b["modelName"].removesuffix("-fast"), k] += b[k]
+    return +out
+
+
+def test_generation_is_deterministic(tmp_path: Path) -> None:
+    args = {"seed": 3, "sessions": 12, "days": 3, "quirks": True}
+    first, second = generate(tmp_path / "a", **args), generate(tmp_path / "b", **args)
+    assert first == second
+    assert tree(tmp_path / "a") == tree(tmp_path / "b")
+    generate(tmp_path / "c", **args | {"seed": 4})
+    assert tree(tmp_path / "c") != tree(tmp_path / "a")
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_fixtures_were_made_from_this_generator(name: str, corpora: dict) -> None:
+    root, gt = corpora[name]
+    meta = load(name, "corpus")
+    assert (gt["files"], gt["bytes"]) == (meta["files"], meta["bytes"])
+    assert digest(root) == meta["sha256"], "corpus.py changed: regenerate the ccusage fixtures"
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_daily_equals_ground_truth_up_to_documented_quirks(name: str, corpora: dict) -> None:
+    gt = corpora[name][1]
+    daily = load(name, "daily")["daily"]
+    want = expected(gt, ("requestless_copy", "orphan_progress"))
+    assert reported(daily, "date") == want
+    for row in daily:
+        used = {m.removesuffix("-fast") for m in row["modelsUsed"]}
+        assert used == {m for d, m, _ in want if d == row["date"]}
+
+
+@pytest.mark.parametrize("report", GENERIC)
+@pytest.mark.parametrize("name", FIXTURES)
+def test_generic_loader_reports_add_sidechain_replays(
+    name: str, report: str, corpora: dict
+) -> None:
+    gt = corpora[name][1]
+    data = load(name, report)
+    want = expected(gt, ("sidechain_replay",), GENERIC[report])
+    totals: Counter = Counter()
+    for (_, _, k), v in want.items():
+        totals[k] += v
+    if report == "blocks":
+        blocks = [b for b in data["blocks"] if not b["isGap"]]
+        got = Counter({BLOCK_KEYS[k]: sum(b["tokenCounts"][k] for b in blocks) for k in BLOCK_KEYS})
+        assert got == totals
+        return
+    rows = data["weekly" if report == "weekly" else "sessions" if report == "session" else report]
+    assert reported(rows, GENERIC[report]) == want
+    assert Counter({k: data["totals"][k] for k in KEYS}) == totals
+    assert gt["special"]["sidechain_replay"]["totals"]["totalTokens"] > 0
+
+
+def test_corpus_contains_every_kind_of_line(corpora: dict) -> None:
+    standard, quirks = corpora["standard-seed7"][1]["lines"], corpora["quirks-seed11"][1]["lines"]
+    kinds = ["streamed_copy", "block_split", "resumed_copy", "sidechain_replay", "agent_progress"]
+    kinds += ["synthetic", "tool_use_result_usage", "cost_usd", "summary", "queue_operation"]
+    kinds += ["file_history_snapshot", "system", "compact_response", "subagent_response"]
+    kinds += ["malformed_" + m for m in ("not_json", "truncated", "missing_input_tokens")]
+    kinds += ["malformed_" + m for m in ("negative_tokens", "float_tokens", "string_tokens")]
+    assert all(standard.get(k) for k in [*kinds, "malformed_bad_timestamp"]), standard
+    quirk_kinds = [f"quirk_{q}" for q in REJECTED_BY_CCUSAGE] + ["orphan_progress"]
+    assert all(quirks.get(k) for k in quirk_kinds) and not any(k in standard for k in quirk_kinds)
+    special = corpora["standard-seed7"][1]["special"]
+    for kind in ("sidechain_replay", "agent_progress", "requestless_copy"):
+        assert special[kind]["totals"]["totalTokens"] > 0, kind
+    assert 0.3 <= standard["streamed_responses"] / standard["unique_responses"] <= 0.45
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_ground_truth_matches_an_independent_reading_of_the_files(name: str, corpora: dict) -> None:
+    """DESIGN.md §3 applied to the written bytes gives the generator's own record."""
+    root, gt = corpora[name]
+    paths = sorted(root.glob("projects/**/*.jsonl"))
+    lines = [raw for p in paths for raw in p.read_bytes().splitlines()]
+    assert len(lines) == gt["lines"]["total"]
+    assert sum(p.stat().st_size for p in paths) == gt["bytes"] and len(paths) == gt["files"]
+    for p in paths:
+        parts = p.relative_to(root / "projects").parts
+        assert re.fullmatch(r"[A-Za-z0-9-]+", parts[0]), p
+        assert len(parts) == 2 or (parts[2] == "subagents" and parts[3].startswith("agent-")), p
+    best: dict[tuple, tuple] = {}
+    for raw in lines:
+        entry = usage_entry(raw)
+        if entry is not None:
+            key, rank = entry[0], entry[1]
+            if key not in best or rank > best[key][1]:
+                best[key] = entry
+    main_ids = {key[0] for key, (_, rank, _, _, _) in best.items() if rank[0]}
+    got: Counter = Counter()
+    for (mid, _), (_, rank, day, model, tokens) in best.items():
+        if rank[0] or mid not in main_ids:  # a sidechain copy of a main response is a replay
+            for k, v in zip(KEYS, tokens, strict=True):
+                got[day, model, k] += v
+    want = Counter(
+        {
+            (d, m, k): t[k]
+            for d, r in gt["daily"].items()
+            for m, t in r["models"].items()
+            for k in KEYS
+        }
+    )
+    assert +got == +want
+    start = date.fromisoformat(gt["args"]["start"])
+    assert {date.fromisoformat(d) - start for d in gt["daily"]} <= {
+        timedelta(n) for n in range(gt["args"]["days"])
+    }
+
+
+def usage_entry(raw: bytes) -> tuple | None:
+    """(key, rank, day, model, tokens) for a line DESIGN.md §3 bills, else None."""
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        return None
+    msg = line.get("message") if line.get("type") == "assistant" else None
+    usage = msg.get("usage") if msg else None
+    if not usage or msg.get("model") == "<synthetic>":
+        return None
+    fields = (
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+    )
+    if not all(type(usage.get(f)) is int and usage[f] >= 0 for f in fields):
+        return None
+    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3,6}Z", line.get("timestamp", "")):
+        return None
+    tokens = [usage[f] for f in fields]
+    assert tokens[0] + tokens[2] + tokens[3] < 200_000, "long-context pricing must not apply"
+    rank = (not line.get("isSidechain"), sum(tokens))
+    return (msg["id"], line.get("requestId")), rank, line["timestamp"][:10], msg["model"], tokens
