@@ -39,7 +39,7 @@ def _producer(settings: Settings) -> dict[str, Any]:
     try:
         files, lines, events, lag = cp.totals()
         reasons = {
-            f"{'rejected' if rejected else 'skipped'}:{reason}": n
+            f"{'rejected' if rejected else 'skipped'}:{reason.removeprefix('skip:')}": n
             for (reason, rejected), n in sorted(cp.reasons().items())
         }
         worst = cp.rejected_by_file()[:20]

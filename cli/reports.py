@@ -202,6 +202,7 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
     if session_length <= 0:
         raise UserError("invalid --session-length: must be a positive number of hours")
     length = session_ms(session_length)
+    _token_limit(token_limit, [], 0, length)  # reject a bad limit before touching the data
     now_ms = int(time.time() * 1000)
     settings = load_settings()
     conn = readmodel.open_read(settings.db_path)

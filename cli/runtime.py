@@ -76,6 +76,8 @@ async def _until_done(main: asyncio.Task[None], side: asyncio.Task[None]) -> Non
     await asyncio.wait({main, side}, return_when=asyncio.FIRST_COMPLETED)
     if side.done() and not main.done():
         main.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await main
         side.result()
         raise RuntimeError("the processor stopped unexpectedly")
     main.result()

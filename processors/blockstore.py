@@ -17,6 +17,7 @@ from usagectl.projections.blocks import Block, BlockEntry, identify_blocks
 from usagectl.projections.rollups import nano
 
 from .schema import ACCOUNT_SCOPE
+from .transactions import rollback
 
 Scope = tuple[str, str, str]
 
@@ -102,7 +103,7 @@ async def refresh_blocks(db: aiosqlite.Connection, length_ms: int) -> None:
             )
             await db.execute("COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            await rollback(db)
             raise
 
 

@@ -15,6 +15,7 @@ from usagectl.projections.rollups import SUM_COLUMNS, rollup_deltas, session_del
 
 from .blockstore import refresh_blocks
 from .schema import ACCOUNT_SCOPE, DDL, LEDGER_COLUMNS, MACHINE_SCOPE, SCHEMA_VERSION
+from .transactions import rollback
 
 
 class SchemaMismatch(Exception):
@@ -24,6 +25,16 @@ class SchemaMismatch(Exception):
 async def open_store(path: Path) -> aiosqlite.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await _prepare(db)
+    except BaseException:
+        # aiosqlite's worker thread would otherwise keep the process alive after the error.
+        await db.close()
+        raise
+    return db
+
+
+async def _prepare(db: aiosqlite.Connection) -> None:
     await db.executescript(DDL)
     await db.execute("PRAGMA synchronous = NORMAL")
     async with db.execute("SELECT value FROM meta WHERE key = 'schema_version'") as cur:
@@ -33,9 +44,7 @@ async def open_store(path: Path) -> aiosqlite.Connection:
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
     elif int(row[0]) != SCHEMA_VERSION:
-        await db.close()
         raise SchemaMismatch(f"read model schema {row[0]}, this version needs {SCHEMA_VERSION}")
-    return db
 
 
 async def last_seq(db: aiosqlite.Connection, consumer: str) -> int:
@@ -97,7 +106,7 @@ async def apply_batch(
         )
         await db.execute("COMMIT")
     except BaseException:
-        await db.execute("ROLLBACK")
+        await rollback(db)
         raise
     return len(changes)
 

@@ -6,6 +6,7 @@ counts move in the same transaction, so a crash never counts a line twice.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,7 +71,9 @@ class Checkpoints:
                 self._commit_one(r)
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # A failed COMMIT (disk full) may already have rolled back; keep the first error.
+            with contextlib.suppress(sqlite3.OperationalError):
+                self.db.execute("ROLLBACK")
             raise
 
     def _commit_one(self, r: ReadResult) -> None:

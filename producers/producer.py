@@ -179,13 +179,17 @@ class Producer:
 
     async def _settle(self, pending: _Pending) -> None:
         for attempt in range(PUBLISH_RETRIES):
-            try:
-                await asyncio.wait_for(asyncio.gather(*pending.futures), ACK_TIMEOUT_S)
+            if not pending.futures:
                 return
-            except (TimeoutError, nats.errors.Error):
-                # Unanswered futures may never resolve: re-publish with the same ids.
-                await asyncio.sleep(min(2**attempt * 0.2, 5))
-                await self._send(pending)
+            done, waiting = await asyncio.wait(pending.futures, timeout=ACK_TIMEOUT_S)
+            if not waiting and all(f.exception() is None for f in done):
+                return
+            # Unanswered futures may never resolve: drop them and re-publish with the same ids,
+            # which the stream stores once.
+            for f in waiting:
+                f.cancel()
+            await asyncio.sleep(min(2**attempt * 0.2, 5))
+            await self._send(pending)
         raise PublishFailed(f"the hub did not acknowledge events from {pending.result.state.path}")
 
     async def _publish_singly(self, events: list[Usage]) -> None:

@@ -104,11 +104,15 @@ class Env:
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "--json").stdout)
 
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [USAGECTL, *args], env=self.vars(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
+    def popen(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start a long-running command; its stderr goes to ``<root>/<command>.log``."""
+        with (self.root / f"{args[0]}.log").open("ab") as log:
+            return subprocess.Popen(
+                [USAGECTL, *args], env=self.vars(), stdout=subprocess.DEVNULL, stderr=log
+            )
+
+    def log(self, command: str) -> str:
+        return (self.root / f"{command}.log").read_text(errors="replace")
 
 
 def make_env(where: Path, nats_url: str | None) -> Env:
