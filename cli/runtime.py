@@ -56,8 +56,13 @@ async def hub(settings: Settings, *, service: bool = False) -> AsyncIterator[Hub
             await asyncio.to_thread(server.stop)
 
 
-def make_producer(settings: Settings, h: Hub, checkpoints: Checkpoints) -> Producer:
+async def make_producer(settings: Settings, h: Hub, checkpoints: Checkpoints) -> Producer:
     roots = claude_roots(settings.claude_config_dir, settings.user_home, settings.xdg_config_home)
+    # The producer does not trust its checkpoint over the stream: a hub that lost acknowledged
+    # writes (a wiped store, a crash before its fsync) gets everything again; the processor
+    # counts each line once whatever arrives twice.
+    if await stream_last_seq(h.js, h.bus) < checkpoints.acked_seq():
+        checkpoints.forget_all()
     return Producer(h.js, h.bus.prefix, roots, settings.machine, settings.account, checkpoints)
 
 
@@ -89,7 +94,7 @@ async def run_sync(
     async with hub(settings) as h:
         checkpoints = Checkpoints(settings.producer_db)
         try:
-            producer = make_producer(settings, h, checkpoints)
+            producer = await make_producer(settings, h, checkpoints)
             producer.on_progress = on_progress
             with contextlib.ExitStack() as stack:
                 try:
@@ -135,7 +140,7 @@ async def run_up(
         checkpoints = Checkpoints(settings.producer_db)
         try:
             with processor_lock(settings.home):
-                producer = make_producer(settings, h, checkpoints)
+                producer = await make_producer(settings, h, checkpoints)
                 producer.on_progress = on_progress
                 processor = Processor(h.js, h.bus, settings.db_path)
                 side = asyncio.create_task(processor.run(stop))

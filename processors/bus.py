@@ -140,6 +140,12 @@ async def stream_last_seq(js: JetStreamContext, settings: BusSettings) -> int:
     return int(info.state.last_seq)
 
 
+async def stream_identity(js: JetStreamContext, settings: BusSettings) -> str:
+    """Tells a stream from a recreated one of the same name (sequences restart there)."""
+    info = await js.stream_info(settings.stream)
+    return str(info.created or "")
+
+
 async def pull_from(
     js: JetStreamContext, settings: BusSettings, durable: str, start_seq: int
 ) -> JetStreamContext.PullSubscription:

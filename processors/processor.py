@@ -23,8 +23,8 @@ from nats.js import JetStreamContext
 from usagectl.projections.blocks import DEFAULT_SESSION_HOURS, session_ms
 from usagectl.projections.events import Usage, UsageBatch, decode
 
-from .bus import BusSettings, pull_from
-from .store import apply_batch, last_seq, open_store, refresh
+from .bus import BusSettings, pull_from, stream_identity
+from .store import apply_batch, last_seq, open_store, refresh, tracked_stream
 
 CONSUMER = "processor"
 FETCH_BATCH = 256
@@ -94,6 +94,7 @@ class Processor:
         self.length_ms = session_ms(DEFAULT_SESSION_HOURS)
         self._advanced = asyncio.Condition()
         self.on_batch: Callable[[Progress], None] | None = None
+        self.stream_id = ""
 
     async def run(self, stop: asyncio.Event) -> None:
         db = await open_store(self.db_path)
@@ -103,7 +104,7 @@ class Processor:
             await db.close()
 
     async def _loop(self, db: aiosqlite.Connection, stop: asyncio.Event) -> None:
-        self.progress.seq = await last_seq(db, CONSUMER)
+        self.progress.seq = await self._resume_from(db)
         sub = await pull_from(self.js, self.settings, self.durable, self.progress.seq + 1)
         dirty = True
         try:
@@ -132,10 +133,24 @@ class Processor:
                 dirty = False
                 await self._notify()
 
+    async def _resume_from(self, db: aiosqlite.Connection) -> int:
+        """Where to continue: the tracking row, unless the stream itself was recreated.
+
+        A hub that lost its store starts numbering again; its producers resend what they have.
+        Sequences then mean nothing, so everything is applied again: each event is idempotent
+        in the ledger, and the history already in the read model is kept.
+        """
+        stream = await stream_identity(self.js, self.settings)
+        seq, known = await last_seq(db, CONSUMER), await tracked_stream(db, CONSUMER)
+        if known is not None and known != stream:
+            seq = 0
+        self.stream_id = stream
+        return seq
+
     async def _apply(self, db: aiosqlite.Connection, msgs: list[Msg]) -> None:
         usages, seq = _usages(msgs, self.progress.seq, self.progress)
         if seq > self.progress.seq:
-            await apply_batch(db, CONSUMER, usages, seq)
+            await apply_batch(db, CONSUMER, usages, seq, self.stream_id)
             self.progress.seq = seq
             self.progress.events += len(usages)
         await msgs[-1].ack_sync()

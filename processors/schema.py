@@ -37,7 +37,8 @@ DDL = f"""
 PRAGMA journal_mode = WAL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tracking (
-    consumer TEXT PRIMARY KEY, stream_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL
+    consumer TEXT PRIMARY KEY, stream_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+    stream_id TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS ledger (
     key TEXT PRIMARY KEY, message_id TEXT, event_id TEXT NOT NULL, ts_ms INTEGER NOT NULL,

@@ -83,8 +83,14 @@ async def _load_groups(
     return groups
 
 
+async def tracked_stream(db: aiosqlite.Connection, consumer: str) -> str | None:
+    async with db.execute("SELECT stream_id FROM tracking WHERE consumer = ?", (consumer,)) as cur:
+        row = await cur.fetchone()
+    return str(row[0]) if row else None
+
+
 async def apply_batch(
-    db: aiosqlite.Connection, consumer: str, usages: Sequence[Usage], seq: int
+    db: aiosqlite.Connection, consumer: str, usages: Sequence[Usage], seq: int, stream_id: str = ""
 ) -> int:
     """Fold the batch into the read model and record ``seq``; returns counted changes made."""
     entries = [to_entry(u) for u in usages]
@@ -99,10 +105,11 @@ async def apply_batch(
             await _write_spans(db, changes)
             await _mark_blocks_dirty(db, changes)
         await db.execute(
-            "INSERT INTO tracking (consumer, stream_seq, updated_ms) VALUES (?, ?, ?) "
-            "ON CONFLICT (consumer) DO UPDATE SET stream_seq = excluded.stream_seq, "
-            "updated_ms = excluded.updated_ms",
-            (consumer, seq, int(time.time() * 1000)),
+            "INSERT INTO tracking (consumer, stream_seq, updated_ms, stream_id) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (consumer) DO UPDATE SET "
+            "stream_seq = excluded.stream_seq, updated_ms = excluded.updated_ms, "
+            "stream_id = excluded.stream_id",
+            (consumer, seq, int(time.time() * 1000), stream_id),
         )
         await db.execute("COMMIT")
     except BaseException:

@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS files (
     size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, lines INTEGER NOT NULL,
     events INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS line_reasons (
     path TEXT NOT NULL, reason TEXT NOT NULL, rejected INTEGER NOT NULL, count INTEGER NOT NULL,
     PRIMARY KEY (path, reason)
@@ -46,6 +47,7 @@ class ReadResult:
     lines: int = 0
     events: int = 0
     reasons: dict[tuple[str, bool], int] = field(default_factory=dict)
+    acked_seq: int = 0
 
 
 class Checkpoints:
@@ -76,7 +78,22 @@ class Checkpoints:
                 self.db.execute("ROLLBACK")
             raise
 
+    def acked_seq(self) -> int:
+        """The highest stream sequence the hub ever acknowledged to this producer."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'acked_seq'").fetchone()
+        return int(row[0]) if row else 0
+
+    def forget_all(self) -> None:
+        """Start over: the hub lost what it had acknowledged, so everything is sent again."""
+        self.db.executescript("DELETE FROM files; DELETE FROM line_reasons; DELETE FROM meta;")
+
     def _commit_one(self, r: ReadResult) -> None:
+        if r.acked_seq:
+            self.db.execute(
+                "INSERT INTO meta (key, value) VALUES ('acked_seq', ?) ON CONFLICT (key) "
+                "DO UPDATE SET value = max(value, excluded.value)",
+                (r.acked_seq,),
+            )
         s = r.state
         if r.reset:
             self.db.execute("DELETE FROM line_reasons WHERE path = ?", (s.path,))

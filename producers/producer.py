@@ -123,7 +123,7 @@ class Producer:
             self.known[state.path] = state
             if live and len(events) <= LIVE_SINGLE_MAX:
                 await self._drain(0)
-                await self._publish_singly(events)
+                await self._publish_singly(events, result)
                 self.checkpoints.commit([result])
                 if self.on_progress is not None:
                     self.on_progress(self.stats)
@@ -183,6 +183,7 @@ class Producer:
                 return
             done, waiting = await asyncio.wait(pending.futures, timeout=ACK_TIMEOUT_S)
             if not waiting and all(f.exception() is None for f in done):
+                pending.result.acked_seq = max(f.result().seq for f in done)
                 return
             # Unanswered futures may never resolve: drop them and re-publish with the same ids,
             # which the stream stores once.
@@ -192,14 +193,15 @@ class Producer:
             await self._send(pending)
         raise PublishFailed(f"the hub did not acknowledge events from {pending.result.state.path}")
 
-    async def _publish_singly(self, events: list[Usage]) -> None:
+    async def _publish_singly(self, events: list[Usage], result: ReadResult) -> None:
         for event in events:
             data = encode(event)
             for attempt in range(PUBLISH_RETRIES):
                 try:
-                    await self.js.publish(
+                    ack = await self.js.publish(
                         self.subject, data, headers={"Nats-Msg-Id": event.event_id}, timeout=5
                     )
+                    result.acked_seq = max(result.acked_seq, ack.seq)
                     break
                 except (TimeoutError, nats.errors.Error):
                     if attempt == PUBLISH_RETRIES - 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import time
@@ -220,3 +221,24 @@ def test_embedded_hub_is_started_and_stopped_by_sync(tmp_path: Path) -> None:
     # History survives: a second sync restarts the hub on the same store and adds nothing.
     env.run("sync")
     assert env.json("doctor")["read_model"]["responses_counted"] > 0
+
+
+def test_hub_that_lost_its_store_gets_everything_again_counted_once(
+    env: Env, nats_server: NatsServer
+) -> None:
+    truth = generate(env.claude, seed=6, sessions=15, days=4)
+    env.run("sync")
+    before = env.json("daily", "-z", "UTC")
+    nats_server.kill()
+    shutil.rmtree(nats_server.store)
+    nats_server.start()
+    transcript = env.claude / "projects" / "-work-live" / "late.jsonl"
+    transcript.parent.mkdir(parents=True)
+    transcript.write_text(ASSISTANT.format(ts="2026-09-02T10:00:00.000Z", n=9, out=4242))
+    env.run("sync")
+    after = env.json("daily", "-z", "UTC")
+    assert after["totals"]["outputTokens"] == before["totals"]["outputTokens"] + 4242
+    assert after["totals"]["totalTokens"] == truth["totals"]["totalTokens"] + 4242 + 3 + 10
+    # The rebuilt stream holds everything again: a replay gives the same reports.
+    env.run("replay")
+    assert env.json("daily", "-z", "UTC") == after
