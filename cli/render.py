@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.table import Table
+
+_WRAPPERS = re.compile(r"^(?:.*/)?(?:[a-z]+\.)?(?:anthropic\.)?(?:claude-)?")
+_SNAPSHOT = re.compile(r"(?:-\d{8})?(?:-v\d+:\d+)?(?=(-fast)?$)")
+
+
+def short_model(name: str) -> str:
+    """`claude-sonnet-4-5-20250929` reads as `sonnet-4-5` in a narrow column."""
+    return _SNAPSHOT.sub("", _WRAPPERS.sub("", name, count=1), count=1) or name
 
 
 def _n(value: int) -> str:
@@ -15,25 +26,34 @@ def _usd(value: float) -> str:
     return f"${value:,.2f}"
 
 
+WIDE = ("Input", "Output", "Cache Create", "Cache Read", "Total Tokens", "Cost (USD)")
+NARROW = ("Input", "Output", "Cache W", "Cache R", "Total", "Cost")
+
+
 def usage_table(title: str, key_name: str, rows: list[dict[str, Any]], totals: dict[str, Any],
-                breakdown: bool) -> Table:  # fmt: skip
+                breakdown: bool, width: int = 120) -> Table:  # fmt: skip
+    """Under 100 columns the models column goes and headers shorten, as ccusage's compact view."""
+    compact = width < 100
     table = Table(title=title, show_footer=False, header_style="bold")
-    table.add_column(key_name.capitalize() if key_name != "sessionId" else "Session")
-    table.add_column("Models")
-    for label in ("Input", "Output", "Cache Create", "Cache Read", "Total Tokens", "Cost (USD)"):
-        table.add_column(label, justify="right")
+    table.add_column(key_name.capitalize() if key_name != "sessionId" else "Session", no_wrap=True)
+    if not compact:
+        table.add_column("Models")
+    for label in NARROW if compact else WIDE:
+        table.add_column(label, justify="right", no_wrap=True)
     for row in rows:
-        table.add_row(str(row[key_name]), "\n".join(row["modelsUsed"]), *_cells(row))
+        models = "\n".join(sorted({short_model(m) for m in row["modelsUsed"]}))
+        table.add_row(str(row[key_name]), *([] if compact else [models]), *_cells(row))
         if breakdown:
             for b in row["modelBreakdowns"]:
                 total = sum(b[k] for k in _TOKEN_KEYS)
                 cost = "unpriced" if b.get("missingPricing") else _usd(b["cost"])
+                label = f"└ {short_model(b['modelName'])}"
                 table.add_row(
-                    "", f"  └ {b['modelName']}", *(_n(b[k]) for k in _TOKEN_KEYS), _n(total), cost,
-                    style="dim",
+                    *([label] if compact else ["", label]), *(_n(b[k]) for k in _TOKEN_KEYS),
+                    _n(total), cost, style="dim",
                 )  # fmt: skip
     table.add_section()
-    table.add_row("Total", "", *_cells(totals), style="bold")
+    table.add_row("Total", *([] if compact else [""]), *_cells(totals), style="bold")
     return table
 
 
@@ -44,18 +64,33 @@ def _cells(row: dict[str, Any]) -> list[str]:
     return [*(_n(row[k]) for k in _TOKEN_KEYS), _n(row["totalTokens"]), _usd(row["totalCost"])]
 
 
-def blocks_table(rows: list[dict[str, Any]], limit: int | None) -> Table:
+def _local(iso: str, tz: ZoneInfo) -> str:
+    return datetime.fromisoformat(iso).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _span(start: str, end: str) -> str:
+    minutes = int(
+        (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() // 60
+    )
+    return f"{minutes // 60}h {minutes % 60:02d}m"
+
+
+def blocks_table(rows: list[dict[str, Any]], limit: int | None, tz: ZoneInfo) -> Table:
     table = Table(title="5-hour blocks", header_style="bold")
     for label in ("Block start", "Duration/Status", "Models", "Tokens", "%", "Cost"):
-        table.add_column(label, justify="right" if label in ("Tokens", "%", "Cost") else "left")
+        right = label in ("Tokens", "%", "Cost")
+        table.add_column(label, justify="right" if right else "left", no_wrap=label != "Models")
     for b in rows:
         if b["isGap"]:
-            table.add_row(b["startTime"], "(gap)", "", "", "", "", style="dim")
+            gap = f"({_span(b['startTime'], b['endTime'])} gap)"
+            table.add_row(_local(b["startTime"], tz), gap, "", "", "", "", style="dim")
             continue
-        status = "ACTIVE" if b["isActive"] else f"ended {b['actualEndTime']}"
+        used = _span(b["startTime"], b["actualEndTime"])
+        status = f"ACTIVE ({used})" if b["isActive"] else used
         percent = f"{b['totalTokens'] / limit * 100:.1f}%" if limit else ""
         table.add_row(
-            b["startTime"], status, "\n".join(b["models"]), _n(b["totalTokens"]), percent,
+            _local(b["startTime"], tz), status, "\n".join(short_model(m) for m in b["models"]),
+            _n(b["totalTokens"]), percent,
             _usd(b["costUSD"]), style="bold green" if b["isActive"] else None,
         )  # fmt: skip
         if b["isActive"] and b["projection"]:

@@ -116,7 +116,8 @@ def _table(title: str, key_name: str, rows: list[dict[str, Any]], payload: dict[
            breakdown: bool) -> None:  # fmt: skip
     from .render import usage_table
 
-    Console().print(usage_table(title, key_name, rows, payload["totals"], breakdown))
+    console = Console()
+    console.print(usage_table(title, key_name, rows, payload["totals"], breakdown, console.width))
 
 
 @app.command()
@@ -223,7 +224,7 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
         from .render import blocks_table
 
         shown = limit if limit is not None else max_completed_tokens(kept, now_ms, length)
-        Console().print(blocks_table(rows, shown or None))
+        Console().print(blocks_table(rows, shown or None, zone_info))
 
 
 def _block_kept(start_ms: int, tz: ZoneInfo, since: date | None, until: date | None,

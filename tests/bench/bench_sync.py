@@ -124,7 +124,11 @@ def template(path: Path) -> dict[str, Any] | None:
             usage = line["message"]["usage"]
             ok = line.get("type") == "assistant" and not line.get("isSidechain")
             ok = ok and "requestId" in line and line["message"].get("model") != "<synthetic>"
-            if ok and all(type(usage.get(k, 0)) is int for k in USAGE_KEYS):
+            ok = ok and "input_tokens" in usage and "output_tokens" in usage
+            ok = ok and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["timestamp"])
+            if ok and all(
+                type(usage.get(k, 0)) is int and usage.get(k, 0) >= 0 for k in USAGE_KEYS
+            ):
                 return line
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
