@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 from usagectl.processors.processor import Processor
 from usagectl.producers.producer import Producer, SyncStats
 
@@ -44,26 +46,39 @@ def sync_progress(console: Console) -> Iterator[OnProgress]:
 
 @contextlib.contextmanager
 def up_display(console: Console, settings: Settings) -> Iterator[tuple[OnProgress, OnReady]]:
-    """During backfill a bar; then one compact status line, rewritten at most once a second."""
+    """During backfill a bar; then one compact status line, redrawn at most once a second."""
+    bar = _bar(console)
+    task = bar.add_task("backfill", total=None, events=0)
+    live = Live(Text(""), console=console, transient=True, auto_refresh=False)
     last = [0.0]
-    with sync_progress(console) as on_progress:
 
-        def ready(producer: Producer, processor: Processor) -> None:
-            def status(stats: SyncStats) -> None:
-                now = time.monotonic()
-                if now - last[0] < 1 or not console.is_terminal:
-                    return
+    def backfill(stats: SyncStats) -> None:
+        bar.update(task, completed=stats.bytes, total=stats.backlog_bytes or None,
+                   events=stats.events)  # fmt: skip
+
+    def ready(producer: Producer, processor: Processor) -> None:
+        bar.stop()
+        console.print(
+            f"following transcripts on {settings.machine}; read model {settings.db_path} "
+            "(Ctrl-C to stop)"
+        )
+        if console.is_terminal:
+            live.start()
+
+        def status(stats: SyncStats) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 1:
                 last[0] = now
-                console.print(
+                live.update(Text.from_markup(
                     f"[dim]usagectl up[/] {settings.machine} · {stats.files:,} files · "
-                    f"{stats.events:,} events · read model at seq {processor.progress.seq:,}",
-                    end="\r",
-                )
+                    f"{stats.events:,} events · read model at seq {processor.progress.seq:,}"
+                ), refresh=True)  # fmt: skip
 
-            producer.on_progress = status
-            console.print(
-                f"following transcripts on {settings.machine}; read model {settings.db_path} "
-                "(Ctrl-C to stop)"
-            )
+        producer.on_progress = status
 
-        yield on_progress, ready
+    bar.start()
+    try:
+        yield backfill, ready
+    finally:
+        bar.stop()
+        live.stop()
