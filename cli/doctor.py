@@ -127,9 +127,19 @@ def _render(console: Console, r: dict[str, Any]) -> None:
             table.add_row(kind, reason, f"{n:,}", style="red" if kind == "rejected" else "dim")
         console.print(table)
     for f in p.get("rejected_files", []):
-        console.print(f"  [red]rejected[/] {f['lines']:,} × {f['reason']} in {Path(f['path'])}")
+        console.print(
+            f"  [red]rejected[/] {f['lines']:,} × {f['reason']} in {Path(f['path'])}",
+            soft_wrap=True,
+        )
     rm = r["read_model"]
-    console.print(f"[bold]read model[/] {rm.get('error') or rm}")
+    if "error" in rm:
+        console.print(f"[bold]read model[/] {rm['error']}")
+    else:
+        console.print(
+            f"[bold]read model[/] {rm['path']}: stream seq {rm['applied_seq']:,} applied, "
+            f"{rm['responses_counted']:,} responses counted, "
+            f"{rm['sidechain_replays_set_aside']:,} sidechain replays set aside"
+        )
     bus = r["bus"]
     state = "[green]reachable[/]" if bus.get("reachable") else "[red]not reachable[/]"
     console.print(
