@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sqlite3
 import sys
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from usagectl.processors.bus import BusUnavailable
-from usagectl.processors.embedded import EmbeddedServerError
-from usagectl.processors.processor import ProcessorBusy
-from usagectl.processors.readmodel import NoReadModel
-from usagectl.processors.store import SchemaMismatch
-from usagectl.producers.discovery import NoDataRoots
-from usagectl.producers.producer import PublishFailed
 
 from . import doctor, reports
-from .errors import UserError
 from .settings import load_settings
 
 app = typer.Typer(
@@ -39,6 +30,8 @@ err_console = Console(stderr=True)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio  # only the commands that talk to the hub pay for the event loop
+
     return asyncio.run(coro)
 
 
@@ -65,6 +58,8 @@ def up() -> None:
 
     settings = load_settings()
 
+    import asyncio
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -85,18 +80,10 @@ def replay() -> None:
     err_console.print(f"replayed {events:,} usage events into a fresh read model")
 
 
-_EXPECTED = (
-    UserError, NoDataRoots, NoReadModel, BusUnavailable, EmbeddedServerError, ProcessorBusy,
-    PublishFailed, SchemaMismatch,
-)  # fmt: skip
-
-
 def main() -> None:
     """Entry point: every error a user can cause is one line on stderr and exit status 1."""
     try:
         app()
-    except _EXPECTED as err:
-        _fail(str(err))
     except KeyboardInterrupt:
         _fail("interrupted")
     except OSError as err:
@@ -105,12 +92,16 @@ def main() -> None:
     except sqlite3.Error as err:
         _fail(f"database error: {err}")
     except Exception as err:
+        # Errors a user can cause say so with a class attribute, so reports need not import
+        # the bus client just to recognise its errors.
+        if getattr(err, "user_facing", False):
+            _fail(str(err))
         if os.environ.get("USAGECTL_DEBUG"):
             raise
         _fail(f"internal error: {type(err).__name__}: {err} (USAGECTL_DEBUG=1 shows where)")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"usagectl: {message}", file=sys.stderr)
     sys.exit(1)
 

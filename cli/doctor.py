@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from usagectl.processors.bus import BusUnavailable, connect, consumer_lag, stream_last_seq
-from usagectl.processors.embedded import EmbeddedServer, _reuse
-from usagectl.processors.processor import CONSUMER
 from usagectl.processors.readmodel import NoReadModel, applied_seq, ledger_counts, open_read
+from usagectl.processors.schema import CONSUMER
 from usagectl.producers.checkpoints import Checkpoints
 from usagectl.producers.discovery import NoDataRoots, claude_roots, session_files
 
@@ -62,9 +60,12 @@ def _read_model(settings: Settings) -> dict[str, Any]:
 
 
 async def _bus(settings: Settings) -> dict[str, Any]:
+    from usagectl.processors.bus import BusUnavailable, connect, consumer_lag, stream_last_seq
+    from usagectl.processors.embedded import EmbeddedServer, running_server
+
     server: EmbeddedServer | None = None
     if settings.nats_url is None:
-        server = _reuse(settings.home / "nats")
+        server = running_server(settings.home)
         if server is None:
             return {"hub": "embedded", "reachable": False,
                     "note": "the embedded hub is not running (up and sync start it)"}  # fmt: skip
@@ -85,6 +86,12 @@ async def _bus(settings: Settings) -> dict[str, Any]:
     return {"hub": url, "reachable": True, "stream_last_seq": last, "consumer_lag": lag}
 
 
+def _run(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    import asyncio
+
+    return asyncio.run(coro)
+
+
 def collect(settings: Settings) -> dict[str, Any]:
     return {
         "machine": settings.machine,
@@ -92,7 +99,7 @@ def collect(settings: Settings) -> dict[str, Any]:
         "data": _roots(settings),
         "producer": _producer(settings),
         "read_model": _read_model(settings),
-        "bus": asyncio.run(_bus(settings)),
+        "bus": _run(_bus(settings)),
     }
 
 

@@ -5,3 +5,5 @@ from __future__ import annotations
 
 class UserError(Exception):
     """Bad input or a state the user must fix; the message is the whole story."""
+
+    user_facing = True

@@ -76,10 +76,14 @@ async def _wait(stop: asyncio.Event) -> None:
     await stop.wait()
 
 
-async def _until_done(main: asyncio.Task[None], side: asyncio.Task[None]) -> None:
+async def _until_done(
+    main: asyncio.Task[None], side: asyncio.Task[None], stopping: asyncio.Event
+) -> None:
     """Await ``main``; a failure of ``side`` (the processor) ends the wait with its error."""
     await asyncio.wait({main, side}, return_when=asyncio.FIRST_COMPLETED)
-    if side.done() and not main.done():
+    if side.done() and not main.done() and side.exception() is None and stopping.is_set():
+        await main  # an orderly stop: the processor finished first
+    elif side.done() and not main.done():
         main.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await main
@@ -122,7 +126,7 @@ async def _sync_with(settings: Settings, h: Hub, producer: Producer, own: bool) 
             await _wait_for_read_model(settings, target)
 
     try:
-        await _until_done(asyncio.create_task(publish_then_wait()), side)
+        await _until_done(asyncio.create_task(publish_then_wait()), side, stop)
     finally:
         stop.set()
         await asyncio.gather(side, return_exceptions=True)
@@ -151,7 +155,7 @@ async def run_up(
                         on_ready(producer, processor)
                     await follow(producer, stop)
 
-                await _until_done(asyncio.create_task(produce()), side)
+                await _until_done(asyncio.create_task(produce()), side, stop)
                 await side
         finally:
             checkpoints.close()
@@ -168,7 +172,7 @@ async def run_replay(settings: Settings) -> int:
             processor = Processor(h.js, h.bus, fresh, durable="replay")
             task = asyncio.create_task(processor.run(stop))
             try:
-                await _until_done(asyncio.create_task(processor.wait_until(target)), task)
+                await _until_done(asyncio.create_task(processor.wait_until(target)), task, stop)
             finally:
                 stop.set()
                 await asyncio.gather(task, return_exceptions=True)

@@ -7,8 +7,12 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from usagectl.processors.bus import DEFAULT_PREFIX, BusSettings
+from usagectl.projections.events import DEFAULT_PREFIX
+
+if TYPE_CHECKING:
+    from usagectl.processors.bus import BusSettings
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class Settings:
         return self.home / "producer.db"
 
     def bus(self, url: str) -> BusSettings:
+        from usagectl.processors.bus import BusSettings  # reports never load the bus client
+
         return BusSettings(
             url=url,
             prefix=self.prefix,

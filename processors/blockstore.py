@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiosqlite
 from usagectl.projections.blocks import Block, BlockEntry, identify_blocks
 from usagectl.projections.rollups import nano
 
 from .schema import ACCOUNT_SCOPE
 from .transactions import rollback
+
+if TYPE_CHECKING:
+    import aiosqlite
 
 Scope = tuple[str, str, str]
 

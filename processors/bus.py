@@ -25,8 +25,8 @@ from nats.js.api import (
     StreamConfig,
 )
 from nats.js.errors import BadRequestError, NotFoundError
+from usagectl.projections.events import DEFAULT_PREFIX
 
-DEFAULT_PREFIX = "usagectl"
 FACT_KINDS = ("usage", "hook", "limit", "plan")
 DUPLICATE_WINDOW_S = 600.0
 CONNECT_TIMEOUT_S = 10.0
@@ -34,6 +34,8 @@ CONNECT_TIMEOUT_S = 10.0
 
 class BusUnavailable(Exception):
     """The hub could not be reached or refused us; the message says which and where."""
+
+    user_facing = True
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ READY_TIMEOUT_S = 15.0
 
 
 class EmbeddedServerError(Exception):
+    user_facing = True
     pass
 
 
@@ -134,6 +135,11 @@ def _spawn(store: Path) -> EmbeddedServer:
         time.sleep(0.02)
     _state_file(store).write_text(json.dumps({"pid": proc.pid, "port": port}))
     return EmbeddedServer(f"nats://127.0.0.1:{port}", proc.pid, owned=True, process=proc)
+
+
+def running_server(home: Path) -> EmbeddedServer | None:
+    """The embedded hub if one is running for this data directory (never starts one)."""
+    return _reuse(home / "nats")
 
 
 def ensure_embedded_sync(home: Path) -> EmbeddedServer:

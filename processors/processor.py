@@ -24,15 +24,17 @@ from usagectl.projections.blocks import DEFAULT_SESSION_HOURS, session_ms
 from usagectl.projections.events import Usage, UsageBatch, decode
 
 from .bus import BusSettings, pull_from, stream_identity
+from .schema import CONSUMER
 from .store import apply_batch, last_seq, open_store, refresh, tracked_stream
 
-CONSUMER = "processor"
 FETCH_BATCH = 256
 IDLE_WAIT_S = 0.5
 
 
 class ProcessorBusy(Exception):
     """Another process already runs the processor on this data directory."""
+
+    user_facing = True
 
 
 @contextlib.contextmanager
@@ -78,6 +80,27 @@ def _usages(msgs: list[Msg], after: int, progress: Progress) -> tuple[list[Usage
     return usages, seq
 
 
+async def _fetch_or_stop(sub: JetStreamContext.PullSubscription, stop: asyncio.Event) -> list[Msg]:
+    """The next batch, or nothing once ``stop`` is set: shutting down never waits out a fetch.
+
+    Messages a cancelled fetch had already received are unacked, so they come again to the
+    next run, which starts from the read model's own cursor anyway.
+    """
+    fetch = asyncio.ensure_future(sub.fetch(FETCH_BATCH, timeout=IDLE_WAIT_S))
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not fetch.done():
+        fetch.cancel()
+        with contextlib.suppress(asyncio.CancelledError, nats.errors.TimeoutError):
+            await fetch
+        return []
+    try:
+        return fetch.result()
+    except nats.errors.TimeoutError:
+        return []
+
+
 class Processor:
     def __init__(
         self,
@@ -120,10 +143,7 @@ class Processor:
         dirty: bool,
     ) -> None:
         while not stop.is_set():
-            try:
-                msgs = await sub.fetch(FETCH_BATCH, timeout=IDLE_WAIT_S)
-            except nats.errors.TimeoutError:
-                msgs = []
+            msgs = await _fetch_or_stop(sub, stop)
             if msgs:
                 await self._apply(db, msgs)
                 dirty = True

@@ -13,12 +13,13 @@ from usagectl.projections.blocks import Block
 from usagectl.projections.rollups import SUM_COLUMNS
 
 from .blockstore import read_blocks
-from .processor import CONSUMER
-from .schema import ACCOUNT_SCOPE, MACHINE_SCOPE
+from .schema import ACCOUNT_SCOPE, CONSUMER, MACHINE_SCOPE
 
 
 class NoReadModel(Exception):
     """There is no read model yet: nothing has been synced on this data directory."""
+
+    user_facing = True
 
 
 @dataclass(frozen=True)

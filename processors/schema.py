@@ -82,6 +82,9 @@ CREATE TABLE IF NOT EXISTS blocks_dirty (
 ) WITHOUT ROWID;
 """
 
+# The read model's cursor: the tracking row every processor run resumes from.
+CONSUMER = "processor"
+
 # The block scopes: the official window is account-wide; machines get their own view too.
 ACCOUNT_SCOPE = "account"
 MACHINE_SCOPE = "machine"

@@ -21,6 +21,8 @@ from .transactions import rollback
 class SchemaMismatch(Exception):
     """The read model was built by another projection version; replay rebuilds it."""
 
+    user_facing = True
+
 
 async def open_store(path: Path) -> aiosqlite.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,8 @@ from pathlib import Path
 class NoDataRoots(Exception):
     """CLAUDE_CONFIG_DIR named no usable directory (ccusage treats this as an error too)."""
 
+    user_facing = True
+
 
 def _normalise(entry: str, home: Path) -> Path:
     if entry == "~":

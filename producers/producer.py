@@ -35,6 +35,8 @@ PUBLISH_RETRIES = 5
 class PublishFailed(Exception):
     """The hub did not acknowledge events after retries; nothing was checkpointed past them."""
 
+    user_facing = True
+
 
 @dataclass
 class SyncStats:

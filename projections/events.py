@@ -13,6 +13,7 @@ from datetime import datetime
 import msgspec
 
 SCHEMA = "v1"
+DEFAULT_PREFIX = "usagectl"
 
 
 class Source(msgspec.Struct, frozen=True):

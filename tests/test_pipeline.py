@@ -57,12 +57,12 @@ def test_kill_9_mid_backfill_then_rerun_loses_and_doubles_nothing(
     tmp_path: Path, nats_server: NatsServer
 ) -> None:
     crashy = make_env(tmp_path / "crashy", nats_server.url)
-    truth = generate(crashy.claude, seed=9, sessions=400, days=20)
+    truth = generate(crashy.claude, seed=9, sessions=800, days=20)
     rng = random.Random(5)
     kills = 0
     for _ in range(4):
         proc = crashy.popen("sync")
-        time.sleep(rng.uniform(0.4, 1.6))
+        time.sleep(rng.uniform(0.3, 1.0))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
@@ -79,7 +79,7 @@ def test_kill_9_mid_backfill_then_rerun_loses_and_doubles_nothing(
     clean_server = start_server(tmp_path / "clean-hub")
     try:
         clean = make_env(tmp_path / "clean", clean_server.url)
-        generate(clean.claude, seed=9, sessions=400, days=20)
+        generate(clean.claude, seed=9, sessions=800, days=20)
         clean.run("sync")
         assert clean.json("daily", "-z", "UTC") == crashed
         assert clean.json("blocks", "-z", "UTC") == crashy.json("blocks", "-z", "UTC")

@@ -1,7 +1,7 @@
 """Benchmark `usagectl sync` and its reports against ccusage 20 on a generated corpus (DESIGN §7).
 
     .venv/bin/python tests/bench/bench_sync.py [--target-bytes 200000000] [--corpus DIR]
-        [--sessions N] [--days 30] [--ccusage BIN] [--out results.json]
+        [--sessions N] [--days 30] [--runs 5] [--backdate] [--ccusage BIN] [--out results.json]
 
 Not a pytest test. Never reads this machine's Claude data: HOME, CLAUDE_CONFIG_DIR and
 USAGECTL_HOME are temporary and USAGECTL_NATS_URL is dropped, so usagectl starts its embedded
@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from random import Random
 from statistics import median
@@ -97,10 +98,8 @@ def run(cmd: list[str], env: dict[str, str], sample: str | None = None) -> dict[
 def timed(cmd: list[str], env: dict[str, str], n: int) -> dict[str, float]:
     run(cmd, env)  # warm the page cache and the binary
     runs = [run(cmd, env) for _ in range(n)]
-    return {
-        "wall_s": median(r["wall"] for r in runs),
-        "rss_mb": max(r["rss"]["self"] for r in runs),
-    }
+    wall, rss = median(r["wall"] for r in runs), max(r["rss"]["self"] for r in runs)
+    return {"wall_s": wall, "rss_mb": rss}
 
 
 def totals(report: bytes) -> dict[str, int]:
@@ -126,18 +125,21 @@ def template(path: Path) -> dict[str, Any] | None:
             ok = ok and "requestId" in line and line["message"].get("model") != "<synthetic>"
             ok = ok and "input_tokens" in usage and "output_tokens" in usage
             ok = ok and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["timestamp"])
-            if ok and all(
-                type(usage.get(k, 0)) is int and usage.get(k, 0) >= 0 for k in USAGE_KEYS
-            ):
+            values = [usage.get(k, 0) for k in USAGE_KEYS]
+            if ok and all(type(v) is int and v >= 0 for v in values):
                 return line
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
     return None
 
 
-def append_lines(corpus: Path, files: int, per_file: int, seed: int) -> tuple[dict[Path, int], int]:
-    """Append new responses shaped like existing ones; returns original sizes and tokens added."""
+def append_lines(
+    corpus: Path, files: int, per_file: int, seed: int, day: str | None
+) -> tuple[dict[Path, int], int]:
+    """Append new responses shaped like existing ones, timed late on `day` (None: the copied
+    line's own timestamp); returns the files' original sizes and the tokens added."""
     r, sizes, added = Random(seed), {}, 0
+    late = datetime.fromisoformat(f"{day}T22:00:00+00:00") if day else None
     paths = sorted(corpus.glob("projects/*/*.jsonl"))
     for path in r.sample(paths, len(paths)):
         if len(sizes) == files:
@@ -145,12 +147,15 @@ def append_lines(corpus: Path, files: int, per_file: int, seed: int) -> tuple[di
         if (tmpl := template(path)) is None:
             continue
         buf, parent = bytearray(), tmpl.get("uuid")
-        for _ in range(per_file):
+        for i in range(per_file):
             line = copy.deepcopy(tmpl)
             line["uuid"], line["parentUuid"] = str(uuid.UUID(int=r.getrandbits(128))), parent
             line["message"]["id"] = f"msg_bench{r.getrandbits(96):024x}"
             line["requestId"] = f"req_bench{r.getrandbits(96):024x}"
             parent = line["uuid"]
+            if late:
+                t = late + timedelta(seconds=3 * (len(sizes) * per_file + i))
+                line["timestamp"] = t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
             added += sum(line["message"]["usage"].get(k, 0) for k in USAGE_KEYS)
             buf += json.dumps(line, separators=(",", ":")).encode() + b"\n"
         sizes[path] = path.stat().st_size
@@ -191,7 +196,12 @@ def table(res: dict[str, Any]) -> str:
         ("sync peak RSS: usagectl (MB)", s["rss_usagectl_mb"], cc["rss_mb"], "< 250 (100+150)"),
         ("sync peak RSS: nats-server (MB)", s["rss_nats_mb"], None, ""),
         ("daily report peak RSS (MB)", rep["daily"][0]["rss_mb"], cc["rss_mb"], ""),
-        (f"incremental sync, {inc['lines']:,} lines (s)", inc["wall_s"], cc["wall_s"], ""),
+        (
+            f"incremental sync, {inc['lines']:,} lines{' (old ts)' * inc['backdated']} (s)",
+            inc["wall_s"],
+            cc["wall_s"],
+            "",
+        ),
         ("incremental sync peak RSS: usagectl (MB)", inc["rss_usagectl_mb"], None, ""),
     ]
     out = [
@@ -209,7 +219,8 @@ def table(res: dict[str, Any]) -> str:
     chk = res["check"]
     for name in ("usagectl", "ccusage", "truth", "ccusage_extra_expected"):
         out.append(f"daily totals {name:23}" + " ".join(f"{k}={v:,}" for k, v in chk[name].items()))
-    out.append(f"daily check: {chk['verdict']}; incremental: {inc['verdict']}")
+    when = "copied lines' own timestamps" if inc["backdated"] else "new timestamps at the end"
+    out.append(f"daily check: {chk['verdict']}; incremental ({when}): {inc['verdict']}")
     return "\n".join(out)
 
 
@@ -222,6 +233,7 @@ def main() -> int:
     ap.add_argument("--corpus", type=Path, help="generate here once, reuse afterwards")
     ap.add_argument("--ccusage", default=CCUSAGE)
     ap.add_argument("--runs", type=int, default=5, help="timed runs per report")
+    ap.add_argument("--backdate", action="store_true", help="appended lines keep old timestamps")
     ap.add_argument("--out", type=Path, help="write the figures as JSON here")
     a = ap.parse_args()
     sessions = a.sessions or max(40, round(a.target_bytes / 375_000))
@@ -229,9 +241,8 @@ def main() -> int:
         corpus = a.corpus or Path(tmp) / "claude"
         if not (corpus / "ground_truth.json").exists():
             t0 = time.perf_counter()
-            generate(
-                corpus, seed=a.seed, sessions=sessions, target_bytes=a.target_bytes, days=a.days
-            )
+            gen = {"seed": a.seed, "sessions": sessions, "target_bytes": a.target_bytes}
+            generate(corpus, days=a.days, **gen)
             print(f"generated {corpus} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         truth = json.loads((corpus / "ground_truth.json").read_text())
         home = Path(tmp) / "home"
@@ -259,7 +270,8 @@ def main() -> int:
         theirs = totals(run([*cc, "daily", "--json", "--offline", "-z", "UTC"], env)["out"])
         res["check"] = check(ours, theirs, truth)
         print("incremental ...", file=sys.stderr)
-        sizes, added = append_lines(corpus, 50, 20, a.seed)
+        day = None if a.backdate else max(truth["daily"])
+        sizes, added = append_lines(corpus, 50, 20, a.seed, day)
         try:
             inc = sync(env)
             after = totals(run([USAGECTL, "daily", "--json", "-z", "UTC"], env)["out"])
@@ -269,7 +281,7 @@ def main() -> int:
         got = after["totalTokens"] - ours["totalTokens"]
         verdict = "ok" if got == added else f"MISMATCH ({got:,} seen, {added:,} added)"
         inc |= {"lines": 20 * len(sizes), "files": len(sizes), "tokens_added": added}
-        res["incremental"] = inc | {"tokens_seen": got, "verdict": verdict}
+        res["incremental"] = inc | {"tokens_seen": got, "verdict": verdict, "backdated": a.backdate}
     print(table(res))
     if a.out:
         a.out.write_text(json.dumps(res, indent=1) + "\n")
