@@ -23,10 +23,17 @@ if TYPE_CHECKING:
 
 Scope = tuple[str, str, str]
 
+_SCOPE = "scope = ? AND account = ? AND machine = ?"
+# The block before the one holding the change, so the gap between them is rebuilt too.
 _RESTART_SQL = (
-    "SELECT start_ms FROM blocks WHERE scope = ? AND account = ? AND machine = ? "
-    "AND is_gap = 0 AND start_ms <= ? ORDER BY start_ms DESC LIMIT 2"
+    f"SELECT start_ms, first_ms FROM blocks WHERE {_SCOPE} AND is_gap = 0 AND start_ms <= ? "
+    "ORDER BY start_ms DESC LIMIT 2"
 )
+# What a rescan from (start, first entry) rebuilds: every block from there on, except the gap
+# that ends at the restart block's first entry (it may start after that block's floored hour).
+_RESCANNED = "(start_ms >= ? AND NOT (is_gap = 1 AND end_ms <= ?))"
+# ccusage's scan order: a gap comes right before the block whose first entry ends it.
+_SCAN_ORDER = "CASE WHEN is_gap THEN end_ms ELSE first_ms END, is_gap DESC"
 _BLOCK_COLS = (
     "start_ms, end_ms, is_gap, first_ms, last_ms, entries, input, output, cache_create, "
     "cache_read, cost_auto, cost_calculated, cost_display, models"
@@ -55,8 +62,9 @@ def _to_entries(rows: Iterable[Any]) -> Iterator[BlockEntry]:
         )
 
 
-def _restart(starts: list[tuple[int]]) -> int:
-    return starts[-1][0] if starts else 0
+def _restart(blocks: list[tuple[int, int]]) -> tuple[int, int]:
+    """(start, first entry) of the block a rescan begins with; (0, -1) rescans everything."""
+    return (int(blocks[-1][0]), int(blocks[-1][1])) if blocks else (0, -1)
 
 
 def _block_row(scope: Scope, b: Block) -> tuple[Any, ...]:
@@ -85,23 +93,18 @@ async def refresh_blocks(db: aiosqlite.Connection, length_ms: int) -> None:
         await db.execute("BEGIN IMMEDIATE")
         try:
             async with db.execute(_RESTART_SQL, (*scope, from_ms)) as cur:
-                restart = _restart([tuple(r) for r in await cur.fetchall()])
+                start, first = _restart([tuple(r) for r in await cur.fetchall()])
             sql, params = _entries_sql(scope)
-            async with db.execute(sql, (params[0], restart, *params[1:])) as cur:
+            async with db.execute(sql, (params[0], start, *params[1:])) as cur:
                 blocks = identify_blocks(_to_entries(await cur.fetchall()), length_ms)
-            await db.execute(
-                "DELETE FROM blocks WHERE scope = ? AND account = ? AND machine = ? "
-                "AND start_ms >= ?",
-                (*scope, restart),
-            )
+            await db.execute(f"DELETE FROM blocks WHERE {_SCOPE} AND {_RESCANNED}",
+                             (*scope, start, first))  # fmt: skip
             marks = ", ".join("?" * 17)
             await db.executemany(
                 f"INSERT INTO blocks VALUES ({marks})", [_block_row(scope, b) for b in blocks]
             )
             await db.execute(
-                "DELETE FROM blocks_dirty WHERE scope = ? AND account = ? AND machine = ? "
-                "AND from_ms = ?",
-                (*scope, from_ms),
+                f"DELETE FROM blocks_dirty WHERE {_SCOPE} AND from_ms = ?", (*scope, from_ms)
             )
             await db.execute("COMMIT")
         except BaseException:
@@ -112,29 +115,34 @@ async def refresh_blocks(db: aiosqlite.Connection, length_ms: int) -> None:
 def read_blocks(conn: sqlite3.Connection, scope: Scope, length_ms: int) -> list[Block]:
     """Blocks of one scope for a report: stored ones, with any dirty tail rescanned in memory.
 
-    Stored blocks are built with the default session length; another length rescans all.
+    Stored blocks are built with the default session length; another length rescans all. The
+    reads share one snapshot, so a processor refreshing meanwhile is never half-seen.
     """
-    stored_length = conn.execute("SELECT value FROM meta WHERE key = 'block_length_ms'").fetchone()
-    dirty = conn.execute(
-        "SELECT from_ms FROM blocks_dirty WHERE scope = ? AND account = ? AND machine = ?", scope
-    ).fetchone()
-    if stored_length is None or int(stored_length[0]) != length_ms:
-        restart = 0
-    elif dirty is None:
-        restart = None
-    else:
-        restart = _restart(conn.execute(_RESTART_SQL, (*scope, dirty[0])).fetchall())
-    cut = restart if restart is not None else 1 << 62
-    kept = [
-        block_from_row(r)
-        for r in conn.execute(
-            f"SELECT {_BLOCK_COLS} FROM blocks WHERE scope = ? AND account = ? AND machine = ? "
-            "AND start_ms < ? ORDER BY start_ms",
-            (*scope, cut),
-        )
-    ]
-    if restart is None:
-        return kept
-    sql, params = _entries_sql(scope)
-    rows = conn.execute(sql, (params[0], restart, *params[1:]))
-    return kept + identify_blocks(_to_entries(rows), length_ms)
+    conn.execute("BEGIN")
+    try:
+        stored_length = conn.execute(
+            "SELECT value FROM meta WHERE key = 'block_length_ms'"
+        ).fetchone()
+        dirty = conn.execute(f"SELECT from_ms FROM blocks_dirty WHERE {_SCOPE}", scope).fetchone()
+        if stored_length is None or int(stored_length[0]) != length_ms:
+            restart: tuple[int, int] | None = (0, -1)
+        elif dirty is None:
+            restart = None
+        else:
+            restart = _restart(conn.execute(_RESTART_SQL, (*scope, dirty[0])).fetchall())
+        start, first = restart if restart is not None else (1 << 62, -1)
+        kept = [
+            block_from_row(r)
+            for r in conn.execute(
+                f"SELECT {_BLOCK_COLS} FROM blocks WHERE {_SCOPE} AND NOT {_RESCANNED} "
+                f"ORDER BY {_SCAN_ORDER}",
+                (*scope, start, first),
+            )
+        ]
+        if restart is None:
+            return kept
+        sql, params = _entries_sql(scope)
+        rows = conn.execute(sql, (params[0], start, *params[1:]))
+        return kept + identify_blocks(_to_entries(rows), length_ms)
+    finally:
+        conn.execute("COMMIT")

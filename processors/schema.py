@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS blocks (
     input INTEGER NOT NULL, output INTEGER NOT NULL, cache_create INTEGER NOT NULL,
     cache_read INTEGER NOT NULL, cost_auto INTEGER NOT NULL, cost_calculated INTEGER NOT NULL,
     cost_display INTEGER NOT NULL, models TEXT NOT NULL,
-    PRIMARY KEY (scope, account, machine, start_ms)
+    PRIMARY KEY (scope, account, machine, start_ms, is_gap)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blocks_dirty (
     scope TEXT NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL, from_ms INTEGER NOT NULL,
