@@ -30,9 +30,17 @@ err_console = Console(stderr=True)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a hub command; SIGTERM (a service manager, `timeout`) unwinds it like Ctrl-C, so an
+    embedded hub it started is stopped on the way out."""
     import asyncio  # only the commands that talk to the hub pay for the event loop
 
-    return asyncio.run(coro)
+    async def main() -> T:
+        task = asyncio.current_task()
+        if task is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await coro
+
+    return asyncio.run(main())
 
 
 @app.command()
@@ -99,6 +107,10 @@ def main() -> None:
         if os.environ.get("USAGECTL_DEBUG"):
             raise
         _fail(f"internal error: {type(err).__name__}: {err} (USAGECTL_DEBUG=1 shows where)")
+    except BaseException as err:
+        if type(err).__name__ == "CancelledError":
+            _fail("stopped")
+        raise
 
 
 def _fail(message: str) -> NoReturn:

@@ -56,14 +56,13 @@ def zone(name: str | None) -> ZoneInfo:
 
 
 def _local_zone() -> ZoneInfo:
-    import os
+    """The system's zone with its rules (TZ, /etc/localtime, macOS settings), not an
+    abbreviation like 'CEST' that names no zone; UTC when the system names none."""
+    import tzlocal
 
-    tz = os.environ.get("TZ")
-    if tz:
-        return zone(tz.lstrip(":"))
     try:
-        return ZoneInfo(str(datetime.now().astimezone().tzinfo))
-    except (ZoneInfoNotFoundError, ValueError):
+        return tzlocal.get_localzone()
+    except (ZoneInfoNotFoundError, ValueError, LookupError):
         return ZoneInfo("UTC")
 
 

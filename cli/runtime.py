@@ -11,7 +11,13 @@ from pathlib import Path
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from usagectl.processors.bus import BusSettings, connect, ensure_streams, stream_last_seq
+from usagectl.processors.bus import (
+    BusSettings,
+    connect,
+    ensure_streams,
+    stream_identity,
+    stream_last_seq,
+)
 from usagectl.processors.embedded import EmbeddedServer, ensure_embedded
 from usagectl.processors.processor import (
     Processor,
@@ -19,7 +25,7 @@ from usagectl.processors.processor import (
     processor_lock,
     read_model_seq,
 )
-from usagectl.producers.checkpoints import Checkpoints
+from usagectl.producers.checkpoints import Checkpoints, ProducerBusy, producer_lock
 from usagectl.producers.discovery import claude_roots
 from usagectl.producers.live import follow
 from usagectl.producers.producer import Producer, SyncStats
@@ -58,22 +64,9 @@ async def hub(settings: Settings, *, service: bool = False) -> AsyncIterator[Hub
 
 async def make_producer(settings: Settings, h: Hub, checkpoints: Checkpoints) -> Producer:
     roots = claude_roots(settings.claude_config_dir, settings.user_home, settings.xdg_config_home)
-    # The producer does not trust its checkpoint over the stream: a hub that lost acknowledged
-    # writes (a wiped store, a crash before its fsync) gets everything again; the processor
-    # counts each line once whatever arrives twice.
-    if await stream_last_seq(h.js, h.bus) < checkpoints.acked_seq():
-        checkpoints.forget_all()
+    # The producer does not trust its offsets over the stream (see Checkpoints.trust).
+    checkpoints.trust(*await stream_identity(h.js, h.bus))
     return Producer(h.js, h.bus.prefix, roots, settings.machine, settings.account, checkpoints)
-
-
-async def _wait_for_read_model(settings: Settings, target: int) -> None:
-    """Another process runs the processor: watch its cursor instead of running a second one."""
-    while await read_model_seq(settings.db_path) < target:  # noqa: ASYNC110 - another process
-        await asyncio.sleep(POLL_S)
-
-
-async def _wait(stop: asyncio.Event) -> None:
-    await stop.wait()
 
 
 async def _until_done(
@@ -92,45 +85,65 @@ async def _until_done(
     main.result()
 
 
+class _CatchUp:
+    """Runs the processor if no other process does, now or once that one exits; either way
+    can tell when the read model has reached a stream sequence."""
+
+    def __init__(self, settings: Settings, h: Hub) -> None:
+        self.settings = settings
+        self.processor = Processor(h.js, h.bus, settings.db_path)
+        self.owned = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                with processor_lock(self.settings.home):
+                    self.owned = True
+                    await self.processor.run(stop)
+                    return
+            except ProcessorBusy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), POLL_S)
+
+    async def wait_until(self, target: int) -> None:
+        while not self.owned:
+            if await read_model_seq(self.settings.db_path) >= target:
+                return
+            await asyncio.sleep(POLL_S)
+        await self.processor.wait_until(target)
+
+
 async def run_sync(
     settings: Settings, on_progress: Callable[[SyncStats], None] | None = None
 ) -> SyncStats:
+    """Publish what is new (unless `up` already follows these transcripts), then wait until the
+    read model holds everything the stream had when publishing ended."""
     async with hub(settings) as h:
-        checkpoints = Checkpoints(settings.producer_db)
-        try:
-            producer = await make_producer(settings, h, checkpoints)
-            producer.on_progress = on_progress
-            with contextlib.ExitStack() as stack:
-                try:
-                    stack.enter_context(processor_lock(settings.home))
-                    own = True
-                except ProcessorBusy:
-                    own = False
-                stats = await _sync_with(settings, h, producer, own)
-        finally:
-            checkpoints.close()
-    return stats
+        with contextlib.ExitStack() as stack:
+            producer: Producer | None = None
+            try:
+                stack.enter_context(producer_lock(settings.home))
+                checkpoints = Checkpoints(settings.producer_db)
+                stack.callback(checkpoints.close)
+                producer = await make_producer(settings, h, checkpoints)
+                producer.on_progress = on_progress
+            except ProducerBusy:
+                pass
+            stop = asyncio.Event()
+            catch_up = _CatchUp(settings, h)
+            side = asyncio.create_task(catch_up.run(stop))
 
+            async def publish_then_wait() -> None:
+                if producer is not None:
+                    await producer.sync_all()
+                await catch_up.wait_until(await stream_last_seq(h.js, h.bus))
 
-async def _sync_with(settings: Settings, h: Hub, producer: Producer, own: bool) -> SyncStats:
-    stop = asyncio.Event()
-    processor = Processor(h.js, h.bus, settings.db_path)
-    side = asyncio.create_task(processor.run(stop) if own else _wait(stop))
-
-    async def publish_then_wait() -> None:
-        await producer.sync_all()
-        target = await stream_last_seq(h.js, h.bus)
-        if own:
-            await processor.wait_until(target)
-        else:
-            await _wait_for_read_model(settings, target)
-
-    try:
-        await _until_done(asyncio.create_task(publish_then_wait()), side, stop)
-    finally:
-        stop.set()
-        await asyncio.gather(side, return_exceptions=True)
-    return producer.stats
+            try:
+                await _until_done(asyncio.create_task(publish_then_wait()), side, stop)
+            finally:
+                stop.set()
+                await asyncio.gather(side, return_exceptions=True)
+    return producer.stats if producer is not None else SyncStats()
 
 
 async def run_up(
@@ -143,14 +156,16 @@ async def run_up(
     async with hub(settings, service=True) as h:
         checkpoints = Checkpoints(settings.producer_db)
         try:
-            with processor_lock(settings.home):
+            with producer_lock(settings.home), processor_lock(settings.home):
                 producer = await make_producer(settings, h, checkpoints)
                 producer.on_progress = on_progress
                 processor = Processor(h.js, h.bus, settings.db_path)
                 side = asyncio.create_task(processor.run(stop))
 
                 async def produce() -> None:
-                    await producer.sync_all()
+                    await producer.sync_all(stop)
+                    if stop.is_set():
+                        return
                     if on_ready is not None:
                         on_ready(producer, processor)
                     await follow(producer, stop)
@@ -194,6 +209,6 @@ def _swap_in(fresh: Path, target: Path) -> None:
     conn = sqlite3.connect(fresh)
     conn.execute("PRAGMA journal_mode = DELETE")
     conn.close()
-    os.replace(fresh, target)
     for suffix in ("-wal", "-shm"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
+    os.replace(fresh, target)

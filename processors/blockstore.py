@@ -32,8 +32,8 @@ _RESTART_SQL = (
 # What a rescan from (start, first entry) rebuilds: every block from there on, except the gap
 # that ends at the restart block's first entry (it may start after that block's floored hour).
 _RESCANNED = "(start_ms >= ? AND NOT (is_gap = 1 AND end_ms <= ?))"
-# ccusage's scan order: a gap comes right before the block whose first entry ends it.
-_SCAN_ORDER = "CASE WHEN is_gap THEN end_ms ELSE first_ms END, is_gap DESC"
+# ccusage lists blocks by start time; a gap sharing its start with a block comes first.
+_ORDER = "start_ms, is_gap DESC"
 _BLOCK_COLS = (
     "start_ms, end_ms, is_gap, first_ms, last_ms, entries, input, output, cache_create, "
     "cache_read, cost_auto, cost_calculated, cost_display, models"
@@ -135,7 +135,7 @@ def read_blocks(conn: sqlite3.Connection, scope: Scope, length_ms: int) -> list[
             block_from_row(r)
             for r in conn.execute(
                 f"SELECT {_BLOCK_COLS} FROM blocks WHERE {_SCOPE} AND NOT {_RESCANNED} "
-                f"ORDER BY {_SCAN_ORDER}",
+                f"ORDER BY {_ORDER}",
                 (*scope, start, first),
             )
         ]
@@ -143,6 +143,7 @@ def read_blocks(conn: sqlite3.Connection, scope: Scope, length_ms: int) -> list[
             return kept
         sql, params = _entries_sql(scope)
         rows = conn.execute(sql, (params[0], start, *params[1:]))
-        return kept + identify_blocks(_to_entries(rows), length_ms)
+        blocks = kept + identify_blocks(_to_entries(rows), length_ms)
+        return sorted(blocks, key=lambda b: (b.start_ms, not b.is_gap))
     finally:
         conn.execute("COMMIT")

@@ -142,10 +142,11 @@ async def stream_last_seq(js: JetStreamContext, settings: BusSettings) -> int:
     return int(info.state.last_seq)
 
 
-async def stream_identity(js: JetStreamContext, settings: BusSettings) -> str:
-    """Tells a stream from a recreated one of the same name (sequences restart there)."""
+async def stream_identity(js: JetStreamContext, settings: BusSettings) -> tuple[str, int]:
+    """What tells a stream from a recreated one of the same name (whose sequences restart),
+    and its last sequence."""
     info = await js.stream_info(settings.stream)
-    return str(info.created or "")
+    return str(info.created or ""), int(info.state.last_seq)
 
 
 async def pull_from(

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,16 +78,42 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _clients(monitor_port: int) -> int | None:
+    """How many clients are connected, from the server's monitoring endpoint."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{monitor_port}/varz", timeout=2) as r:
+            return int(json.load(r)["connections"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 @dataclass
 class EmbeddedServer:
     url: str
     pid: int
     owned: bool
     process: subprocess.Popen[bytes] | None = None
+    monitor_port: int | None = None
+
+    @staticmethod
+    def _still_used(monitor_port: int) -> bool:
+        # Our own connection may take a moment to disappear from the server's count.
+        for _ in range(10):
+            if not _clients(monitor_port):
+                return False
+            time.sleep(0.05)
+        return True
 
     def stop(self) -> None:
-        """Stop the server if this process started it; a reused one belongs to its starter."""
+        """Stop the server if this process started it and nobody else still uses it.
+
+        A `sync` that started the hub must not pull it from under an `up` that came later and
+        reused it; such a hub stays up and the next command reuses it.
+        """
         if not self.owned:
+            return
+        if self.monitor_port is not None and self._still_used(self.monitor_port):
+            self.owned = False
             return
         if self.process is not None:
             self.process.send_signal(signal.SIGTERM)
@@ -116,11 +143,12 @@ def _reuse(store: Path) -> EmbeddedServer | None:
 
 
 def _spawn(store: Path) -> EmbeddedServer:
-    port = free_port()
+    port, monitor = free_port(), free_port()
     log = (store / "nats-server.log").open("ab")
     cmd = [
         server_binary(), "--jetstream", "--addr", "127.0.0.1", "--port", str(port),
         "--store_dir", str(store / "jetstream"), "--server_name", "usagectl-embedded",
+        "--http_port", str(monitor),
     ]  # fmt: skip
     # A session of its own: Ctrl-C in the terminal reaches usagectl, which stops it in order.
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
@@ -134,7 +162,9 @@ def _spawn(store: Path) -> EmbeddedServer:
             )
         time.sleep(0.02)
     _state_file(store).write_text(json.dumps({"pid": proc.pid, "port": port}))
-    return EmbeddedServer(f"nats://127.0.0.1:{port}", proc.pid, owned=True, process=proc)
+    return EmbeddedServer(
+        f"nats://127.0.0.1:{port}", proc.pid, owned=True, process=proc, monitor_port=monitor
+    )
 
 
 def running_server(home: Path) -> EmbeddedServer | None:

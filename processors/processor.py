@@ -160,12 +160,13 @@ class Processor:
         Sequences then mean nothing, so everything is applied again: each event is idempotent
         in the ledger, and the history already in the read model is kept.
         """
-        stream = await stream_identity(self.js, self.settings)
+        stream, stream_end = await stream_identity(self.js, self.settings)
         seq, known = await last_seq(db, CONSUMER), await tracked_stream(db, CONSUMER)
         if known is not None and known != stream:
             seq = 0
+        # A hub that lost its unsynced tail reuses those sequences for what producers resend.
         self.stream_id = stream
-        return seq
+        return min(seq, stream_end)
 
     async def _apply(self, db: aiosqlite.Connection, msgs: list[Msg]) -> None:
         usages, seq = _usages(msgs, self.progress.seq, self.progress)

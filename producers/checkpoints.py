@@ -7,8 +7,9 @@ counts move in the same transaction, so a crash never counts a line twice.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ CREATE TABLE IF NOT EXISTS files (
     size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, lines INTEGER NOT NULL,
     events INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL);
 CREATE TABLE IF NOT EXISTS line_reasons (
     path TEXT NOT NULL, reason TEXT NOT NULL, rejected INTEGER NOT NULL, count INTEGER NOT NULL,
     PRIMARY KEY (path, reason)
@@ -48,6 +49,27 @@ class ReadResult:
     events: int = 0
     reasons: dict[tuple[str, bool], int] = field(default_factory=dict)
     acked_seq: int = 0
+
+
+class ProducerBusy(Exception):
+    """Another producer already reads these transcripts for this data directory."""
+
+    user_facing = True
+
+
+@contextlib.contextmanager
+def producer_lock(home: Path) -> Iterator[None]:
+    """One producer per data directory: two would double-count rejected lines and republish."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "producer.lock").open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise ProducerBusy(f"another usagectl producer is running on {home}") from err
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 class Checkpoints:
@@ -82,6 +104,26 @@ class Checkpoints:
         """The highest stream sequence the hub ever acknowledged to this producer."""
         row = self.db.execute("SELECT value FROM meta WHERE key = 'acked_seq'").fetchone()
         return int(row[0]) if row else 0
+
+    def stream_id(self) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'stream_id'").fetchone()
+        return str(row[0]) if row else None
+
+    def trust(self, stream_id: str, stream_last_seq: int) -> bool:
+        """Whether the offsets still describe what this hub holds; if not, start over.
+
+        Another stream (a new hub, a recreated store) or one that ends before what it once
+        acknowledged (a crash before its fsync) has not got everything: send it all again,
+        the processor counts each line once.
+        """
+        known = self.stream_id()
+        trusted = (known is None or known == stream_id) and stream_last_seq >= self.acked_seq()
+        if not trusted:
+            self.forget_all()
+        self.db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('stream_id', ?)", (stream_id,)
+        )
+        return trusted
 
     def forget_all(self) -> None:
         """Start over: the hub lost what it had acknowledged, so everything is sent again."""

@@ -9,9 +9,10 @@ the broker acknowledged everything before it: at-least-once publishing, exactly-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,18 +83,40 @@ class Producer:
         self.stats = SyncStats()
         self.on_progress: Callable[[SyncStats], None] | None = None
         self._in_flight: deque[_Pending] = deque()
+        self._lock = asyncio.Lock()
 
     def files(self) -> list[Path]:
         return [f for root in self.roots for f in session_files(root)]
 
-    async def sync_all(self) -> SyncStats:
+    async def sync_all(self, stop: asyncio.Event | None = None) -> SyncStats:
         """Publish everything new in every transcript once, then wait for the last acks."""
-        files = self.files()
-        self.stats.backlog_bytes = sum(self._unread(p) for p in files)
-        for path in files:
-            await self.ingest(path, live=False)
-        await self._drain(0)
+        async with self._exclusive():
+            files = self.files()
+            self.stats.backlog_bytes = sum(self._unread(p) for p in files)
+            for path in files:
+                if stop is not None and stop.is_set():
+                    break
+                await self._ingest(path, live=False)
+            await self._drain(0)
         return self.stats
+
+    async def ingest(self, path: Path, *, live: bool) -> None:
+        """Publish what is new in one file and wait until all of it is acknowledged."""
+        async with self._exclusive():
+            await self._ingest(path, live=live)
+            await self._drain(0)
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        """One reader of the files at a time (the watcher and the sweep both call in), and on
+        failure a rewind: past the last commit nothing is known to be acknowledged."""
+        async with self._lock:
+            try:
+                yield
+            except BaseException:
+                self._in_flight.clear()
+                self.known = self.checkpoints.load()
+                raise
 
     def _unread(self, path: Path) -> int:
         known = self.known.get(str(path))
@@ -103,7 +126,7 @@ class Producer:
             return 0
         return size if known is None or size < known.offset else size - known.offset
 
-    async def ingest(self, path: Path, *, live: bool) -> None:
+    async def _ingest(self, path: Path, *, live: bool) -> None:
         root = root_of(path, self.roots)
         plan = plan_read(str(path), self.known.get(str(path)))
         if root is None or plan is None:
@@ -132,8 +155,9 @@ class Producer:
             else:
                 self._in_flight.append(self._publish_batches(events, result))
                 await self._drain(IN_FLIGHT_CHUNKS)
-        if live:
-            await self._drain(0)
+        if reset and first:
+            # Shrunk with no complete line yet: the restart from 0 must be remembered anyway.
+            self._in_flight.append(_Pending([], ReadResult(state=state, reset=True)))
 
     def _normalise(
         self, ctx: FileContext, lines: list[tuple[int, bytes]], result: ReadResult

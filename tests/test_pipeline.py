@@ -242,3 +242,14 @@ def test_hub_that_lost_its_store_gets_everything_again_counted_once(
     # The rebuilt stream holds everything again: a replay gives the same reports.
     env.run("replay")
     assert env.json("daily", "-z", "UTC") == after
+
+
+def test_default_time_zone_is_the_systems_with_its_rules(env: Env) -> None:
+    generate(env.claude, seed=12, sessions=20, days=6)
+    env.run("sync")
+    utc = env.json("daily", "-z", "UTC")
+    explicit = env.json("daily", "-z", "Pacific/Kiritimati")
+    env.extra["TZ"] = "Pacific/Kiritimati"
+    assert env.json("daily") == explicit != utc
+    env.extra["TZ"] = ":/etc/localtime"  # a common setting that names a file, not a zone
+    assert env.run("daily", "--json").returncode == 0
