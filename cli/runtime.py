@@ -21,15 +21,14 @@ from usagectl.processors.bus import (
 from usagectl.processors.embedded import EmbeddedServer, ensure_embedded
 from usagectl.processors.processor import (
     Processor,
-    ProcessorBusy,
-    processor_lock,
     read_model_seq,
 )
-from usagectl.producers.checkpoints import Checkpoints, ProducerBusy, producer_lock
+from usagectl.producers.checkpoints import Checkpoints
 from usagectl.producers.discovery import claude_roots
 from usagectl.producers.live import follow
 from usagectl.producers.producer import Producer, SyncStats
 
+from .locks import Busy, exclusive
 from .settings import Settings
 
 POLL_S = 0.2
@@ -97,11 +96,11 @@ class _CatchUp:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                with processor_lock(self.settings.home):
+                with exclusive(self.settings.home, "processor"):
                     self.owned = True
                     await self.processor.run(stop)
                     return
-            except ProcessorBusy:
+            except Busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), POLL_S)
 
@@ -122,12 +121,12 @@ async def run_sync(
         with contextlib.ExitStack() as stack:
             producer: Producer | None = None
             try:
-                stack.enter_context(producer_lock(settings.home))
+                stack.enter_context(exclusive(settings.home, "producer"))
                 checkpoints = Checkpoints(settings.producer_db)
                 stack.callback(checkpoints.close)
                 producer = await make_producer(settings, h, checkpoints)
                 producer.on_progress = on_progress
-            except ProducerBusy:
+            except Busy:
                 pass
             stop = asyncio.Event()
             catch_up = _CatchUp(settings, h)
@@ -156,7 +155,7 @@ async def run_up(
     async with hub(settings, service=True) as h:
         checkpoints = Checkpoints(settings.producer_db)
         try:
-            with producer_lock(settings.home), processor_lock(settings.home):
+            with exclusive(settings.home, "producer"), exclusive(settings.home, "processor"):
                 producer = await make_producer(settings, h, checkpoints)
                 producer.on_progress = on_progress
                 processor = Processor(h.js, h.bus, settings.db_path)
@@ -179,7 +178,7 @@ async def run_up(
 async def run_replay(settings: Settings) -> int:
     """Rebuild the read model from the stream into a new file, then swap it in atomically."""
     async with hub(settings) as h:
-        with processor_lock(settings.home):
+        with exclusive(settings.home, "processor"):
             target = await stream_last_seq(h.js, h.bus)
             fresh = settings.db_path.with_name(f"{settings.db_path.name}.replay-{os.getpid()}")
             await asyncio.to_thread(_remove_db, fresh)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import aiosqlite
 import msgspec
@@ -29,27 +27,6 @@ from .store import apply_batch, last_seq, open_store, refresh, tracked_stream
 
 FETCH_BATCH = 256
 IDLE_WAIT_S = 0.5
-
-
-class ProcessorBusy(Exception):
-    """Another process already runs the processor on this data directory."""
-
-    user_facing = True
-
-
-@contextlib.contextmanager
-def processor_lock(home: Path) -> Iterator[IO[str]]:
-    """One processor per read model: two writers would interleave their cursors."""
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / "processor.lock").open("a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            raise ProcessorBusy(f"a processor is already running on {home}") from err
-        try:
-            yield f
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @dataclass

@@ -7,9 +7,8 @@ counts move in the same transaction, so a crash never counts a line twice.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,27 +48,6 @@ class ReadResult:
     events: int = 0
     reasons: dict[tuple[str, bool], int] = field(default_factory=dict)
     acked_seq: int = 0
-
-
-class ProducerBusy(Exception):
-    """Another producer already reads these transcripts for this data directory."""
-
-    user_facing = True
-
-
-@contextlib.contextmanager
-def producer_lock(home: Path) -> Iterator[None]:
-    """One producer per data directory: two would double-count rejected lines and republish."""
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / "producer.lock").open("a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            raise ProducerBusy(f"another usagectl producer is running on {home}") from err
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 class Checkpoints:
