@@ -84,6 +84,7 @@ class Producer:
         self.on_progress: Callable[[SyncStats], None] | None = None
         self._in_flight: deque[_Pending] = deque()
         self._lock = asyncio.Lock()
+        self._touched: set[str] = set()
 
     def files(self) -> list[Path]:
         return [f for root in self.roots for f in session_files(root)]
@@ -133,7 +134,8 @@ class Producer:
             return
         state, reset = plan
         ctx = file_context(str(root), str(path), self.machine, self.account)
-        self.stats.files += 1
+        self._touched.add(state.path)
+        self.stats.files = len(self._touched)
         first = True
         for chunk in read_chunks(str(path), state.offset):
             result = ReadResult(state=state, reset=reset and first)
