@@ -80,6 +80,30 @@ def up() -> None:
 
 
 @app.command()
+def processor() -> None:
+    """Apply the stream to the read model until Ctrl-C (the processor alone, e.g. on a hub)."""
+    import asyncio
+
+    from .children import BUSY_EXIT
+    from .locks import Busy
+    from .runtime import run_processor
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        parent = os.environ.get("USAGECTL_PARENT_PID")
+        await run_processor(load_settings(), stop, int(parent) if parent else None)
+
+    try:
+        asyncio.run(main())
+    except Busy as err:
+        err_console.print(f"usagectl: {err}")
+        raise typer.Exit(BUSY_EXIT) from err
+
+
+@app.command()
 def replay() -> None:
     """Rebuild every read model from the stream into a new file and swap it in atomically."""
     from .runtime import run_replay

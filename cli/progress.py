@@ -10,13 +10,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
-from usagectl.processors.processor import Processor
 from usagectl.producers.producer import Producer, SyncStats
 
+from .children import read_model_seq
 from .settings import Settings
 
 OnProgress = Callable[[SyncStats], None]
-OnReady = Callable[[Producer, Processor], None]
+OnReady = Callable[[Producer], None]
 
 
 def _bar(console: Console) -> Progress:
@@ -56,7 +56,7 @@ def up_display(console: Console, settings: Settings) -> Iterator[tuple[OnProgres
         bar.update(task, completed=stats.bytes, total=stats.backlog_bytes or None,
                    events=stats.events)  # fmt: skip
 
-    def ready(producer: Producer, processor: Processor) -> None:
+    def ready(producer: Producer) -> None:
         bar.stop()
         console.print(
             f"following transcripts on {settings.machine}; read model {settings.db_path} "
@@ -71,7 +71,8 @@ def up_display(console: Console, settings: Settings) -> Iterator[tuple[OnProgres
                 last[0] = now
                 live.update(Text.from_markup(
                     f"[dim]usagectl up[/] {settings.machine} · {stats.files:,} files · "
-                    f"{stats.events:,} events · read model at seq {processor.progress.seq:,}"
+                    f"{stats.events:,} events published · read model at seq "
+                    f"{read_model_seq(settings.db_path):,}"
                 ), refresh=True)  # fmt: skip
 
         producer.on_progress = status

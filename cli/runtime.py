@@ -21,13 +21,13 @@ from usagectl.processors.bus import (
 from usagectl.processors.embedded import EmbeddedServer, ensure_embedded
 from usagectl.processors.processor import (
     Processor,
-    read_model_seq,
 )
 from usagectl.producers.checkpoints import Checkpoints
 from usagectl.producers.discovery import claude_roots
 from usagectl.producers.live import follow
 from usagectl.producers.producer import Producer, SyncStats
 
+from .children import ProcessorChild
 from .locks import Busy, exclusive
 from .settings import Settings
 
@@ -84,64 +84,30 @@ async def _until_done(
     main.result()
 
 
-class _CatchUp:
-    """Runs the processor if no other process does, now or once that one exits; either way
-    can tell when the read model has reached a stream sequence."""
-
-    def __init__(self, settings: Settings, h: Hub) -> None:
-        self.settings = settings
-        self.processor = Processor(h.js, h.bus, settings.db_path)
-        self.owned = False
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                with exclusive(self.settings.home, "processor"):
-                    self.owned = True
-                    await self.processor.run(stop)
-                    return
-            except Busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), POLL_S)
-
-    async def wait_until(self, target: int) -> None:
-        while not self.owned:
-            if await read_model_seq(self.settings.db_path) >= target:
-                return
-            await asyncio.sleep(POLL_S)
-        await self.processor.wait_until(target)
-
-
 async def run_sync(
     settings: Settings, on_progress: Callable[[SyncStats], None] | None = None
 ) -> SyncStats:
-    """Publish what is new (unless `up` already follows these transcripts), then wait until the
-    read model holds everything the stream had when publishing ended."""
+    """Publish what is new (unless `up` already follows these transcripts) while a processor
+    child applies the stream, then wait until the read model holds everything the stream had
+    when publishing ended."""
     async with hub(settings) as h:
-        with contextlib.ExitStack() as stack:
-            producer: Producer | None = None
-            try:
-                stack.enter_context(exclusive(settings.home, "producer"))
-                checkpoints = Checkpoints(settings.producer_db)
-                stack.callback(checkpoints.close)
-                producer = await make_producer(settings, h, checkpoints)
-                producer.on_progress = on_progress
-            except Busy:
-                pass
-            stop = asyncio.Event()
-            catch_up = _CatchUp(settings, h)
-            side = asyncio.create_task(catch_up.run(stop))
-
-            async def publish_then_wait() -> None:
-                if producer is not None:
+        child = ProcessorChild(settings, h.bus.url)
+        child.start()
+        try:
+            with contextlib.ExitStack() as stack:
+                producer: Producer | None = None
+                try:
+                    stack.enter_context(exclusive(settings.home, "producer"))
+                    checkpoints = Checkpoints(settings.producer_db)
+                    stack.callback(checkpoints.close)
+                    producer = await make_producer(settings, h, checkpoints)
+                    producer.on_progress = on_progress
                     await producer.sync_all()
-                await catch_up.wait_until(await stream_last_seq(h.js, h.bus))
-
-            try:
-                await _until_done(asyncio.create_task(publish_then_wait()), side, stop)
-            finally:
-                stop.set()
-                await asyncio.gather(side, return_exceptions=True)
+                except Busy:
+                    pass
+                await child.wait_until(await stream_last_seq(h.js, h.bus))
+        finally:
+            await asyncio.to_thread(child.stop)
     return producer.stats if producer is not None else SyncStats()
 
 
@@ -149,30 +115,52 @@ async def run_up(
     settings: Settings,
     stop: asyncio.Event,
     on_progress: Callable[[SyncStats], None] | None = None,
-    on_ready: Callable[[Producer, Processor], None] | None = None,
+    on_ready: Callable[[Producer], None] | None = None,
 ) -> None:
-    """Backfill, then follow transcripts live and keep the read model current, until stopped."""
+    """Backfill, then follow transcripts live while a processor child keeps the read model
+    current, until stopped."""
     async with hub(settings, service=True) as h:
         checkpoints = Checkpoints(settings.producer_db)
+        child = ProcessorChild(settings, h.bus.url)
         try:
-            with exclusive(settings.home, "producer"), exclusive(settings.home, "processor"):
+            with exclusive(settings.home, "producer"):
                 producer = await make_producer(settings, h, checkpoints)
                 producer.on_progress = on_progress
-                processor = Processor(h.js, h.bus, settings.db_path)
-                side = asyncio.create_task(processor.run(stop))
+                child.start()
+                side = asyncio.create_task(child.watch(stop))
 
                 async def produce() -> None:
                     await producer.sync_all(stop)
                     if stop.is_set():
                         return
                     if on_ready is not None:
-                        on_ready(producer, processor)
+                        on_ready(producer)
                     await follow(producer, stop)
 
                 await _until_done(asyncio.create_task(produce()), side, stop)
                 await side
         finally:
+            await asyncio.to_thread(child.stop)
             checkpoints.close()
+
+
+async def run_processor(settings: Settings, stop: asyncio.Event, parent: int | None = None) -> None:
+    """The processor alone: apply the stream to the read model until stopped (or, as a child,
+    until its parent is gone: a killed `sync` must not leave an orphan holding the role)."""
+    async with hub(settings, service=True) as h:
+        with exclusive(settings.home, "processor"):
+            watchdog = asyncio.create_task(_stop_when_orphaned(parent, stop))
+            try:
+                await Processor(h.js, h.bus, settings.db_path).run(stop)
+            finally:
+                watchdog.cancel()
+
+
+async def _stop_when_orphaned(parent: int | None, stop: asyncio.Event) -> None:
+    while parent is not None and not stop.is_set():
+        if os.getppid() != parent:
+            stop.set()
+        await asyncio.sleep(0.2)
 
 
 async def run_replay(settings: Settings) -> int:

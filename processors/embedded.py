@@ -50,13 +50,18 @@ def free_port() -> int:
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a zombie (killed, not yet reaped) is not alive either
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _port_open(port: int) -> bool:
@@ -124,6 +129,9 @@ class EmbeddedServer:
                 self.process.wait()
         elif _pid_alive(self.pid):
             os.kill(self.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while _pid_alive(self.pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
         self.owned = False
 
 
@@ -135,11 +143,19 @@ def _reuse(store: Path) -> EmbeddedServer | None:
     try:
         state = json.loads(_state_file(store).read_text())
         pid, port = int(state["pid"]), int(state["port"])
+        owner, monitor = int(state.get("owner", 0)), state.get("monitor")
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if _pid_alive(pid) and _port_open(port):
-        return EmbeddedServer(f"nats://127.0.0.1:{port}", pid, owned=False)
-    return None
+    if not (_pid_alive(pid) and _port_open(port)):
+        return None
+    # A hub whose starter died (killed before it could clean up) is adopted: whoever uses it
+    # now stops it when done, unless someone else is still connected.
+    adopt = not _pid_alive(owner) and monitor is not None
+    if adopt:
+        _state_file(store).write_text(json.dumps({**state, "owner": os.getpid()}))
+    return EmbeddedServer(
+        f"nats://127.0.0.1:{port}", pid, owned=adopt, monitor_port=monitor if adopt else None
+    )
 
 
 def _spawn(store: Path) -> EmbeddedServer:
@@ -161,7 +177,8 @@ def _spawn(store: Path) -> EmbeddedServer:
                 f"embedded nats-server did not start; see {store / 'nats-server.log'}"
             )
         time.sleep(0.02)
-    _state_file(store).write_text(json.dumps({"pid": proc.pid, "port": port}))
+    state = {"pid": proc.pid, "port": port, "monitor": monitor, "owner": os.getpid()}
+    _state_file(store).write_text(json.dumps(state))
     return EmbeddedServer(
         f"nats://127.0.0.1:{port}", proc.pid, owned=True, process=proc, monitor_port=monitor
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,12 @@ from .bus import BusSettings, pull_from, stream_identity
 from .schema import CONSUMER
 from .store import apply_batch, last_seq, open_store, refresh, tracked_stream
 
-FETCH_BATCH = 256
-IDLE_WAIT_S = 0.5
+FETCH_BATCH = 64
+IDLE_WAIT_S = 0.2
+# Blocks are rescanned from the earliest change, and backfill arrives in file order, not time
+# order: refreshing after every batch would rescan history again and again. Reports rescan a
+# dirty tail themselves, so the stored blocks may lag while the stream is busy.
+BLOCK_REFRESH_EVERY_S = 5.0
 
 
 @dataclass
@@ -119,14 +124,16 @@ class Processor:
         stop: asyncio.Event,
         dirty: bool,
     ) -> None:
+        refreshed = time.monotonic()
         while not stop.is_set():
             msgs = await _fetch_or_stop(sub, stop)
             if msgs:
                 await self._apply(db, msgs)
                 dirty = True
-            if dirty and len(msgs) < FETCH_BATCH:
-                # Caught up for now: bring the blocks up to date before waiting again.
+            idle = not msgs or time.monotonic() - refreshed > BLOCK_REFRESH_EVERY_S
+            if dirty and len(msgs) < FETCH_BATCH and idle:
                 await refresh(db, self.length_ms)
+                refreshed = time.monotonic()
                 dirty = False
                 await self._notify()
 
@@ -163,14 +170,3 @@ class Processor:
         """Return once the read model holds everything up to stream sequence ``seq``."""
         async with self._advanced:
             await self._advanced.wait_for(lambda: self.progress.seq >= seq)
-
-
-async def read_model_seq(db_path: Path) -> int:
-    """The stream sequence the read model has applied (0 when there is none yet)."""
-    if not await asyncio.to_thread(db_path.exists):
-        return 0
-    db = await open_store(db_path)
-    try:
-        return await last_seq(db, CONSUMER)
-    finally:
-        await db.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import msgspec
 from usagectl.projections.events import Usage
 from usagectl.projections.ledger import Change, Entry, counted, fold, group_id, to_entry
 from usagectl.projections.rollups import SUM_COLUMNS, rollup_deltas, session_deltas
@@ -39,6 +40,7 @@ async def open_store(path: Path) -> aiosqlite.Connection:
 async def _prepare(db: aiosqlite.Connection) -> None:
     await db.executescript(DDL)
     await db.execute("PRAGMA synchronous = NORMAL")
+    await db.execute("PRAGMA cache_size = -32768")  # 32 MiB: the ledger indexes stay hot
     async with db.execute("SELECT value FROM meta WHERE key = 'schema_version'") as cur:
         row = await cur.fetchone()
     if row is None:
@@ -125,7 +127,7 @@ async def _write_ledger(db: aiosqlite.Connection, changed: dict[str, dict[str, E
     for members in changed.values():
         live = counted(members)
         for key, e in members.items():
-            rows.append((*(getattr(e, c) for c in LEDGER_COLUMNS), key in live))
+            rows.append((*msgspec.structs.astuple(e), key in live))
     marks = ", ".join("?" * (len(LEDGER_COLUMNS) + 1))
     cols = ", ".join((*LEDGER_COLUMNS, "counted"))
     await db.executemany(f"INSERT OR REPLACE INTO ledger ({cols}) VALUES ({marks})", rows)
@@ -157,12 +159,21 @@ async def _write_sums(db: aiosqlite.Connection, changes: list[Change]) -> None:
 
 
 async def _write_spans(db: aiosqlite.Connection, changes: list[Change]) -> None:
-    added = [c.new for c in changes if c.new is not None]
+    spans: dict[tuple[str, str], list[Any]] = {}
+    for c in changes:
+        e = c.new
+        if e is None:
+            continue
+        span = spans.get((e.project_dir, e.session_id))
+        if span is None:
+            spans[(e.project_dir, e.session_id)] = [e.ts_ms, e.ts_ms, e.machine, e.project]
+        else:
+            span[0], span[1] = min(span[0], e.ts_ms), max(span[1], e.ts_ms)
     await db.executemany(
         "INSERT INTO session_span (project_dir, session_id, first_ms, last_ms, machine, project) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project_dir, session_id) DO UPDATE SET "
         "first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms)",
-        [(e.project_dir, e.session_id, e.ts_ms, e.ts_ms, e.machine, e.project) for e in added],
+        [(*k, *v) for k, v in spans.items()],
     )
     removed = {(c.old.project_dir, c.old.session_id) for c in changes if c.old is not None}
     for project_dir, session_id in sorted(removed):

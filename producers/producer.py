@@ -28,7 +28,7 @@ from .tailer import plan_read, read_chunks
 
 BATCH_EVENTS = 400
 LIVE_SINGLE_MAX = 16
-IN_FLIGHT_CHUNKS = 16
+IN_FLIGHT_CHUNKS = 32
 ACK_TIMEOUT_S = 30.0
 PUBLISH_RETRIES = 5
 
@@ -193,17 +193,23 @@ class Producer:
         ]
 
     async def _drain(self, keep: int) -> None:
-        """Start every queued publish, then settle the oldest until at most ``keep`` remain."""
+        """Start every queued publish; past ``2 * keep`` in flight, settle the oldest down to
+        ``keep`` and checkpoint them in one transaction (small files make many chunks)."""
         for pending in self._in_flight:
             if not pending.futures and pending.batches:
                 await self._send(pending)
-        while len(self._in_flight) > keep:
-            pending = self._in_flight[0]
-            await self._settle(pending)
-            self._in_flight.popleft()
-            self.checkpoints.commit([pending.result])
-            if self.on_progress is not None:
-                self.on_progress(self.stats)
+        if keep and len(self._in_flight) <= 2 * keep:
+            return
+        settled: list[ReadResult] = []
+        try:
+            while len(self._in_flight) > keep:
+                await self._settle(self._in_flight[0])
+                settled.append(self._in_flight.popleft().result)
+        finally:
+            if settled:
+                self.checkpoints.commit(settled)
+        if self.on_progress is not None:
+            self.on_progress(self.stats)
 
     async def _settle(self, pending: _Pending) -> None:
         for attempt in range(PUBLISH_RETRIES):

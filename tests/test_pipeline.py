@@ -209,13 +209,24 @@ def test_full_disk_is_one_clear_line(env: Env) -> None:
         os.system(f"umount {small}")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
 def test_embedded_hub_is_started_and_stopped_by_sync(tmp_path: Path) -> None:
     env = make_env(tmp_path, None)
-    truth = generate(env.claude, seed=2, sessions=5, days=2)
+    truth = generate(env.claude, seed=2, sessions=300, days=5)
+    # A sync killed before it could clean up leaves its hub; the next one adopts and stops it.
+    proc = env.popen("sync")
+    _wait(lambda: (env.home / "nats" / "server.json").exists(), 30)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
     env.run("sync")
     state = json.loads((env.home / "nats" / "server.json").read_text())
-    with pytest.raises(ProcessLookupError):
-        os.kill(state["pid"], 0)
+    _wait(lambda: not _alive(state["pid"]), 5)
     assert env.json("daily", "-z", "UTC")["totals"]["totalTokens"] == truth["totals"][
         "totalTokens"]  # fmt: skip
     # History survives: a second sync restarts the hub on the same store and adds nothing.
