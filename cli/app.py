@@ -12,7 +12,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
-from . import doctor, reports
+from . import doctor, reports, statusline, watch
 from .settings import load_settings
 
 app = typer.Typer(
@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 app.registered_commands += reports.app.registered_commands
 app.registered_commands += doctor.app.registered_commands
+app.registered_commands += statusline.app.registered_commands
+app.registered_commands += watch.app.registered_commands
 
 T = TypeVar("T")
 err_console = Console(stderr=True)
