@@ -10,9 +10,9 @@ import msgspec
 from nats.aio.msg import Msg
 from rich.console import Console
 from rich.live import Live
-from usagectl.processors.live_source import follow_stream, load_snapshot
+from usagectl.processors.live_source import follow_heartbeats, follow_stream, load_snapshot
 from usagectl.projections import live
-from usagectl.projections.events import Limit, Usage, UsageBatch, decode
+from usagectl.projections.events import Heartbeat, Limit, Usage, UsageBatch, decode
 
 from .runtime import hub
 from .settings import Settings
@@ -52,12 +52,23 @@ async def run_watch(
             fold_message(state, msg)
             changed.set()
 
-        sub = await follow_stream(h.js, h.bus, snap.seq, on_message)
+        async def on_heartbeat(msg: Msg) -> None:
+            with contextlib.suppress(msgspec.DecodeError):
+                beat = decode(msg.data)
+                if isinstance(beat, Heartbeat):
+                    live.apply_heartbeat(state, beat.machine, int(beat.ts.timestamp() * 1000))
+                    changed.set()
+
+        subs = [
+            await follow_stream(h.js, h.bus, snap.seq, on_message),
+            await follow_heartbeats(h.js, h.bus, on_heartbeat),
+        ]
         try:
             await _draw_until_stopped(state, options, tz, refresh, compact, json_out, changed)
         finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            for sub in subs:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
 
 async def _draw_until_stopped(

@@ -93,3 +93,18 @@ async def follow_stream(
         ordered_consumer=True,
         config=config,
     )
+
+
+async def follow_heartbeats(
+    js: JetStreamContext,
+    settings: BusSettings,
+    on_message: Callable[[Msg], Awaitable[None]],
+) -> JetStreamContext.PushSubscription:
+    """The latest heartbeat of every machine, then each new one."""
+    return await js.subscribe(
+        f"{settings.prefix}.v1.heartbeat.>",
+        stream=settings.heartbeat_stream,
+        cb=on_message,
+        ordered_consumer=True,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT),
+    )
