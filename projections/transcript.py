@@ -91,6 +91,8 @@ BAD_TIMESTAMP = "bad_timestamp"
 BAD_FIELD = "bad_field_type"
 NO_USAGE = "assistant_without_usage"
 BLANK = "blank"
+TOO_DEEP = "nested_too_deep"
+BAD_UTF8 = "invalid_utf8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,10 @@ def _skip_by_type(line: bytes) -> Skipped:
         kind = _type_decoder.decode(line).type
     except msgspec.DecodeError:
         return Skipped(NOT_JSON, True)
+    except RecursionError:
+        return Skipped(TOO_DEEP, True)
+    except UnicodeDecodeError:
+        return Skipped(BAD_UTF8, True)
     if kind == "assistant":
         return Skipped(NO_USAGE, False)
     return Skipped("skip:" + (kind if kind in KNOWN_TYPES else "other"), False)
@@ -178,6 +184,10 @@ def normalise(ctx: FileContext, offset: int, line: bytes) -> Usage | Skipped:
         return _skip_by_type(line)
     try:
         view = _line_decoder.decode(line)
+    except RecursionError:
+        return Skipped(TOO_DEEP, True)
+    except UnicodeDecodeError:
+        return Skipped(BAD_UTF8, True)
     except msgspec.ValidationError as err:
         by_type = _skip_by_type(line)
         # A non-assistant line may shape its fields differently; only assistant lines must fit.
