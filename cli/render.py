@@ -75,7 +75,8 @@ def _span(start: str, end: str) -> str:
     return f"{minutes // 60}h {minutes % 60:02d}m"
 
 
-def blocks_table(rows: list[dict[str, Any]], limit: int | None, tz: ZoneInfo) -> Table:
+def blocks_table(rows: list[dict[str, Any]], limit: int | None, tz: ZoneInfo,
+                 official: dict[str, Any] | None = None) -> Table:  # fmt: skip
     table = Table(title="5-hour blocks", header_style="bold")
     for label in ("Block start", "Duration/Status", "Models", "Tokens", "%", "Cost"):
         right = label in ("Tokens", "%", "Cost")
@@ -99,4 +100,33 @@ def blocks_table(rows: list[dict[str, Any]], limit: int | None, tz: ZoneInfo) ->
                 "", f"projected ({p['remainingMinutes']} min left)", "",
                 _n(p["totalTokens"]), "", _usd(p["totalCost"]), style="yellow",
             )  # fmt: skip
+        if b["isActive"] and official:
+            _official_rows(table, official, tz)
     return table
+
+
+def _official_rows(table: Table, official: dict[str, Any], tz: ZoneInfo) -> None:
+    """Claude Code's own figures under our estimate: the only ground truth for the limits."""
+    for key, label in (("fiveHour", "5h"), ("sevenDay", "7d")):
+        w = official.get(key)
+        if w is None:
+            continue
+        when = "reset since" if w["expired"] else _reset_time(w["resetsAt"], tz)
+        split = ""
+        if key == "fiveHour":
+            split = "\n".join(
+                f"{m['machine']} {m['fiveHourPercentage']:.1f}%" for m in official["byMachine"]
+            )
+        table.add_row(
+            "", f"official {label}, {when}" if when else f"official {label}", split, "",
+            f"{w['usedPercentage']:.1f}%", "", style="cyan",
+        )  # fmt: skip
+
+
+def _reset_time(iso: str | None, tz: ZoneInfo) -> str:
+    """Short enough for the status column: the time today, else the weekday (< 7 days)."""
+    if iso is None:
+        return ""
+    at = datetime.fromisoformat(iso).astimezone(tz)
+    today = datetime.now(tz).date()
+    return f"resets {at:%H:%M}" if at.date() == today else f"resets {at:%a %H:%M}"

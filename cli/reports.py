@@ -31,6 +31,7 @@ from usagectl.projections.reports import (
 )
 
 from .errors import UserError
+from .localzone import local_zone
 from .settings import load_settings
 
 app = typer.Typer(add_completion=False)
@@ -48,22 +49,11 @@ Order = Annotated[str, typer.Option("--order", "-o", help="asc|desc")]
 
 def zone(name: str | None) -> ZoneInfo:
     if name is None or name == "local":
-        return _local_zone()
+        return local_zone()
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as err:
         raise UserError(f"invalid --timezone {name!r}: not an IANA time zone") from err
-
-
-def _local_zone() -> ZoneInfo:
-    """The system's zone with its rules (TZ, /etc/localtime, macOS settings), not an
-    abbreviation like 'CEST' that names no zone; UTC when the system names none."""
-    import tzlocal
-
-    try:
-        return tzlocal.get_localzone()
-    except (ZoneInfoNotFoundError, ValueError, LookupError):
-        return ZoneInfo("UTC")
 
 
 def parse_day(value: str | None, flag: str) -> date | None:
@@ -208,6 +198,7 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
     conn = readmodel.open_read(settings.db_path)
     with conn:
         found = readmodel.blocks(conn, settings.account, machine, length)
+        official = readmodel.official_limits(conn, settings.account, now_ms, length)
     kept = [
         b for b in found
         if _block_kept(b.start_ms, zone_info, since_d, until_d, recent, now_ms)
@@ -218,12 +209,13 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
         kept.reverse()
     rows = [block_json(b, now_ms, length, cost_index, limit) for b in kept]
     if json_out:
-        _emit({"blocks": rows})
+        # ccusage's keys stay as they are; the official figures sit beside them when known.
+        _emit({"blocks": rows} | ({"limits": official} if official else {}))
     else:
         from .render import blocks_table
 
         shown = limit if limit is not None else max_completed_tokens(kept, now_ms, length)
-        Console().print(blocks_table(rows, shown or None, zone_info))
+        Console().print(blocks_table(rows, shown or None, zone_info, official))
 
 
 def _block_kept(start_ms: int, tz: ZoneInfo, since: date | None, until: date | None,

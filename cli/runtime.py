@@ -26,6 +26,7 @@ from usagectl.producers.checkpoints import Checkpoints
 from usagectl.producers.discovery import claude_roots
 from usagectl.producers.live import follow
 from usagectl.producers.producer import Producer, SyncStats
+from usagectl.producers.spool import drain, drain_forever
 
 from .children import ProcessorChild
 from .locks import Busy, exclusive
@@ -102,6 +103,7 @@ async def run_sync(
                     stack.callback(checkpoints.close)
                     producer = await make_producer(settings, h, checkpoints)
                     producer.on_progress = on_progress
+                    await drain(h.js, h.bus.prefix, settings.home)  # statusline's spool
                     await producer.sync_all()
                 except Busy:
                     pass
@@ -128,6 +130,8 @@ async def run_up(
                 producer.on_progress = on_progress
                 child.start()
                 side = asyncio.create_task(child.watch(stop))
+                # What the statusline spooled (official rate limits) goes out as it arrives.
+                spool = asyncio.create_task(drain_forever(h.js, h.bus.prefix, settings.home, stop))
 
                 async def produce() -> None:
                     await producer.sync_all(stop)
@@ -137,8 +141,13 @@ async def run_up(
                         on_ready(producer)
                     await follow(producer, stop)
 
-                await _until_done(asyncio.create_task(produce()), side, stop)
-                await side
+                try:
+                    await _until_done(asyncio.create_task(produce()), side, stop)
+                    await side
+                finally:
+                    spool.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await spool
         finally:
             await asyncio.to_thread(child.stop)
             checkpoints.close()

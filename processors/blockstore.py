@@ -112,11 +112,15 @@ async def refresh_blocks(db: aiosqlite.Connection, length_ms: int) -> None:
             raise
 
 
-def read_blocks(conn: sqlite3.Connection, scope: Scope, length_ms: int) -> list[Block]:
+def read_blocks(
+    conn: sqlite3.Connection, scope: Scope, length_ms: int, since_ms: int = 0
+) -> list[Block]:
     """Blocks of one scope for a report: stored ones, with any dirty tail rescanned in memory.
 
     Stored blocks are built with the default session length; another length rescans all. The
     reads share one snapshot, so a processor refreshing meanwhile is never half-seen.
+    ``since_ms`` keeps only blocks starting then or later (the statusline wants the last one,
+    not a year of history); a rescan still starts where the block rule needs it to.
     """
     conn.execute("BEGIN")
     try:
@@ -135,15 +139,16 @@ def read_blocks(conn: sqlite3.Connection, scope: Scope, length_ms: int) -> list[
             block_from_row(r)
             for r in conn.execute(
                 f"SELECT {_BLOCK_COLS} FROM blocks WHERE {_SCOPE} AND NOT {_RESCANNED} "
-                f"ORDER BY {_ORDER}",
-                (*scope, start, first),
+                f"AND start_ms >= ? ORDER BY {_ORDER}",
+                (*scope, start, first, since_ms),
             )
         ]
         if restart is None:
             return kept
         sql, params = _entries_sql(scope)
         rows = conn.execute(sql, (params[0], start, *params[1:]))
-        blocks = kept + identify_blocks(_to_entries(rows), length_ms)
+        rescanned = identify_blocks(_to_entries(rows), length_ms)
+        blocks = kept + [b for b in rescanned if b.start_ms >= since_ms]
         return sorted(blocks, key=lambda b: (b.start_ms, not b.is_gap))
     finally:
         conn.execute("COMMIT")

@@ -20,7 +20,7 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from usagectl.projections.blocks import DEFAULT_SESSION_HOURS, session_ms
-from usagectl.projections.events import Usage, UsageBatch, decode
+from usagectl.projections.events import Limit, Usage, UsageBatch, decode
 
 from .bus import BusSettings, pull_from, stream_identity
 from .schema import CONSUMER
@@ -41,8 +41,11 @@ class Progress:
     undecodable: int = 0
 
 
-def _usages(msgs: list[Msg], after: int, progress: Progress) -> tuple[list[Usage], int]:
+def _usages(
+    msgs: list[Msg], after: int, progress: Progress
+) -> tuple[list[Usage], list[Limit], int]:
     usages: list[Usage] = []
+    limits: list[Limit] = []
     seq = after
     for msg in msgs:
         msg_seq = msg.metadata.sequence.stream
@@ -59,7 +62,9 @@ def _usages(msgs: list[Msg], after: int, progress: Progress) -> tuple[list[Usage
             usages.extend(event.events)
         elif isinstance(event, Usage):
             usages.append(event)
-    return usages, seq
+        elif isinstance(event, Limit):
+            limits.append(event)
+    return usages, limits, seq
 
 
 async def _fetch_or_stop(sub: JetStreamContext.PullSubscription, stop: asyncio.Event) -> list[Msg]:
@@ -153,9 +158,9 @@ class Processor:
         return min(seq, stream_end)
 
     async def _apply(self, db: aiosqlite.Connection, msgs: list[Msg]) -> None:
-        usages, seq = _usages(msgs, self.progress.seq, self.progress)
+        usages, limits, seq = _usages(msgs, self.progress.seq, self.progress)
         if seq > self.progress.seq:
-            await apply_batch(db, CONSUMER, usages, seq, self.stream_id)
+            await apply_batch(db, CONSUMER, usages, seq, self.stream_id, limits)
             self.progress.seq = seq
             self.progress.events += len(usages)
         await msgs[-1].ack_sync()

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
-from usagectl.projections.blocks import Block
+from usagectl.projections.blocks import Block, is_active
+from usagectl.projections.limits import limits_json
 from usagectl.projections.rollups import SUM_COLUMNS
 
 from .blockstore import read_blocks
+from .limitstore import read_limits
 from .schema import ACCOUNT_SCOPE, CONSUMER, MACHINE_SCOPE
 
 
@@ -127,3 +129,33 @@ def ledger_counts(conn: sqlite3.Connection) -> tuple[int, int]:
     """Distinct responses counted, and copies set aside as replays."""
     row = conn.execute("SELECT sum(counted), sum(NOT counted) FROM ledger").fetchone()
     return int(row[0] or 0), int(row[1] or 0)
+
+
+def tokens_by_machine(
+    conn: sqlite3.Connection, account: str, from_ms: int, to_ms: int
+) -> dict[str, int]:
+    """Our counted tokens per machine in [from_ms, to_ms]: the shares that split the official
+    account-wide percentage."""
+    rows = conn.execute(
+        "SELECT machine, sum(input + output + cache_write_5m + cache_write_1h + cache_read) "
+        "FROM ledger WHERE counted AND account = ? AND ts_ms >= ? AND ts_ms <= ? "
+        "GROUP BY machine",
+        (account, from_ms, to_ms),
+    )
+    return {str(m): int(t or 0) for m, t in rows}
+
+
+def official_limits(
+    conn: sqlite3.Connection, account: str, now_ms: int, length_ms: int
+) -> dict[str, Any] | None:
+    """``blocks --json``'s ``limits``: the latest official figures, and the 5-hour one split
+    by machine over the account's active block; None while Claude Code has sent none."""
+    official = read_limits(conn, account)
+    if not official:
+        return None
+    recent = read_blocks(conn, (ACCOUNT_SCOPE, account, ""), length_ms, now_ms - length_ms)
+    active = [b for b in recent if is_active(b, now_ms, length_ms)]
+    shares = None
+    if active and active[-1].first_ms is not None and active[-1].last_ms is not None:
+        shares = tokens_by_machine(conn, account, active[-1].first_ms, active[-1].last_ms)
+    return limits_json(account, official, shares, now_ms)

@@ -76,6 +76,13 @@ CREATE TABLE IF NOT EXISTS blocks (
     cost_display INTEGER NOT NULL, models TEXT NOT NULL,
     PRIMARY KEY (scope, account, machine, start_ms, is_gap)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS limits (
+    scope TEXT NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
+    kind TEXT NOT NULL, used_pct REAL NOT NULL, resets_ms INTEGER, ts_ms INTEGER NOT NULL,
+    event_id TEXT NOT NULL, seen_machine TEXT NOT NULL, seen_session TEXT NOT NULL,
+    PRIMARY KEY (scope, account, machine, session_id, kind)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS session_usage_id ON session_usage (session_id);
 CREATE TABLE IF NOT EXISTS blocks_dirty (
     scope TEXT NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL, from_ms INTEGER NOT NULL,
     PRIMARY KEY (scope, account, machine)

@@ -10,11 +10,12 @@ from typing import Any
 
 import aiosqlite
 import msgspec
-from usagectl.projections.events import Usage
+from usagectl.projections.events import Limit, Usage
 from usagectl.projections.ledger import Change, Entry, counted, fold, group_id, to_entry
 from usagectl.projections.rollups import SUM_COLUMNS, rollup_deltas, session_deltas
 
 from .blockstore import refresh_blocks
+from .limitstore import write_limits
 from .schema import ACCOUNT_SCOPE, DDL, LEDGER_COLUMNS, MACHINE_SCOPE, SCHEMA_VERSION
 from .transactions import rollback
 
@@ -94,7 +95,12 @@ async def tracked_stream(db: aiosqlite.Connection, consumer: str) -> str | None:
 
 
 async def apply_batch(
-    db: aiosqlite.Connection, consumer: str, usages: Sequence[Usage], seq: int, stream_id: str = ""
+    db: aiosqlite.Connection,
+    consumer: str,
+    usages: Sequence[Usage],
+    seq: int,
+    stream_id: str = "",
+    limits: Sequence[Limit] = (),
 ) -> int:
     """Fold the batch into the read model and record ``seq``; returns counted changes made."""
     entries = [to_entry(u) for u in usages]
@@ -108,6 +114,8 @@ async def apply_batch(
             await _write_sums(db, changes)
             await _write_spans(db, changes)
             await _mark_blocks_dirty(db, changes)
+        if limits:
+            await write_limits(db, limits)
         await db.execute(
             "INSERT INTO tracking (consumer, stream_seq, updated_ms, stream_id) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (consumer) DO UPDATE SET "

@@ -29,7 +29,7 @@ from .tailer import plan_read, read_chunks
 BATCH_EVENTS = 400
 LIVE_SINGLE_MAX = 16
 IN_FLIGHT_CHUNKS = 32
-ACK_TIMEOUT_S = 30.0
+ACK_TIMEOUT_S = 5.0  # acks come in milliseconds; longer means the hub went away
 PUBLISH_RETRIES = 5
 
 
