@@ -39,7 +39,8 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     async def main() -> T:
         task = asyncio.current_task()
         if task is not None:
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+            for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal sends SIGHUP
+                asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
         return await coro
 
     return asyncio.run(main())
@@ -73,7 +74,7 @@ def up() -> None:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, stop.set)
         with up_display(err_console, settings) as (on_progress, on_ready):
             await run_up(settings, stop, on_progress, on_ready)
@@ -93,7 +94,7 @@ def processor() -> None:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, stop.set)
         parent = os.environ.get("USAGECTL_PARENT_PID")
         await run_processor(load_settings(), stop, int(parent) if parent else None)

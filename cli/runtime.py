@@ -24,6 +24,7 @@ from usagectl.processors.processor import (
 )
 from usagectl.producers.checkpoints import Checkpoints
 from usagectl.producers.discovery import claude_roots
+from usagectl.producers.heartbeat import beat
 from usagectl.producers.live import follow
 from usagectl.producers.producer import Producer, SyncStats
 from usagectl.producers.spool import drain, drain_forever
@@ -132,6 +133,7 @@ async def run_up(
                 side = asyncio.create_task(child.watch(stop))
                 # What the statusline spooled (official rate limits) goes out as it arrives.
                 spool = asyncio.create_task(drain_forever(h.js, h.bus.prefix, settings.home, stop))
+                heart = asyncio.create_task(beat(h.js, h.bus.prefix, producer, stop))
 
                 async def produce() -> None:
                     await producer.sync_all(stop)
@@ -145,9 +147,10 @@ async def run_up(
                     await _until_done(asyncio.create_task(produce()), side, stop)
                     await side
                 finally:
-                    spool.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await spool
+                    for task in (spool, heart):
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
         finally:
             await asyncio.to_thread(child.stop)
             checkpoints.close()

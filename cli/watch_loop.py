@@ -45,6 +45,7 @@ async def run_watch(
             load_snapshot, settings.db_path, settings.account, now_ms(), options.length_ms
         )
         state = live.snapshot(settings.account, snap.window_start_ms, snap.seq, snap.entries,
+                              official=snap.official,
                               past_block_tokens=snap.past_block_tokens)  # fmt: skip
         changed = asyncio.Event()
 

@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
+from usagectl.projections.limits import FIVE_HOUR, SEVEN_DAY
 from usagectl.projections.live import LiveView, Share
 from usagectl.projections.reports import iso_ms
 
@@ -70,21 +71,23 @@ def usage_panel(v: LiveView, compact: bool) -> RenderableType:
     if v.projected is not None:
         grid.add_row("projected", f"{v.projected.total_tokens:,} tokens · "
                      f"${v.projected.total_cost:,.2f} by block end")  # fmt: skip
-    if v.official is not None:
+    if v.official:
         grid.add_row("official", _official(v))
     return Panel(grid, title="current block (all machines)", expand=not compact)
 
 
 def _official(v: LiveView) -> str:
-    o = v.official
-    assert o is not None
+    """Claude Code's own figures (the only ground truth) beside our estimate, and the 5-hour
+    figure split by machine with our token shares."""
     parts = []
-    if o.five_hour_pct is not None:
+    five, seven = v.official.get(FIVE_HOUR), v.official.get(SEVEN_DAY)
+    if five is not None:
         ours = f" (our estimate {v.limit_tokens / v.limit:.0%})" if v.limit else ""
-        parts.append(f"5-hour {o.five_hour_pct:.0f}%{ours}")
-    if o.seven_day_pct is not None:
-        parts.append(f"7-day {o.seven_day_pct:.0f}%")
-    return " · ".join(parts) + f"  (Claude Code, {o.machine})"
+        split = ", ".join(f"{m.name} {five.used_pct * m.share:.0f}%" for m in v.machines)
+        parts.append(f"5-hour {five.used_pct:.0f}%{ours}" + (f" = {split}" if split else ""))
+    if seven is not None:
+        parts.append(f"7-day {seven.used_pct:.0f}%")
+    return " · ".join(parts) + "  (Claude Code)"
 
 
 def machines_table(v: LiveView, compact: bool) -> Table:
@@ -129,13 +132,15 @@ def _share_row(s: Share, v: LiveView, tz: ZoneInfo, compact: bool, label: str) -
 
 
 def render(v: LiveView, online: int, tz: ZoneInfo, compact: bool) -> RenderableType:
-    parts: list[RenderableType] = [header(v, online, tz), usage_panel(v, compact)]
+    # Warnings come right under the header: a short terminal crops the bottom, never them.
+    parts: list[RenderableType] = [header(v, online, tz)]
+    for w in v.warnings:
+        parts.append(Text(f"⚠ {w}", style="bold red" if "EXCEEDED" in w else "yellow"))
+    parts.append(usage_panel(v, compact))
     if v.machines:
         parts.append(machines_table(v, compact))
     if v.projects:
         parts.append(projects_table(v, compact, tz))
-    for w in v.warnings:
-        parts.append(Text(f"⚠ {w}", style="bold red" if "EXCEEDED" in w else "yellow"))
     return Group(*parts)
 
 
@@ -158,11 +163,12 @@ def view_json(v: LiveView, online: int, seq: int) -> dict[str, Any]:
             "totalTokens": b.total_tokens, "costUSD": b.cost(), "entries": b.entries,
             "models": [short_model(m) for m in b.models],
         }  # fmt: skip
-    official = None
-    if v.official is not None:
-        o = v.official
-        official = {"fiveHourPercent": o.five_hour_pct, "sevenDayPercent": o.seven_day_pct,
-                    "machine": o.machine, "at": o.ts.isoformat()}  # fmt: skip
+    official = {
+        kind: {"usedPercent": o.used_pct, "resetsAt": None if o.resets_ms is None
+               else iso_ms(o.resets_ms), "observedAt": iso_ms(o.ts_ms), "machine": o.machine,
+               "byMachine": {m.name: o.used_pct * m.share for m in v.machines}}
+        for kind, o in v.official.items()
+    } or None  # fmt: skip
     return {
         "seq": seq, "now": iso_ms(v.now_ms), "machinesOnline": online, "block": block,
         "burnRate": None if v.rate is None else {

@@ -12,9 +12,11 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from usagectl.projections.ledger import Entry
+from usagectl.projections.limits import Observation
 
 from .blockstore import _RESTART_SQL, _restart
 from .bus import BusSettings
+from .limitstore import read_limits
 from .readmodel import NoReadModel, open_read
 from .schema import ACCOUNT_SCOPE, CONSUMER, LEDGER_COLUMNS
 
@@ -25,6 +27,7 @@ class Snapshot:
     window_start_ms: int
     entries: list[Entry]
     past_block_tokens: list[int]
+    official: dict[str, Observation]
 
 
 def _entry(row: Any) -> Entry:
@@ -39,7 +42,7 @@ def load_snapshot(db_path: Path, account: str, now_ms: int, length_ms: int) -> S
     try:
         conn = open_read(db_path)
     except NoReadModel:
-        return Snapshot(0, 0, [], [])
+        return Snapshot(0, 0, [], [], {})
     try:
         conn.execute("BEGIN")
         seq_row = conn.execute(
@@ -68,10 +71,11 @@ def load_snapshot(db_path: Path, account: str, now_ms: int, length_ms: int) -> S
                 (*scope, now_ms),
             )
         ]
+        official = read_limits(conn, account)
         conn.execute("COMMIT")
     finally:
         conn.close()
-    return Snapshot(int(seq_row[0]) if seq_row else 0, start, entries, past)
+    return Snapshot(int(seq_row[0]) if seq_row else 0, start, entries, past, official)
 
 
 async def follow_stream(

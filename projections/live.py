@@ -8,9 +8,10 @@ over the window reproduces the stored boundaries exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from . import limits
 from .blocks import (
     Block,
     BlockEntry,
@@ -23,6 +24,7 @@ from .blocks import (
 )
 from .events import Limit, Usage
 from .ledger import Entry, counted, fold, group_id, to_entry
+from .limits import ACCOUNT, LimitKey, Observation
 from .rollups import nano
 
 # Claude-Code-Usage-Monitor's default 5-hour limits (input + output tokens). Anthropic
@@ -40,7 +42,7 @@ class LiveState:
     window_start_ms: int
     seq: int = 0
     groups: dict[str, dict[str, Entry]] = field(default_factory=dict)
-    limits: dict[str, Limit] = field(default_factory=dict)  # latest official, per machine
+    official: dict[LimitKey, Observation] = field(default_factory=dict)
     machines_seen: dict[str, int] = field(default_factory=dict)  # machine -> last event ts
     new_machines: dict[str, int] = field(default_factory=dict)  # first seen while watching
     new_sessions: dict[str, int] = field(default_factory=dict)
@@ -50,14 +52,14 @@ class LiveState:
 
 def snapshot(
     account: str, window_start_ms: int, seq: int, entries: Iterable[Entry],
-    limits: Iterable[Limit] = (), past_block_tokens: Iterable[int] = (),
+    official: Mapping[str, Observation] | None = None, past_block_tokens: Iterable[int] = (),
 ) -> LiveState:  # fmt: skip
     state = LiveState(account, window_start_ms, seq, past_block_tokens=list(past_block_tokens))
     for e in entries:
         state.groups.setdefault(group_id(e), {})[e.key] = e
         state.machines_seen[e.machine] = max(state.machines_seen.get(e.machine, 0), e.ts_ms)
-    for limit in limits:
-        apply_limit(state, limit)
+    for kind, obs in (official or {}).items():
+        state.official[(ACCOUNT, account, "", "", kind)] = obs
     return state
 
 
@@ -86,11 +88,16 @@ def apply_usage(state: LiveState, u: Usage, seq: int) -> None:
 
 def apply_limit(state: LiveState, limit: Limit, seq: int = 0) -> None:
     state.seq = max(state.seq, seq)
-    if limit.account != state.account:
-        return
-    current = state.limits.get(limit.machine)
-    if current is None or (limit.ts, limit.event_id) > (current.ts, current.event_id):
-        state.limits[limit.machine] = limit
+    if limit.account == state.account:
+        state.official.update(limits.fold(state.official, [limit]))
+
+
+def official(state: LiveState) -> dict[str, Observation]:
+    """The account-wide official figures by window (five_hour, seven_day)."""
+    return {
+        key[4]: obs for key, obs in state.official.items()
+        if key[0] == ACCOUNT and key[1] == state.account
+    }  # fmt: skip
 
 
 def apply_heartbeat(state: LiveState, machine: str, ts_ms: int) -> None:
@@ -128,7 +135,7 @@ class LiveView:
     machines: list[Share]
     projects: list[Share]
     sessions: list[Share]
-    official: Limit | None
+    official: dict[str, Observation]
     warnings: list[str]
 
 
@@ -231,7 +238,6 @@ def view(state: LiveState, now_ms: int, o: Options) -> LiveView:
         projected_measure = (
             round(measured + io_rate * proj.remaining_minutes) if by_io else proj.total_tokens
         )
-    official = max(state.limits.values(), key=lambda lim: lim.ts, default=None)
     v = LiveView(
         now_ms=now_ms, block=block if active else None, active=active, rate=rate,
         projected=proj, level=level_of(rate.tokens_per_minute_for_indicator) if rate else "NORMAL",
@@ -240,7 +246,7 @@ def view(state: LiveState, now_ms: int, o: Options) -> LiveView:
         machines=_shares(current, "machine", total, block) if block else [],
         projects=_shares(current, "project", total, block) if block else [],
         sessions=_shares(current, "session", total, block) if block else [],
-        official=official, warnings=[],
+        official=official(state), warnings=[],
     )  # fmt: skip
     v.warnings.extend(warnings(state, v, o))
     return v
@@ -256,8 +262,9 @@ def warnings(state: LiveState, v: LiveView, o: Options) -> list[str]:
         ahead = v.projected_limit_tokens
         if ahead is not None and ahead > v.limit and v.limit_tokens < v.limit:
             out.append(f"projected to exceed the limit: {ahead:,} tokens by the block's end")
-    if v.official is not None and (v.official.five_hour_pct or 0) >= 80:
-        out.append(f"official 5-hour usage at {v.official.five_hour_pct:.0f}%")
+    five_hour = v.official.get(limits.FIVE_HOUR)
+    if five_hour is not None and five_hour.used_pct >= 80:
+        out.append(f"official 5-hour usage at {five_hour.used_pct:.0f}%")
     if v.level == "HIGH":
         out.append("high burn rate")
     if o.cost_threshold is not None and v.block and v.block.cost() >= o.cost_threshold:
