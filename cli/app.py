@@ -12,7 +12,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
-from . import doctor, reports, statusline, watch
+from . import doctor, hooks, reports, statusline, tools, watch
 from .settings import load_settings
 
 app = typer.Typer(
@@ -26,6 +26,9 @@ app.registered_commands += reports.app.registered_commands
 app.registered_commands += doctor.app.registered_commands
 app.registered_commands += statusline.app.registered_commands
 app.registered_commands += watch.app.registered_commands
+app.registered_commands += hooks.app.registered_commands
+app.registered_commands += tools.app.registered_commands
+app.add_typer(hooks.group, name="hooks")
 
 T = TypeVar("T")
 err_console = Console(stderr=True)

@@ -1,6 +1,7 @@
 """The `usagectl` console script. `usagectl statusline` runs many times a minute inside Claude
-Code with a 100 ms budget, so it is answered here without loading typer (~100 ms of imports);
-every other command (and `statusline --help` / `--install`) goes to the typer app."""
+Code with a 100 ms budget, and `usagectl hook` on every tool call, so both are answered here
+without loading typer (~100 ms of imports); every other command (and `--help` / `--install`)
+goes to the typer app."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ def main() -> None:
 
         code = run()  # output is flushed, the read model closed, the spool line written
         os._exit(code)  # skip interpreter teardown: a few ms of the budget, nothing to lose
+    if sys.argv[1:] == ["hook"]:
+        code = 0
+        try:
+            from .hook_run import run as run_hook
+
+            code = run_hook()  # the spool line is written; stdout was never touched
+        finally:
+            os._exit(code)  # exit 0 even if an import failed: a hook must never break Claude
     from .app import main as app_main
 
     app_main()

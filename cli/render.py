@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,18 +32,27 @@ NARROW = ("Input", "Output", "Cache W", "Cache R", "Total", "Cost")
 
 
 def usage_table(title: str, key_name: str, rows: list[dict[str, Any]], totals: dict[str, Any],
-                breakdown: bool, width: int = 120) -> Table:  # fmt: skip
-    """Under 100 columns the models column goes and headers shorten, as ccusage's compact view."""
-    compact = width < 100
+                breakdown: bool, width: int = 120, extra: Sequence[tuple[str, str]] = ()
+                ) -> Table:  # fmt: skip
+    """Under 100 columns the models column goes and headers shorten, as ccusage's compact view.
+    ``extra`` columns (header, row key) follow the cost, e.g. a session's hook counts; they
+    take the room of long headers first, then of the models column, and need 140 columns."""
+    if width < 140:
+        extra = ()
+    narrow = width < 100 or (bool(extra) and width < 180)
+    compact = width < 100 or (bool(extra) and width < 160)
     table = Table(title=title, show_footer=False, header_style="bold")
     table.add_column(key_name.capitalize() if key_name != "sessionId" else "Session", no_wrap=True)
     if not compact:
         table.add_column("Models")
-    for label in NARROW if compact else WIDE:
+    for label in NARROW if narrow else WIDE:
         table.add_column(label, justify="right", no_wrap=True)
+    for label, key in extra:
+        table.add_column(label, justify="left" if key == "endReason" else "right", no_wrap=True)
     for row in rows:
         models = "\n".join(sorted({short_model(m) for m in row["modelsUsed"]}))
-        table.add_row(str(row[key_name]), *([] if compact else [models]), *_cells(row))
+        table.add_row(str(row[key_name]), *([] if compact else [models]), *_cells(row),
+                      *(_extra(row.get(key)) for _, key in extra))  # fmt: skip
         if breakdown:
             for b in row["modelBreakdowns"]:
                 total = sum(b[k] for k in _TOKEN_KEYS)
@@ -50,11 +60,24 @@ def usage_table(title: str, key_name: str, rows: list[dict[str, Any]], totals: d
                 label = f"└ {short_model(b['modelName'])}"
                 table.add_row(
                     *([label] if compact else ["", label]), *(_n(b[k]) for k in _TOKEN_KEYS),
-                    _n(total), cost, style="dim",
+                    _n(total), cost, *([""] * len(extra)), style="dim",
                 )  # fmt: skip
     table.add_section()
-    table.add_row("Total", *([] if compact else [""]), *_cells(totals), style="bold")
+    table.add_row("Total", *([] if compact else [""]), *_cells(totals),
+                  *(_extra(_sum(rows, key)) for _, key in extra), style="bold")  # fmt: skip
     return table
+
+
+def _extra(value: Any) -> str:
+    if value is None:
+        return ""
+    return _n(value) if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _sum(rows: list[dict[str, Any]], key: str) -> int | None:
+    values = [r.get(key) for r in rows]
+    numbers = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    return sum(numbers) if numbers and len(numbers) == len(values) else None
 
 
 _TOKEN_KEYS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens")

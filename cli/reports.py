@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from rich.console import Console
 from usagectl.processors import readmodel
+from usagectl.processors.hookstore import session_hooks
 from usagectl.processors.readmodel import Filters
 from usagectl.projections.blockreport import block_json
 from usagectl.projections.blocks import (
@@ -19,6 +20,7 @@ from usagectl.projections.blocks import (
     max_completed_tokens,
     session_ms,
 )
+from usagectl.projections.hookfold import HOOK_COLUMNS, hook_counts
 from usagectl.projections.reports import (
     COST_INDEX,
     WEEKDAYS,
@@ -102,11 +104,13 @@ def _period_report(kind: str, key_name: str, *, json_out: bool, tz: str | None, 
 
 
 def _table(title: str, key_name: str, rows: list[dict[str, Any]], payload: dict[str, Any],
-           breakdown: bool) -> None:  # fmt: skip
+           breakdown: bool, extra: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
     from .render import usage_table
 
     console = Console()
-    console.print(usage_table(title, key_name, rows, payload["totals"], breakdown, console.width))
+    console.print(
+        usage_table(title, key_name, rows, payload["totals"], breakdown, console.width, extra)
+    )
 
 
 @app.command()
@@ -157,6 +161,7 @@ def session(json_out: Json = False, timezone: Tz = None, since: Since = None, un
             key = (r.project_dir, r.session_id)
             period = sessions.setdefault(key, (Period(r.session_id), r.first_ms, r.last_ms))[0]
             period.add(r.model, r.sums, cost_index, r.first_ms)
+        hooks = session_hooks(conn)
     rows = []
     for (project_dir, _), (period, first, last) in sessions.items():
         day = local_date(last // 1000, zone_info)
@@ -164,6 +169,7 @@ def session(json_out: Json = False, timezone: Tz = None, since: Since = None, un
             continue
         row = period.json("sessionId")
         row.update(projectPath=project_dir, firstActivity=iso_ms(first), lastActivity=iso_ms(last))
+        row.update(hook_counts(hooks.get(period.key)))  # beside ccusage's keys, not instead
         rows.append((period, dict(sorted(row.items()))))
     rows.sort(key=lambda pr: (-pr[0].tokens.cost_nano, pr[1]["sessionId"]))
     session_json = [r for _, r in rows]
@@ -171,7 +177,9 @@ def session(json_out: Json = False, timezone: Tz = None, since: Since = None, un
     if json_out:
         _emit(payload)
     else:
-        _table("Claude Code usage — sessions", "sessionId", session_json, payload, breakdown)
+        extra = HOOK_COLUMNS if any(h.events for h in hooks.values()) else ()
+        _table("Claude Code usage — sessions", "sessionId", session_json, payload, breakdown,
+               extra)  # fmt: skip
 
 
 @app.command()

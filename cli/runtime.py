@@ -104,7 +104,7 @@ async def run_sync(
                     stack.callback(checkpoints.close)
                     producer = await make_producer(settings, h, checkpoints)
                     producer.on_progress = on_progress
-                    await drain(h.js, h.bus.prefix, settings.home)  # statusline's spool
+                    await drain(h.js, h.bus.prefix, settings.home)  # statusline and hook spools
                     await producer.sync_all()
                 except Busy:
                     pass
@@ -131,7 +131,7 @@ async def run_up(
                 producer.on_progress = on_progress
                 child.start()
                 side = asyncio.create_task(child.watch(stop))
-                # What the statusline spooled (official rate limits) goes out as it arrives.
+                # What the statusline and the hooks spooled goes out as it arrives.
                 spool = asyncio.create_task(drain_forever(h.js, h.bus.prefix, settings.home, stop))
                 heart = asyncio.create_task(beat(h.js, h.bus.prefix, producer, stop))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import sqlite3
 import sys
 import time
@@ -29,31 +28,9 @@ from usagectl.projections.statusline import (
     render,
 )
 
-INPUT_WAIT_S = 2.0  # Claude Code writes its JSON at once; never wait on a stdin left open
-MAX_INPUT = 1 << 20
+from .stdin import read_input
+
 DB_TIMEOUT_S = 0.2
-
-
-def read_input(fd: int = 0, wait_s: float = INPUT_WAIT_S) -> bytes:
-    """Everything on stdin up to EOF, or what arrived before the deadline."""
-    try:
-        if os.isatty(fd):
-            return b""
-        chunks: list[bytes] = []
-        size = 0
-        deadline = time.monotonic() + wait_s
-        while size < MAX_INPUT:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                break
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks)
-    except (OSError, ValueError):
-        return b""
 
 
 def _day_bounds(now: float) -> tuple[int, int]:

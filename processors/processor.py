@@ -20,7 +20,7 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from usagectl.projections.blocks import DEFAULT_SESSION_HOURS, session_ms
-from usagectl.projections.events import Limit, Usage, UsageBatch, decode
+from usagectl.projections.events import Hook, Limit, Usage, UsageBatch, decode
 
 from .bus import BusSettings, pull_from, stream_identity
 from .schema import CONSUMER
@@ -43,9 +43,10 @@ class Progress:
 
 def _usages(
     msgs: list[Msg], after: int, progress: Progress
-) -> tuple[list[Usage], list[Limit], int]:
+) -> tuple[list[Usage], list[Limit], list[Hook], int]:
     usages: list[Usage] = []
     limits: list[Limit] = []
+    hooks: list[Hook] = []
     seq = after
     for msg in msgs:
         msg_seq = msg.metadata.sequence.stream
@@ -64,7 +65,9 @@ def _usages(
             usages.append(event)
         elif isinstance(event, Limit):
             limits.append(event)
-    return usages, limits, seq
+        elif isinstance(event, Hook):
+            hooks.append(event)
+    return usages, limits, hooks, seq
 
 
 async def _fetch_or_stop(sub: JetStreamContext.PullSubscription, stop: asyncio.Event) -> list[Msg]:
@@ -79,12 +82,14 @@ async def _fetch_or_stop(sub: JetStreamContext.PullSubscription, stop: asyncio.E
     stopped.cancel()
     if not fetch.done():
         fetch.cancel()
-        with contextlib.suppress(asyncio.CancelledError, nats.errors.TimeoutError):
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError, nats.errors.TimeoutError):
             await fetch
         return []
     try:
         return fetch.result()
-    except nats.errors.TimeoutError:
+    except (TimeoutError, nats.errors.TimeoutError):
+        # nats-py raises its own TimeoutError, or a bare asyncio one when the deadline ran out
+        # between its two pull requests (seen under load): both only mean "nothing yet".
         return []
 
 
@@ -158,9 +163,9 @@ class Processor:
         return min(seq, stream_end)
 
     async def _apply(self, db: aiosqlite.Connection, msgs: list[Msg]) -> None:
-        usages, limits, seq = _usages(msgs, self.progress.seq, self.progress)
+        usages, limits, hooks, seq = _usages(msgs, self.progress.seq, self.progress)
         if seq > self.progress.seq:
-            await apply_batch(db, CONSUMER, usages, seq, self.stream_id, limits)
+            await apply_batch(db, CONSUMER, usages, seq, self.stream_id, limits, hooks)
             self.progress.seq = seq
             self.progress.events += len(usages)
         await msgs[-1].ack_sync()

@@ -47,11 +47,15 @@ def _encoded(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "-", path)
 
 
-def matching_projects(conn: sqlite3.Connection, wanted: str) -> list[str]:
+def names_project(project: str, wanted: str) -> bool:
     """A project may be named by its path, its folder name, or Claude Code's encoded folder."""
+    return wanted in (project, PurePath(project).name, _encoded(project))
+
+
+def matching_projects(conn: sqlite3.Connection, wanted: str) -> list[str]:
     projects = [r[0] for r in conn.execute("SELECT DISTINCT project FROM session_span")]
     projects += [r[0] for r in conn.execute("SELECT DISTINCT project FROM rollup")]
-    return sorted({p for p in projects if wanted in (p, PurePath(p).name, _encoded(p))})
+    return sorted({p for p in projects if names_project(p, wanted)})
 
 
 def _where(conn: sqlite3.Connection, f: Filters, alias: str = "") -> tuple[str, list[Any]]:

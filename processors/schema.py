@@ -83,6 +83,21 @@ CREATE TABLE IF NOT EXISTS limits (
     PRIMARY KEY (scope, account, machine, session_id, kind)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS session_usage_id ON session_usage (session_id);
+CREATE TABLE IF NOT EXISTS hook_seen (event_id TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hook_spans (
+    span_id TEXT NOT NULL, kind TEXT NOT NULL, session_id TEXT NOT NULL, label TEXT NOT NULL,
+    account TEXT NOT NULL, machine TEXT NOT NULL, project TEXT NOT NULL, ts_ms INTEGER NOT NULL,
+    duration_ms REAL, outcome INTEGER, error_kind TEXT, state BLOB NOT NULL,
+    PRIMARY KEY (span_id, kind, session_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS hook_spans_ts ON hook_spans (kind, ts_ms);
+CREATE TABLE IF NOT EXISTS session_hooks (
+    session_id TEXT PRIMARY KEY, account TEXT NOT NULL, machine TEXT NOT NULL,
+    project TEXT NOT NULL, first_ms INTEGER NOT NULL, first_id TEXT NOT NULL,
+    last_ms INTEGER NOT NULL, events INTEGER NOT NULL, prompts INTEGER NOT NULL,
+    tool_calls INTEGER NOT NULL, tool_failures INTEGER NOT NULL, subagents INTEGER NOT NULL,
+    compactions INTEGER NOT NULL, end_ms INTEGER, end_id TEXT, end_reason TEXT
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blocks_dirty (
     scope TEXT NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL, from_ms INTEGER NOT NULL,
     PRIMARY KEY (scope, account, machine)

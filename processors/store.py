@@ -10,11 +10,12 @@ from typing import Any
 
 import aiosqlite
 import msgspec
-from usagectl.projections.events import Limit, Usage
+from usagectl.projections.events import Hook, Limit, Usage
 from usagectl.projections.ledger import Change, Entry, counted, fold, group_id, to_entry
 from usagectl.projections.rollups import SUM_COLUMNS, rollup_deltas, session_deltas
 
 from .blockstore import refresh_blocks
+from .hookstore import write_hooks
 from .limitstore import write_limits
 from .schema import ACCOUNT_SCOPE, DDL, LEDGER_COLUMNS, MACHINE_SCOPE, SCHEMA_VERSION
 from .transactions import rollback
@@ -101,6 +102,7 @@ async def apply_batch(
     seq: int,
     stream_id: str = "",
     limits: Sequence[Limit] = (),
+    hooks: Sequence[Hook] = (),
 ) -> int:
     """Fold the batch into the read model and record ``seq``; returns counted changes made."""
     entries = [to_entry(u) for u in usages]
@@ -116,6 +118,8 @@ async def apply_batch(
             await _mark_blocks_dirty(db, changes)
         if limits:
             await write_limits(db, limits)
+        if hooks:
+            await write_hooks(db, hooks)
         await db.execute(
             "INSERT INTO tracking (consumer, stream_seq, updated_ms, stream_id) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (consumer) DO UPDATE SET "

@@ -1,5 +1,6 @@
-"""A local spool for events written by short-lived processes (the statusline) that must never
-wait for the hub: they append one JSON line; the producer publishes and then removes them.
+"""Local spools for events written by short-lived processes that must never wait for the hub
+(the statusline's official limits, the hook's calls): they append one JSON line to their
+spool file; the producer publishes every spool in order and then removes what it sent.
 
 Writers append with O_APPEND, one ``write`` per line, under a shared ``flock``. The drainer
 renames the file aside (new appends create a fresh file), takes the exclusive lock on the
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
-from usagectl.projections.events import Event, Limit, decode, encode, subject
+from usagectl.projections.events import Event, Hook, Limit, decode, encode, kind_of, subject
 
 if TYPE_CHECKING:
     import asyncio
@@ -28,18 +29,20 @@ if TYPE_CHECKING:
 
 SPOOL_DIR = "spool"
 LIMITS = "limits.jsonl"
+HOOKS = "hooks.jsonl"
+SPOOLS = (LIMITS, HOOKS)  # drained in this order, each file in the order written
 ASIDE = ".draining"
 LOCK_TRIES = 20  # x 2.5 ms: a statusline gives up on spooling long before it could hang
 PUBLISH_TIMEOUT_S = 5.0
 DRAIN_EVERY_S = 1.0
 
 
-def spool_path(home: Path) -> Path:
-    return home / SPOOL_DIR / LIMITS
+def spool_path(home: Path, name: str = LIMITS) -> Path:
+    return home / SPOOL_DIR / name
 
 
-def _lock_shared(fd: int) -> bool:
-    for _ in range(LOCK_TRIES):
+def _lock_shared(fd: int, tries: int) -> bool:
+    for _ in range(tries):
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             return True
@@ -56,7 +59,9 @@ def _recent(fd: int, line: bytes) -> bool:
     return line in tail
 
 
-def append(path: Path, event: Event, *, key: bytes | None = None) -> bool:
+def append(
+    path: Path, event: Event, *, key: bytes | None = None, lock_tries: int = LOCK_TRIES
+) -> bool:
     """Append one event as one line; False if the spool is busy or the event is already in its
     tail (``key`` is the bytes that identify it there). Never raises for a busy spool."""
     line = encode(event) + b"\n"
@@ -64,7 +69,7 @@ def append(path: Path, event: Event, *, key: bytes | None = None) -> bool:
     for _ in range(3):
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            if not _lock_shared(fd):
+            if not _lock_shared(fd, lock_tries):
                 return False
             if os.fstat(fd).st_ino != _inode(path):
                 continue  # renamed aside while we waited: append to the fresh file
@@ -105,7 +110,10 @@ class SpoolNotSent(Exception):
 
 
 def pending(home: Path) -> bool:
-    path = spool_path(home)
+    return any(_pending(spool_path(home, name)) for name in SPOOLS)
+
+
+def _pending(path: Path) -> bool:
     try:
         if path.stat().st_size > 0:
             return True
@@ -120,14 +128,21 @@ async def drain(js: JetStreamContext, prefix: str, home: Path) -> int:
     Lines no version of us can read are dropped (there is nothing to retry); a publish that
     fails raises SpoolNotSent and leaves the file for the next drain.
     """
-    # Here, not at the top: the statusline appends without paying for asyncio or the client.
+    sent = 0
+    for name in SPOOLS:
+        path = spool_path(home, name)
+        if _pending(path):
+            sent += await _drain_file(js, prefix, path)
+    return sent
+
+
+async def _drain_file(js: JetStreamContext, prefix: str, path: Path) -> int:
+    # Here, not at the top: the statusline and the hook append without paying for asyncio or
+    # the client.
     import asyncio
 
     import nats.errors
 
-    path = spool_path(home)
-    if not pending(home):
-        return 0
     sent = 0
     for aside in await asyncio.to_thread(_set_aside, path):
         for raw in await asyncio.to_thread(_read_settled, aside):
@@ -135,11 +150,11 @@ async def drain(js: JetStreamContext, prefix: str, home: Path) -> int:
                 event = decode(raw)
             except msgspec.DecodeError:
                 continue
-            if not isinstance(event, Limit):
+            if not isinstance(event, Limit | Hook):
                 continue
             try:
                 await js.publish(
-                    subject(prefix, "limit", event.machine),
+                    subject(prefix, kind_of(event), event.machine),
                     raw,
                     headers={"Nats-Msg-Id": event.event_id},
                     timeout=PUBLISH_TIMEOUT_S,
@@ -152,8 +167,8 @@ async def drain(js: JetStreamContext, prefix: str, home: Path) -> int:
 
 
 async def drain_forever(js: JetStreamContext, prefix: str, home: Path, stop: asyncio.Event) -> None:
-    """Drain whenever the spool holds something, until ``stop``; a hub that is away now is
-    tried again next time, since the statusline keeps spooling meanwhile."""
+    """Drain whenever a spool holds something, until ``stop``; a hub that is away now is
+    tried again next time, since the statusline and the hooks keep spooling meanwhile."""
     import asyncio
 
     while not stop.is_set():

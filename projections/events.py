@@ -62,7 +62,8 @@ class UsageBatch(msgspec.Struct, frozen=True, tag="usage_batch"):
 
 
 class Hook(msgspec.Struct, frozen=True, tag="hook"):
-    """One Claude Code hook call; unknown hook names are kept verbatim."""
+    """One Claude Code hook call; unknown hook names are kept verbatim. ``payload`` is the
+    trimmed stdin (projections.hooks): sizes, kinds and labels, never contents."""
 
     event_id: str
     ts: datetime
@@ -74,6 +75,9 @@ class Hook(msgspec.Struct, frozen=True, tag="hook"):
     duration_ms: float | None = None
     success: bool | None = None
     payload: dict[str, object] = {}
+    project: str = ""  # the payload's cwd
+    tool_use_id: str | None = None
+    agent_id: str | None = None  # the subagent the hook fired in (or started/stopped)
 
 
 class Limit(msgspec.Struct, frozen=True, tag="limit"):
