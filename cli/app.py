@@ -7,13 +7,14 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Coroutine
-from typing import Any, NoReturn, TypeVar
+from dataclasses import replace
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
-from . import doctor, hooks, reports, statusline, tools, watch
-from .settings import load_settings
+from . import doctor, hooks, plans, reports, statusline, tools, watch
+from .settings import Settings, load_settings
 
 app = typer.Typer(
     name="usagectl",
@@ -28,9 +29,14 @@ app.registered_commands += statusline.app.registered_commands
 app.registered_commands += watch.app.registered_commands
 app.registered_commands += hooks.app.registered_commands
 app.registered_commands += tools.app.registered_commands
+app.registered_commands += plans.app.registered_commands
 app.add_typer(hooks.group, name="hooks")
 
 T = TypeVar("T")
+PlanDirs = Annotated[
+    list[str] | None,
+    typer.Option("--plans", help="a project directory whose dev/active plans to track (repeat)"),
+]
 err_console = Console(stderr=True)
 
 
@@ -49,13 +55,17 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(main())
 
 
+def _with_plans(settings: Settings, plan_dirs: list[str] | None) -> Settings:
+    return replace(settings, plans=(*settings.plans, *(plan_dirs or ())))
+
+
 @app.command()
-def sync() -> None:
+def sync(plan_dirs: PlanDirs = None) -> None:
     """Publish everything new once, wait until the read model has caught up, exit."""
     from .progress import sync_progress
     from .runtime import run_sync
 
-    settings = load_settings()
+    settings = _with_plans(load_settings(), plan_dirs)
     with sync_progress(err_console) as on_progress:
         stats = run_async(run_sync(settings, on_progress))
     err_console.print(
@@ -65,12 +75,12 @@ def sync() -> None:
 
 
 @app.command()
-def up() -> None:
+def up(plan_dirs: PlanDirs = None) -> None:
     """Run the embedded hub, this machine's producer and the processor until Ctrl-C."""
     from .progress import up_display
     from .runtime import run_up
 
-    settings = load_settings()
+    settings = _with_plans(load_settings(), plan_dirs)
 
     import asyncio
 

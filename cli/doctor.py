@@ -48,6 +48,13 @@ def _producer(settings: Settings) -> dict[str, Any]:
             "lines_by_reason": reasons, "rejected_files": rejected_files}  # fmt: skip
 
 
+def _plans(settings: Settings) -> dict[str, Any]:
+    from usagectl.producers.plans import rejected_lines
+
+    rejected = rejected_lines(settings.plans_state)
+    return {"projects": list(settings.plans), "rejected_manifest_lines": rejected}
+
+
 def _read_model(settings: Settings) -> dict[str, Any]:
     try:
         conn = open_read(settings.db_path)
@@ -99,6 +106,7 @@ def collect(settings: Settings) -> dict[str, Any]:
         "data": _roots(settings),
         "producer": _producer(settings),
         "read_model": _read_model(settings),
+        "plans": _plans(settings),
         "bus": _run(_bus(settings)),
     }
 
@@ -138,6 +146,9 @@ def _render(console: Console, r: dict[str, Any]) -> None:
             f"  [red]rejected[/] {f['lines']:,} × {f['reason']} in {Path(f['path'])}",
             soft_wrap=True,
         )
+    for path, reasons in r["plans"]["rejected_manifest_lines"].items():
+        counts = ", ".join(f"{n:,} × {reason}" for reason, n in sorted(reasons.items()))
+        console.print(f"  [red]rejected[/] plan manifest lines {counts} in {path}", soft_wrap=True)
     rm = r["read_model"]
     if "error" in rm:
         console.print(f"[bold]read model[/] {rm['error']}")

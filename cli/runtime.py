@@ -26,6 +26,7 @@ from usagectl.producers.checkpoints import Checkpoints
 from usagectl.producers.discovery import claude_roots
 from usagectl.producers.heartbeat import beat
 from usagectl.producers.live import follow
+from usagectl.producers.plans import PlanScanner
 from usagectl.producers.producer import Producer, SyncStats
 from usagectl.producers.spool import drain, drain_forever
 
@@ -70,6 +71,11 @@ async def make_producer(settings: Settings, h: Hub, checkpoints: Checkpoints) ->
     return Producer(h.js, h.bus.prefix, roots, settings.machine, settings.account, checkpoints)
 
 
+def make_plan_scanner(settings: Settings, h: Hub) -> PlanScanner:
+    return PlanScanner(h.js, h.bus.prefix, settings.machine, settings.account, settings.plans,
+                       settings.plans_state)  # fmt: skip
+
+
 async def _until_done(
     main: asyncio.Task[None], side: asyncio.Task[None], stopping: asyncio.Event
 ) -> None:
@@ -106,6 +112,7 @@ async def run_sync(
                     producer.on_progress = on_progress
                     await drain(h.js, h.bus.prefix, settings.home)  # statusline and hook spools
                     await producer.sync_all()
+                    await make_plan_scanner(settings, h).scan()
                 except Busy:
                     pass
                 await child.wait_until(await stream_last_seq(h.js, h.bus))
@@ -134,6 +141,7 @@ async def run_up(
                 # What the statusline and the hooks spooled goes out as it arrives.
                 spool = asyncio.create_task(drain_forever(h.js, h.bus.prefix, settings.home, stop))
                 heart = asyncio.create_task(beat(h.js, h.bus.prefix, producer, stop))
+                plans = asyncio.create_task(make_plan_scanner(settings, h).follow(stop))
 
                 async def produce() -> None:
                     await producer.sync_all(stop)
@@ -147,7 +155,7 @@ async def run_up(
                     await _until_done(asyncio.create_task(produce()), side, stop)
                     await side
                 finally:
-                    for task in (spool, heart):
+                    for task in (spool, heart, plans):
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await task

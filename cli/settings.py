@@ -29,6 +29,11 @@ class Settings:
     bus_token: str | None = None
     bus_creds: str | None = None
     prefix: str = DEFAULT_PREFIX
+    plans: tuple[str, ...] = ()  # project directories whose dev/active|complete plans we watch
+
+    @property
+    def plans_state(self) -> Path:
+        return self.home / "plans.json"
 
     @property
     def db_path(self) -> Path:
@@ -71,4 +76,5 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
         bus_password=env.get("USAGECTL_NATS_PASSWORD"),
         bus_token=env.get("USAGECTL_NATS_TOKEN"),
         bus_creds=env.get("USAGECTL_NATS_CREDS"),
+        plans=tuple(d.strip() for d in env.get("USAGECTL_PLANS", "").split(",") if d.strip()),
     )

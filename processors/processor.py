@@ -20,7 +20,7 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from usagectl.projections.blocks import DEFAULT_SESSION_HOURS, session_ms
-from usagectl.projections.events import Hook, Limit, Usage, UsageBatch, decode
+from usagectl.projections.events import Hook, Limit, Plan, Usage, UsageBatch, decode
 
 from .bus import BusSettings, pull_from, stream_identity
 from .schema import CONSUMER
@@ -41,12 +41,20 @@ class Progress:
     undecodable: int = 0
 
 
-def _usages(
-    msgs: list[Msg], after: int, progress: Progress
-) -> tuple[list[Usage], list[Limit], list[Hook], int]:
+@dataclass
+class _Batch:
+    usages: list[Usage]
+    limits: list[Limit]
+    hooks: list[Hook]
+    plans: list[Plan]
+    seq: int
+
+
+def _usages(msgs: list[Msg], after: int, progress: Progress) -> _Batch:
     usages: list[Usage] = []
     limits: list[Limit] = []
     hooks: list[Hook] = []
+    plans: list[Plan] = []
     seq = after
     for msg in msgs:
         msg_seq = msg.metadata.sequence.stream
@@ -67,7 +75,9 @@ def _usages(
             limits.append(event)
         elif isinstance(event, Hook):
             hooks.append(event)
-    return usages, limits, hooks, seq
+        elif isinstance(event, Plan):
+            plans.append(event)
+    return _Batch(usages, limits, hooks, plans, seq)
 
 
 async def _fetch_or_stop(sub: JetStreamContext.PullSubscription, stop: asyncio.Event) -> list[Msg]:
@@ -163,11 +173,13 @@ class Processor:
         return min(seq, stream_end)
 
     async def _apply(self, db: aiosqlite.Connection, msgs: list[Msg]) -> None:
-        usages, limits, hooks, seq = _usages(msgs, self.progress.seq, self.progress)
-        if seq > self.progress.seq:
-            await apply_batch(db, CONSUMER, usages, seq, self.stream_id, limits, hooks)
-            self.progress.seq = seq
-            self.progress.events += len(usages)
+        b = _usages(msgs, self.progress.seq, self.progress)
+        if b.seq > self.progress.seq:
+            await apply_batch(
+                db, CONSUMER, b.usages, b.seq, self.stream_id, b.limits, b.hooks, b.plans
+            )
+            self.progress.seq = b.seq
+            self.progress.events += len(b.usages)
         await msgs[-1].ack_sync()
         if self.on_batch is not None:
             self.on_batch(self.progress)

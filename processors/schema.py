@@ -98,6 +98,22 @@ CREATE TABLE IF NOT EXISTS session_hooks (
     tool_calls INTEGER NOT NULL, tool_failures INTEGER NOT NULL, subagents INTEGER NOT NULL,
     compactions INTEGER NOT NULL, end_ms INTEGER, end_id TEXT, end_reason TEXT
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS plan_events (
+    event_id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, project TEXT NOT NULL, plan TEXT NOT NULL,
+    kind TEXT NOT NULL, feature_id TEXT, status TEXT, pr_url TEXT, description TEXT,
+    data TEXT NOT NULL, machine TEXT NOT NULL, account TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS plan_events_plan ON plan_events (project, plan);
+CREATE TABLE IF NOT EXISTS plans (
+    project TEXT NOT NULL, plan TEXT NOT NULL, machine TEXT NOT NULL, status TEXT NOT NULL,
+    created_ms INTEGER, optimized_ms INTEGER, started_ms INTEGER, completed_ms INTEGER,
+    pr_url TEXT, pr_ms INTEGER, PRIMARY KEY (project, plan)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS plan_features (
+    project TEXT NOT NULL, plan TEXT NOT NULL, feature_id TEXT NOT NULL, description TEXT,
+    status TEXT NOT NULL, created_ms INTEGER, started_ms INTEGER, completed_ms INTEGER,
+    failed_ms INTEGER, status_ms INTEGER, PRIMARY KEY (project, plan, feature_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blocks_dirty (
     scope TEXT NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL, from_ms INTEGER NOT NULL,
     PRIMARY KEY (scope, account, machine)

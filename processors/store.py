@@ -10,13 +10,14 @@ from typing import Any
 
 import aiosqlite
 import msgspec
-from usagectl.projections.events import Hook, Limit, Usage
+from usagectl.projections.events import Hook, Limit, Plan, Usage
 from usagectl.projections.ledger import Change, Entry, counted, fold, group_id, to_entry
 from usagectl.projections.rollups import SUM_COLUMNS, rollup_deltas, session_deltas
 
 from .blockstore import refresh_blocks
 from .hookstore import write_hooks
 from .limitstore import write_limits
+from .planstore import write_plans
 from .schema import ACCOUNT_SCOPE, DDL, LEDGER_COLUMNS, MACHINE_SCOPE, SCHEMA_VERSION
 from .transactions import rollback
 
@@ -103,6 +104,7 @@ async def apply_batch(
     stream_id: str = "",
     limits: Sequence[Limit] = (),
     hooks: Sequence[Hook] = (),
+    plans: Sequence[Plan] = (),
 ) -> int:
     """Fold the batch into the read model and record ``seq``; returns counted changes made."""
     entries = [to_entry(u) for u in usages]
@@ -120,6 +122,8 @@ async def apply_batch(
             await write_limits(db, limits)
         if hooks:
             await write_hooks(db, hooks)
+        if plans:
+            await write_plans(db, plans)
         await db.execute(
             "INSERT INTO tracking (consumer, stream_seq, updated_ms, stream_id) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (consumer) DO UPDATE SET "

@@ -106,6 +106,9 @@ class Plan(msgspec.Struct, frozen=True, tag="plan"):
     feature_id: str | None = None
     status: str | None = None
     pr_url: str | None = None
+    project: str = ""  # the project directory the plan lives in (matched against usage cwd)
+    description: str | None = None  # the feature's label, from its manifest line
+    data: dict[str, object] = {}  # e.g. depends_on, feature_count, the manifest path
 
 
 class Heartbeat(msgspec.Struct, frozen=True, tag="heartbeat"):

@@ -117,7 +117,7 @@ def _pct(value: float) -> str:
 
 def render(inp: StatusInput, figures: Figures | None) -> str:
     """One line; without a read model, the model and Claude Code's own session cost."""
-    parts = [f"🤖 {inp.model or '?'}"]
+    parts = [f"🤖 {' '.join((inp.model or '').split()) or '?'}"]  # one line, whatever the name
     session = figures.session_cost if figures is not None else None
     if session is None:
         session = inp.cc_cost
