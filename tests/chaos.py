@@ -70,16 +70,22 @@ def _kill(env: Env, hub: NatsServer, proc: subprocess.Popen[bytes], victim: str)
     return bool(pids)
 
 
-def run_chaos(env: Env, hub: NatsServer, staging: Path, *, rounds: int, seed: int,
-              sessions: int) -> tuple[ChaosReport, dict[str, object]]:  # fmt: skip
-    """Feed the corpus in ``rounds`` slices; during each slice's sync, kill something."""
+def run_chaos(
+    env: Env, hub: NatsServer, staging: Path, *, rounds: int, seed: int, sessions: int,
+    min_kills: int = 0,
+) -> tuple[ChaosReport, dict[str, object]]:  # fmt: skip
+    """Feed the corpus in ``rounds`` slices; during each slice's sync, kill something. A kill
+    that finds its victim already gone does not count: rounds go on (bounded) until
+    ``min_kills`` landed."""
     truth = generate(staging, seed=seed, sessions=sessions, days=8)
     files = sorted((staging / "projects").rglob("*.jsonl"))
     random.Random(seed).shuffle(files)
     rng = random.Random(seed + 1)
     report = ChaosReport()
     per_round = max(1, len(files) // rounds + 1)
-    while files or report.rounds < rounds:
+    while (
+        files or report.rounds < rounds or (report.total < min_kills and report.rounds < 3 * rounds)
+    ):
         report.rounds += 1
         _move_some(staging, env.claude, files, per_round)
         proc = env.popen("sync")

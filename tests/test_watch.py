@@ -164,11 +164,11 @@ def test_watch_in_tmux_shows_both_machines_projects_and_the_limit_warning(
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "50",
                     " ".join(cmd)], check=True)  # fmt: skip
     try:
-        _until(lambda: "alpha" in _screen(session) and "beta" in _screen(session), 30)
+        _until(lambda: "alpha" in _screen(session) and "beta" in _screen(session), 60)
         _append(laptop, "alpha", 3, 12_000)
         _append(desktop, "beta", 4, 9_000)
-        _until(lambda: "21,400" in _screen(session), 15)
-        _until(lambda: "LIMIT EXCEEDED" in _screen(session), 10)
+        _until(lambda: "21,400" in _screen(session), 30)
+        _until(lambda: "LIMIT EXCEEDED" in _screen(session), 20)
         screen = _screen(session)
         assert "laptop" in screen and "desktop" in screen
         blocks = json.loads(
