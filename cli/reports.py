@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import sys
 import time
 from datetime import date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
 import typer
 from rich.console import Console
 from usagectl.processors import readmodel
@@ -76,7 +77,10 @@ def check_choice(value: str, choices: tuple[str, ...], flag: str) -> str:
 
 
 def _emit(payload: dict[str, Any]) -> None:
-    typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    # msgspec writes the same pretty JSON ~10x faster than json.dumps on a long session list.
+    out = msgspec.json.format(msgspec.json.encode(payload), indent=2)
+    sys.stdout.buffer.write(out + b"\n")
+    sys.stdout.flush()
 
 
 def _period_report(kind: str, key_name: str, *, json_out: bool, tz: str | None, since: str | None,

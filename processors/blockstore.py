@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from usagectl.projections.blocks import Block, BlockEntry, identify_blocks
+from usagectl.projections.blocks import Block, BlockEntry, BlockScanner, identify_blocks
 from usagectl.projections.rollups import nano
 
 from .schema import ACCOUNT_SCOPE
@@ -95,8 +95,13 @@ async def refresh_blocks(db: aiosqlite.Connection, length_ms: int) -> None:
             async with db.execute(_RESTART_SQL, (*scope, from_ms)) as cur:
                 start, first = _restart([tuple(r) for r in await cur.fetchall()])
             sql, params = _entries_sql(scope)
+            # Streamed in chunks: a first sync rescans the whole ledger here.
+            scanner = BlockScanner(length_ms)
             async with db.execute(sql, (params[0], start, *params[1:])) as cur:
-                blocks = identify_blocks(_to_entries(await cur.fetchall()), length_ms)
+                while rows := await cur.fetchmany(20_000):
+                    for entry in _to_entries(rows):
+                        scanner.feed(entry)
+            blocks = scanner.finish()
             await db.execute(f"DELETE FROM blocks WHERE {_SCOPE} AND {_RESCANNED}",
                              (*scope, start, first))  # fmt: skip
             marks = ", ".join("?" * 17)

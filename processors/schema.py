@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS ledger (
 );
 CREATE INDEX IF NOT EXISTS ledger_message ON ledger (message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS ledger_account_ts ON ledger (account, ts_ms) WHERE counted;
+CREATE INDEX IF NOT EXISTS ledger_machine_ts ON ledger (account, machine, ts_ms) WHERE counted;
 CREATE INDEX IF NOT EXISTS ledger_session ON ledger (project_dir, session_id) WHERE counted;
 CREATE TABLE IF NOT EXISTS rollup (
     bucket INTEGER NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL,

@@ -71,27 +71,43 @@ def floor_hour(ts_ms: int) -> int:
     return ts_ms // HOUR_MS * HOUR_MS
 
 
-def identify_blocks(entries: Iterable[BlockEntry], length_ms: int) -> list[Block]:
-    """Blocks (with gap blocks between them) over entries sorted by time."""
-    blocks: list[Block] = []
-    current: Block | None = None
-    for e in entries:
+class BlockScanner:
+    """The block rule fed one entry at a time (sorted by time), so a caller can stream a long
+    history through it without holding the entries."""
+
+    def __init__(self, length_ms: int) -> None:
+        self.length_ms = length_ms
+        self.blocks: list[Block] = []
+        self.current: Block | None = None
+
+    def feed(self, e: BlockEntry) -> None:
+        current, length = self.current, self.length_ms
         if current is not None and current.last_ms is not None:
             since_start = e.ts_ms - current.start_ms
             since_last = e.ts_ms - current.last_ms
-            if since_start > length_ms or since_last > length_ms:
-                blocks.append(current)
-                if since_last > length_ms:
-                    gap_start = current.last_ms + length_ms
-                    blocks.append(Block(gap_start, e.ts_ms, is_gap=True))
+            if since_start > length or since_last > length:
+                self.blocks.append(current)
+                if since_last > length:
+                    self.blocks.append(Block(current.last_ms + length, e.ts_ms, is_gap=True))
                 current = None
         if current is None:
             start = floor_hour(e.ts_ms)
-            current = Block(start, start + length_ms)
+            current = self.current = Block(start, start + length)
         current.add(e)
-    if current is not None:
-        blocks.append(current)
-    return blocks
+
+    def finish(self) -> list[Block]:
+        if self.current is not None:
+            self.blocks.append(self.current)
+            self.current = None
+        return self.blocks
+
+
+def identify_blocks(entries: Iterable[BlockEntry], length_ms: int) -> list[Block]:
+    """Blocks (with gap blocks between them) over entries sorted by time."""
+    scanner = BlockScanner(length_ms)
+    for e in entries:
+        scanner.feed(e)
+    return scanner.finish()
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,8 +56,13 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-def read_model(db: Path) -> tuple[int, int]:
-    """Tracking seq and ledger rows of the processor's read model (0, 0 before it exists)."""
+def start_processor(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as f:
+        return subprocess.Popen([USAGECTL, "processor"], env=env, stdout=f, stderr=f)
+
+
+def read_model(db: Path) -> tuple[int, int] | None:
+    """Tracking seq and ledger rows of the processor's read model (None: not readable now)."""
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
         try:
@@ -66,8 +71,9 @@ def read_model(db: Path) -> tuple[int, int]:
             return int(seq), int(rows)
         finally:
             conn.close()
-    except sqlite3.OperationalError:
-        return 0, 0
+    except sqlite3.OperationalError as err:
+        print(f"read model: {err}", file=sys.stderr)
+        return None
 
 
 async def write(path: Path, i: int, rate: float, count: int, t0: float, out: list[int]) -> float:
@@ -93,7 +99,7 @@ async def bench(a: argparse.Namespace, tmp: Path) -> dict[str, float | int | str
     anyio.to_thread.current_default_thread_limiter().total_tokens = a.producers + 40
     hub = start_server(tmp)
     bus = BusSettings(url=hub.url)
-    db, proc = tmp / "usagectl" / "usage.db", None
+    db, proc, ok = tmp / "usagectl" / "usage.db", None, False
     conns = []
     try:
         admin = await connect(bus, service=True)
@@ -104,8 +110,7 @@ async def bench(a: argparse.Namespace, tmp: Path) -> dict[str, float | int | str
         env = {k: v for k, v in os.environ.items() if not k.startswith(("USAGECTL_", "CLAUDE"))}
         env.update(HOME=str(tmp / "home"), CLAUDE_CONFIG_DIR=str(tmp / "home" / "none"),
                    USAGECTL_HOME=str(tmp / "usagectl"), USAGECTL_NATS_URL=hub.url)  # fmt: skip
-        with (tmp / "processor.log").open("ab") as log:
-            proc = subprocess.Popen([USAGECTL, "processor"], env=env, stdout=log, stderr=log)
+        proc = start_processor(env, tmp / "processor.log")
         producers, paths = [], []
         for i in range(a.producers):
             root = tmp / f"p{i:03d}" / "claude"
@@ -139,7 +144,9 @@ async def bench(a: argparse.Namespace, tmp: Path) -> dict[str, float | int | str
         while not all(w.done() for w in writers):
             await asyncio.sleep(1.0)
             info = await js_admin.stream_info(bus.stream)
-            seq, rows = read_model(db)
+            if (got := read_model(db)) is None:
+                continue
+            seq, rows = got
             lag_msgs.append(info.state.last_seq - seq)
             lag_lines.append(written[-1] - rows)
         wall = max(await asyncio.gather(*writers)) - t0
@@ -148,7 +155,7 @@ async def bench(a: argparse.Namespace, tmp: Path) -> dict[str, float | int | str
         t_end, lines = time.perf_counter(), written[-1]
         while time.perf_counter() - t_end < a.catchup_timeout:
             info = await js_admin.stream_info(bus.stream)
-            seq, rows = read_model(db)
+            seq, rows = read_model(db) or (0, 0)
             if rows >= lines and seq >= info.state.last_seq:
                 break
             await asyncio.sleep(0.05)
@@ -175,6 +182,9 @@ async def bench(a: argparse.Namespace, tmp: Path) -> dict[str, float | int | str
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
         hub.kill()
+        if not ok:
+            print((tmp / "processor.log").read_text()[-3000:], file=sys.stderr)
+    tens = range(0, len(lag_msgs), 10)
     return {
         "producers": a.producers, "rate": a.rate, "duration_s": round(wall, 1),
         "lines_written": lines, "stream_messages": info.state.messages,
@@ -184,7 +194,7 @@ async def bench(a: argparse.Namespace, tmp: Path) -> dict[str, float | int | str
         "throughput_lines_s": round(lines / wall, 1), "catchup_s": round(catchup, 2),
         "lag_msgs_max": max(lag_msgs), "lag_msgs_mean": round(mean(lag_msgs), 1),
         "lag_lines_max": max(lag_lines), "lag_lines_mean": round(mean(lag_lines), 1),
-        "lag_lines_last10_mean": round(mean(lag_lines[-10:]), 1),
+        "lag_msgs_max_per_10s": " ".join(str(max(lag_msgs[j : j + 10])) for j in tens),
         "lag_max_ms_at_write_rate": round(1000 * max(lag_lines) / (lines / wall)),
     } | {f"cpu {k} (% core)": round(100 * v, 1) for k, v in cpu.items()}  # fmt: skip
 
@@ -196,8 +206,12 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of appending")
     ap.add_argument("--shared-connection", action="store_true", help="one connection for all")
     ap.add_argument("--catchup-timeout", type=float, default=120.0)
+    ap.add_argument("--keep", type=Path, help="work here (a new directory) and keep it")
     a = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+    with contextlib.ExitStack() as stack:
+        if a.keep:
+            a.keep.mkdir(parents=True)
+        tmp = a.keep or stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-load-"))
         res = asyncio.run(bench(a, Path(tmp)))
     width = max(map(len, res))
     for k, v in res.items():
