@@ -78,7 +78,7 @@ def check_choice(value: str, choices: tuple[str, ...], flag: str) -> str:
 
 def _emit(payload: dict[str, Any]) -> None:
     # msgspec writes the same pretty JSON ~10x faster than json.dumps on a long session list.
-    out = msgspec.json.format(msgspec.json.encode(payload), indent=2)
+    out = msgspec.json.format(msgspec.json.encode(payload, order="sorted"), indent=2)
     sys.stdout.buffer.write(out + b"\n")
     sys.stdout.flush()
 
@@ -174,7 +174,7 @@ def session(json_out: Json = False, timezone: Tz = None, since: Since = None, un
         row = period.json("sessionId")
         row.update(projectPath=project_dir, firstActivity=iso_ms(first), lastActivity=iso_ms(last))
         row.update(hook_counts(hooks.get(period.key)))  # beside ccusage's keys, not instead
-        rows.append((period, dict(sorted(row.items()))))
+        rows.append((period, row))
     rows.sort(key=lambda pr: (-pr[0].tokens.cost_nano, pr[1]["sessionId"]))
     session_json = [r for _, r in rows]
     payload: dict[str, Any] = {"sessions": session_json, "totals": totals_json(p for p, _ in rows)}
