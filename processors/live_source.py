@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -18,7 +17,7 @@ from .blockstore import _RESTART_SQL, _restart
 from .bus import BusSettings
 from .limitstore import read_limits
 from .readmodel import NoReadModel, open_read
-from .schema import ACCOUNT_SCOPE, CONSUMER, LEDGER_COLUMNS
+from .schema import ACCOUNT_SCOPE, CONSUMER, LEDGER_COLUMNS, entry_from_row
 
 
 @dataclass(frozen=True)
@@ -28,13 +27,6 @@ class Snapshot:
     entries: list[Entry]
     past_block_tokens: list[int]
     official: dict[str, Observation]
-
-
-def _entry(row: Any) -> Entry:
-    fields = dict(zip(LEDGER_COLUMNS, row, strict=True))
-    fields["is_sidechain"] = bool(fields["is_sidechain"])
-    fields["has_speed"] = bool(fields["has_speed"])
-    return Entry(**fields)
 
 
 def load_snapshot(db_path: Path, account: str, now_ms: int, length_ms: int) -> Snapshot:
@@ -57,7 +49,7 @@ def load_snapshot(db_path: Path, account: str, now_ms: int, length_ms: int) -> S
         start, _ = _restart(conn.execute(_RESTART_SQL, (*scope, horizon)).fetchall())
         cols = ", ".join(LEDGER_COLUMNS)
         entries = [
-            _entry(r)
+            entry_from_row(r)
             for r in conn.execute(
                 f"SELECT {cols} FROM ledger WHERE account = ? AND ts_ms >= ? AND counted",
                 (account, start),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from usagectl.projections.ledger import Entry
 from usagectl.projections.rollups import SUM_COLUMNS
 
 # Bump when a projection changes what it stores: a mismatch asks for a replay.
@@ -30,6 +33,15 @@ LEDGER_COLUMNS = (
     "source_path",
     "source_offset",
 )
+
+
+def entry_from_row(row: Any) -> Entry:
+    """A ledger row (LEDGER_COLUMNS order) as the fold's Entry."""
+    fields = dict(zip(LEDGER_COLUMNS, row, strict=True))
+    fields["is_sidechain"] = bool(fields["is_sidechain"])
+    fields["has_speed"] = bool(fields["has_speed"])
+    return Entry(**fields)
+
 
 _SUMS = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in SUM_COLUMNS)
 

@@ -18,7 +18,14 @@ from .blockstore import refresh_blocks
 from .hookstore import write_hooks
 from .limitstore import write_limits
 from .planstore import write_plans
-from .schema import ACCOUNT_SCOPE, DDL, LEDGER_COLUMNS, MACHINE_SCOPE, SCHEMA_VERSION
+from .schema import (
+    ACCOUNT_SCOPE,
+    DDL,
+    LEDGER_COLUMNS,
+    MACHINE_SCOPE,
+    SCHEMA_VERSION,
+    entry_from_row,
+)
 from .transactions import rollback
 
 
@@ -65,13 +72,6 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
         yield items[i : i + size]
 
 
-def _entry(row: Any) -> Entry:
-    fields = dict(zip(LEDGER_COLUMNS, row, strict=True))
-    fields["is_sidechain"] = bool(fields["is_sidechain"])
-    fields["has_speed"] = bool(fields["has_speed"])
-    return Entry(**fields)
-
-
 async def _load_groups(
     db: aiosqlite.Connection, entries: Sequence[Entry]
 ) -> dict[str, dict[str, Entry]]:
@@ -85,7 +85,7 @@ async def _load_groups(
             sql = f"SELECT {cols} FROM ledger WHERE {column} IN ({marks})"
             async with db.execute(sql, chunk) as cur:
                 for row in await cur.fetchall():
-                    entry = _entry(row)
+                    entry = entry_from_row(row)
                     groups.setdefault(group_id(entry), {})[entry.key] = entry
     return groups
 
