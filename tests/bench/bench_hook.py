@@ -22,8 +22,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from statistics import median, quantiles
 from typing import Any
+
+from bench_statusline import summary  # same percentile summary for both fast paths
 
 USAGECTL = str(Path(sys.executable).parent / "usagectl")
 
@@ -69,12 +70,6 @@ def timed(env: dict[str, str], data: Any, n: int, offset: int) -> list[float]:
         if p.returncode != 0 or p.stdout:
             raise SystemExit(f"hook misbehaved: rc {p.returncode}, stdout {p.stdout[:80]!r}")
     return times
-
-
-def summary(times: list[float]) -> dict[str, float]:
-    q = quantiles(times, n=20, method="inclusive")
-    return {"p50_ms": round(median(times), 1), "p95_ms": round(q[18], 1),
-            "max_ms": round(max(times), 1)}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
