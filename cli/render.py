@@ -34,17 +34,18 @@ NARROW = ("Input", "Output", "Cache W", "Cache R", "Total", "Cost")
 def usage_table(title: str, key_name: str, rows: list[dict[str, Any]], totals: dict[str, Any],
                 breakdown: bool, width: int = 120, extra: Sequence[tuple[str, str]] = ()
                 ) -> Table:  # fmt: skip
-    """Under 100 columns the models column goes and headers shorten, as ccusage's compact view.
+    """Under 120 columns headers shorten; under 100 the models column goes too, as ccusage's
+    compact view.
     ``extra`` columns (header, row key) follow the cost, e.g. a session's hook counts; they
     take the room of long headers first, then of the models column, and need 140 columns."""
     if width < 140:
         extra = ()
-    narrow = width < 100 or (bool(extra) and width < 180)
+    narrow = width < 120 or (bool(extra) and width < 180)
     compact = width < 100 or (bool(extra) and width < 160)
     table = Table(title=title, show_footer=False, header_style="bold")
     table.add_column(key_name.capitalize() if key_name != "sessionId" else "Session", no_wrap=True)
     if not compact:
-        table.add_column("Models")
+        table.add_column("Models", min_width=13)
     for label in NARROW if narrow else WIDE:
         table.add_column(label, justify="right", no_wrap=True)
     for label, key in extra:
