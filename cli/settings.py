@@ -1,15 +1,20 @@
-"""Settings from the environment: where data lives, who this machine is, where the hub is."""
+"""Settings: where data lives, who this machine is, where the hub is and how to reach it.
+
+Read from the config file in the data directory, each key overridable by an environment
+variable (see ``config.py``)."""
 
 from __future__ import annotations
 
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from usagectl.projections.events import DEFAULT_PREFIX
+
+from . import config
 
 if TYPE_CHECKING:
     from usagectl.processors.bus import BusSettings
@@ -30,6 +35,14 @@ class Settings:
     bus_creds: str | None = None
     prefix: str = DEFAULT_PREFIX
     plans: tuple[str, ...] = ()  # project directories whose dev/active|complete plans we watch
+    bus_nkey_seed: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    retention_days: float | None = None
+    consumers: tuple[str, ...] = ()  # plug-in consumers `up` runs beside the processor
+    config_file: Path | None = None
+    sections: Mapping[str, Any] = field(default_factory=dict)  # raw tables: alerts, consumers
 
     @property
     def plans_state(self) -> Path:
@@ -53,6 +66,11 @@ class Settings:
             password=self.bus_password,
             token=self.bus_token,
             creds_file=self.bus_creds,
+            nkey_seed_file=self.bus_nkey_seed,
+            tls_ca=self.tls_ca,
+            tls_cert=self.tls_cert,
+            tls_key=self.tls_key,
+            retention_days=self.retention_days,
         )
 
 
@@ -63,18 +81,42 @@ def _default_home(env: Mapping[str, str], user_home: Path) -> Path:
 
 def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
     user_home = Path(env.get("HOME") or Path.home())
-    home = Path(env["USAGECTL_HOME"]) if env.get("USAGECTL_HOME") else None
+    given = Path(env["USAGECTL_HOME"]) if env.get("USAGECTL_HOME") else None
+    home = (given or _default_home(env, user_home)).expanduser()
+    path = config.config_path(env, home)
+    file = config.read_config(path, explicit=bool(env.get("USAGECTL_CONFIG")))
+    values = config.effective(file, env)
+
+    def text(key: str) -> str | None:
+        value = values[key][0]
+        return str(value) if value not in (None, "") else None
+
+    def file_path(key: str) -> str | None:
+        value, source = values[key]
+        return config.resolve_path(value, path.parent if source == "file" else Path.cwd())
+
+    urls = config.as_list(values["hub.url"][0])
+    env_plans = [d.strip() for d in env.get("USAGECTL_PLANS", "").split(",") if d.strip()]
     return Settings(
-        home=(home or _default_home(env, user_home)).expanduser(),
-        machine=env.get("USAGECTL_MACHINE") or socket.gethostname(),
-        account=env.get("USAGECTL_ACCOUNT") or "default",
-        nats_url=env.get("USAGECTL_NATS_URL") or None,
+        home=home,
+        machine=text("machine") or socket.gethostname(),
+        account=text("account") or "default",
+        nats_url=",".join(urls) or None,
         claude_config_dir=env.get("CLAUDE_CONFIG_DIR"),
         user_home=user_home,
         xdg_config_home=env.get("XDG_CONFIG_HOME"),
-        bus_user=env.get("USAGECTL_NATS_USER"),
-        bus_password=env.get("USAGECTL_NATS_PASSWORD"),
-        bus_token=env.get("USAGECTL_NATS_TOKEN"),
-        bus_creds=env.get("USAGECTL_NATS_CREDS"),
-        plans=tuple(d.strip() for d in env.get("USAGECTL_PLANS", "").split(",") if d.strip()),
+        bus_user=text("hub.user"),
+        bus_password=text("hub.password"),
+        bus_token=text("hub.token"),
+        bus_creds=file_path("hub.creds"),
+        prefix=text("hub.prefix") or DEFAULT_PREFIX,
+        plans=tuple(env_plans or file.plans),
+        bus_nkey_seed=file_path("hub.nkey_seed"),
+        tls_ca=file_path("hub.tls_ca"),
+        tls_cert=file_path("hub.tls_cert"),
+        tls_key=file_path("hub.tls_key"),
+        retention_days=config.as_days(*values["hub.retention_days"]),
+        consumers=tuple(config.as_list(values["consumers.enabled"][0])),
+        config_file=path,
+        sections={"alerts": file.alerts, "consumers": file.consumers},
     )

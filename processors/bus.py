@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,9 @@ class BusSettings:
     token: str | None = None
     creds_file: str | None = None
     nkey_seed_file: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
     retention_days: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -79,8 +83,22 @@ def _connect_options(settings: BusSettings, service: bool) -> dict[str, Any]:
         options["user_credentials"] = settings.creds_file
     if settings.nkey_seed_file is not None:
         options["nkeys_seed"] = settings.nkey_seed_file
+    if settings.tls_ca or settings.tls_cert:
+        options["tls"] = _tls_context(settings)
     options.update(settings.extra)
     return options
+
+
+def _tls_context(settings: BusSettings) -> ssl.SSLContext:
+    """Verify the hub against the given CA (else the system's); present a client certificate
+    when the hub asks for one (mutual TLS)."""
+    try:
+        context = ssl.create_default_context(cafile=settings.tls_ca)
+        if settings.tls_cert:
+            context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as err:
+        raise BusUnavailable(f"cannot load TLS files for the hub: {err}") from err
+    return context
 
 
 async def _quiet_error(_: Exception) -> None:
