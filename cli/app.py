@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
-from . import config_show, doctor, hooks, plans, reports, statusline, tools, watch
+from . import config_show, doctor, hooks, machines, plans, reports, statusline, tools, watch
 from .settings import Settings, load_settings
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app.registered_commands += watch.app.registered_commands
 app.registered_commands += hooks.app.registered_commands
 app.registered_commands += tools.app.registered_commands
 app.registered_commands += plans.app.registered_commands
+app.registered_commands += machines.app.registered_commands
 app.add_typer(hooks.group, name="hooks")
 app.add_typer(config_show.group, name="config")
 

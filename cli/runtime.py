@@ -19,12 +19,13 @@ from usagectl.processors.bus import (
     stream_last_seq,
 )
 from usagectl.processors.embedded import EmbeddedServer, ensure_embedded
+from usagectl.processors.machinestore import keep_machines, record_now
 from usagectl.processors.processor import (
     Processor,
 )
 from usagectl.producers.checkpoints import Checkpoints
 from usagectl.producers.discovery import claude_roots
-from usagectl.producers.heartbeat import beat
+from usagectl.producers.heartbeat import beat, beat_once
 from usagectl.producers.live import follow
 from usagectl.producers.plans import PlanScanner
 from usagectl.producers.producer import Producer, SyncStats
@@ -116,6 +117,9 @@ async def run_sync(
                 except Busy:
                     pass
                 await child.wait_until(await stream_last_seq(h.js, h.bus))
+                if producer is not None:
+                    last = await beat_once(h.js, h.bus.prefix, producer)
+                    await asyncio.to_thread(record_now, settings.db_path, last)
         finally:
             await asyncio.to_thread(child.stop)
     return producer.stats if producer is not None else SyncStats()
@@ -170,10 +174,18 @@ async def run_processor(settings: Settings, stop: asyncio.Event, parent: int | N
     async with hub(settings, service=True) as h:
         with exclusive(settings.home, "processor"):
             watchdog = asyncio.create_task(_stop_when_orphaned(parent, stop))
+            ready = asyncio.Event()
+            machines = asyncio.create_task(
+                keep_machines(h.js, h.bus, settings.db_path, stop, ready)
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ready.wait(), 3)
             try:
                 await Processor(h.js, h.bus, settings.db_path).run(stop)
             finally:
                 watchdog.cancel()
+                stop.set()
+                await asyncio.gather(machines, return_exceptions=True)
 
 
 async def _stop_when_orphaned(parent: int | None, stop: asyncio.Event) -> None:

@@ -127,6 +127,10 @@ CREATE TABLE IF NOT EXISTS plan_features (
     status TEXT NOT NULL, created_ms INTEGER, started_ms INTEGER, completed_ms INTEGER,
     failed_ms INTEGER, status_ms INTEGER, PRIMARY KEY (project, plan, feature_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS machines (
+    machine TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, version TEXT NOT NULL, roots TEXT NOT NULL,
+    files INTEGER NOT NULL, lag_bytes INTEGER NOT NULL, rejected TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blocks_dirty (
     scope TEXT NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL, from_ms INTEGER NOT NULL,
     PRIMARY KEY (scope, account, machine)

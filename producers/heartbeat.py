@@ -40,6 +40,14 @@ def heartbeat(producer: Producer, now: datetime) -> Heartbeat:
     )  # fmt: skip
 
 
+async def beat_once(js: JetStreamContext, prefix: str, producer: Producer) -> Heartbeat:
+    """One heartbeat (what `sync` leaves behind: when this machine last reported, and how)."""
+    now = heartbeat(producer, datetime.now(UTC))
+    with contextlib.suppress(TimeoutError, nats.errors.Error):
+        await js.publish(subject(prefix, "heartbeat", producer.machine), encode(now), timeout=2)
+    return now
+
+
 async def beat(
     js: JetStreamContext, prefix: str, producer: Producer, stop: asyncio.Event,
     interval: float = INTERVAL_S,
