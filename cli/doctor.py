@@ -66,8 +66,44 @@ def _read_model(settings: Settings) -> dict[str, Any]:
                 "responses_counted": counted, "sidechain_replays_set_aside": replays}  # fmt: skip
 
 
+def diagnose(error: str) -> str:
+    """The hub's or the client's words, turned into what the user should do."""
+    low = error.lower()
+    if "authorization" in low or "authentication" in low or "auth" in low.split():
+        return "the hub refused our credentials: check hub.user/password, token, nkey or creds"
+    if "permissions violation" in low:
+        return "the hub forbids this user an operation usagectl needs: check its permissions"
+    if "certificate" in low or "ssl" in low or "tls" in low:
+        return "TLS failed: check hub.tls_ca (the hub's CA) and the client cert/key"
+    if "refused" in low or "no servers available" in low or "timeout" in low:
+        return "nothing answers at the hub URL: is nats-server running and the port open?"
+    return "the hub could not be used"
+
+
+async def _streams(js: Any, bus: Any) -> dict[str, Any]:
+    info = await js.stream_info(bus.stream)
+    consumers = []
+    for c in await js.consumers_info(bus.stream):
+        consumers.append({"name": c.name, "pending": int(c.num_pending or 0),
+                          "ack_pending": int(c.num_ack_pending or 0)})  # fmt: skip
+    first_ts = None
+    if info.state.messages:
+        first_ts = (await js.get_msg(bus.stream, seq=int(info.state.first_seq))).time
+    max_age = info.config.max_age or 0
+    heartbeat = await js.stream_info(bus.heartbeat_stream)
+    return {
+        "stream": bus.stream, "messages": int(info.state.messages or 0),
+        "bytes": int(info.state.bytes or 0), "first_seq": int(info.state.first_seq or 0),
+        "stream_last_seq": int(info.state.last_seq or 0),
+        "history_since": str(first_ts) if first_ts else None,
+        "retention": f"{max_age / 86400:g} days" if max_age else "keep forever",
+        "replicas": int(info.config.num_replicas or 1),
+        "machines_heartbeating": int(heartbeat.state.messages or 0), "consumers": consumers,
+    }  # fmt: skip
+
+
 async def _bus(settings: Settings) -> dict[str, Any]:
-    from usagectl.processors.bus import BusUnavailable, connect, consumer_lag, stream_last_seq
+    from usagectl.processors.bus import BusUnavailable, connect, consumer_lag
     from usagectl.processors.embedded import EmbeddedServer, running_server
 
     server: EmbeddedServer | None = None
@@ -78,19 +114,42 @@ async def _bus(settings: Settings) -> dict[str, Any]:
                     "note": "the embedded hub is not running (up and sync start it)"}  # fmt: skip
     url = settings.nats_url or (server.url if server else "")
     bus = settings.bus(url)
+    shown = _masked(url)
     try:
         nc = await connect(bus)
     except BusUnavailable as err:
-        return {"hub": url, "reachable": False, "error": str(err)}
+        problem = diagnose(str(err))
+        return {"hub": shown, "reachable": False, "error": str(err), "problem": problem}
     try:
         js = nc.jetstream()
-        last = await stream_last_seq(js, bus)
+        streams = await _streams(js, bus)
         lag = await consumer_lag(js, bus, CONSUMER)
     except Exception as err:
-        return {"hub": url, "reachable": True, "error": f"stream check failed: {err}"}
+        problem = f"the stream {bus.stream} cannot be read: {diagnose(str(err))}"
+        return {"hub": shown, "reachable": True, "error": f"stream check failed: {err}",
+                "problem": problem}  # fmt: skip
     finally:
         await nc.close()
-    return {"hub": url, "reachable": True, "stream_last_seq": last, "consumer_lag": lag}
+    return {"hub": shown, "reachable": True, "auth": "accepted", **streams, "consumer_lag": lag}
+
+
+def _masked(url: str) -> str:
+    from .config_show import mask
+
+    return str(mask("hub.url", url))
+
+
+def problems(report: dict[str, Any]) -> list[str]:
+    found = []
+    if "error" in report["data"]:
+        found.append(report["data"]["error"])
+    if report["bus"].get("problem"):
+        found.append(f"hub {report['bus']['hub']}: {report['bus']['problem']}")
+    if report["producer"]["lines_by_reason"] and any(
+        k.startswith("rejected:") for k in report["producer"]["lines_by_reason"]
+    ):
+        found.append("some transcript lines were rejected (listed above; they are not counted)")
+    return found
 
 
 def _run(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
@@ -117,10 +176,13 @@ def doctor(
 ) -> None:
     """Data roots found, files and lines seen, lines rejected by reason, hub and consumer lag."""
     report = collect(load_settings())
+    report["problems"] = problems(report)
     if json_out:
         typer.echo(json.dumps(report, indent=2))
-        return
-    _render(Console(), report)
+    else:
+        _render(Console(), report)
+    if report["bus"].get("problem"):
+        raise typer.Exit(1)  # scripts and service checks can tell a broken hub from a fine one
 
 
 def _render(console: Console, r: dict[str, Any]) -> None:
@@ -164,5 +226,15 @@ def _render(console: Console, r: dict[str, Any]) -> None:
         f"[bold]hub[/] {bus.get('hub')} {state} {bus.get('error') or bus.get('note', '')}"
     )
     if "consumer_lag" in bus:
-        console.print(f"  stream at seq {bus['stream_last_seq']:,}; processor lag "
-                      f"{bus['consumer_lag']} messages")  # fmt: skip
+        console.print(
+            f"  auth accepted; stream {bus['stream']}: {bus['messages']:,} messages "
+            f"(seq {bus['first_seq']:,}-{bus['stream_last_seq']:,}, {bus['bytes']:,} bytes), "
+            f"history since {bus['history_since']}, retention {bus['retention']}, "
+            f"{bus['replicas']} replica(s); {bus['machines_heartbeating']} machine(s) heartbeating"
+        )
+        for c in bus["consumers"]:
+            console.print(f"  consumer {c['name']}: {c['pending']:,} pending, "
+                          f"{c['ack_pending']:,} awaiting ack")  # fmt: skip
+        console.print(f"  processor lag {bus['consumer_lag']} messages")
+    for problem in r.get("problems", []):
+        console.print(f"[red]problem:[/] {problem}", soft_wrap=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,19 +102,32 @@ def _tls_context(settings: BusSettings) -> ssl.SSLContext:
     return context
 
 
-async def _quiet_error(_: Exception) -> None:
-    return None
-
-
 async def connect(settings: BusSettings, *, service: bool = False) -> Client:
-    """Connect with a deadline: an initial connect to a dead server would otherwise block."""
+    """Connect with a deadline: an initial connect to a dead server would otherwise block.
+
+    The client's own error ("no servers available") hides why; the server's answer (an
+    authorization violation, a TLS failure) is what the user needs to read.
+    """
     options = _connect_options(settings, service)
-    options.setdefault("error_cb", _quiet_error)
+    seen: list[Exception] = []
+
+    async def remember(err: Exception) -> None:
+        seen.append(err)
+
+    options.setdefault("error_cb", remember)
     try:
         return await asyncio.wait_for(nats.connect(**options), CONNECT_TIMEOUT_S)
     except (TimeoutError, OSError, nats.errors.Error) as err:
-        detail = str(err) or type(err).__name__
-        raise BusUnavailable(f"cannot reach the NATS hub at {settings.url}: {detail}") from err
+        cause = seen[-1] if seen else err
+        detail = str(cause) or type(cause).__name__
+        raise BusUnavailable(
+            f"cannot reach the NATS hub at {_shown(settings.url)}: {detail}"
+        ) from err
+
+
+def _shown(url: str) -> str:
+    """The URL without any password embedded in it."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def fact_subjects(prefix: str) -> list[str]:

@@ -106,3 +106,39 @@ def test_machines_without_read_model_is_one_line(env: Env) -> None:
     proc = env.run("machines", check=False)
     assert proc.returncode == 1
     assert "usagectl sync" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_doctor_names_refused_credentials_without_printing_them(tmp_path: Path) -> None:
+    import subprocess
+
+    from usagectl.processors.embedded import free_port, server_binary
+
+    port = free_port()
+    server = subprocess.Popen(
+        [server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd",
+         str(tmp_path / "store"), "--user", "hub-user", "--pass", "right-secret-pw"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        env = make_env(tmp_path / "m", f"nats://127.0.0.1:{port}")
+        env.extra |= {"USAGECTL_NATS_USER": "hub-user", "USAGECTL_NATS_PASSWORD": "wrong-pw-xyz"}
+        import time
+
+        time.sleep(0.5)
+        proc = env.run("doctor", check=False)
+        assert proc.returncode == 1
+        assert "refused our credentials" in proc.stdout
+        assert "wrong-pw-xyz" not in proc.stdout + proc.stderr
+        env.extra["USAGECTL_NATS_PASSWORD"] = "right-secret-pw"
+        generate(env.claude, seed=5, sessions=3, days=1)
+        env.run("sync")
+        report = env.json("doctor")
+        assert report["bus"]["auth"] == "accepted"
+        assert not [p for p in report["problems"] if p.startswith("hub")]
+        assert report["bus"]["messages"] > 0 and report["bus"]["retention"] == "keep forever"
+        assert report["bus"]["history_since"]
+        assert report["bus"]["machines_heartbeating"] == 1
+        assert "right-secret-pw" not in env.run("doctor").stdout
+    finally:
+        server.kill()
+        server.wait()
