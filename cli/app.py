@@ -8,6 +8,7 @@ import sqlite3
 import sys
 from collections.abc import Coroutine
 from dataclasses import replace
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -122,12 +123,65 @@ def processor() -> None:
 
 
 @app.command()
-def replay() -> None:
-    """Rebuild every read model from the stream into a new file and swap it in atomically."""
+def replay(
+    from_archive: Annotated[
+        Path | None,
+        typer.Option("--from-archive", help="apply this archive directory first (see archive)"),
+    ] = None,
+) -> None:
+    """Rebuild every read model from the stream (after an archive, if given) into a new file
+    and swap it in atomically."""
     from .runtime import run_replay
 
-    events = run_async(run_replay(load_settings()))
-    err_console.print(f"replayed {events:,} usage events into a fresh read model")
+    result = run_async(run_replay(load_settings(), from_archive))
+    source, counts = "the stream", result.archive
+    if result.purged_gap:
+        err_console.print(f"warning: {result.purged_gap:,} older messages are no longer in the "
+                          "stream (archived or aged out): add --from-archive DIR")  # fmt: skip
+    if counts is not None:
+        source = f"{counts.lines:,} archived messages in {counts.files} files and the stream"
+        if counts.bad_lines or counts.truncated_files:
+            truncated = ", ".join(counts.truncated_files) or "none"
+            err_console.print(f"warning: archive {from_archive}: {counts.bad_lines} unreadable "
+                              f"lines, truncated files: {truncated}")  # fmt: skip
+    err_console.print(
+        f"replayed {result.events:,} usage events from {source} into a fresh read model"
+    )
+
+
+@app.command()
+def archive(
+    older_than: Annotated[
+        float, typer.Option("--older-than", help="archive whole UTC days older than N days")
+    ] = 30,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="where day files go (default: DATA_DIR/archive)")
+    ] = None,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="then drop the archived messages from the stream")
+    ] = False,
+) -> None:
+    """Write stream history older than N days to compressed JSONL, one file per day; rerun
+    any time (it continues where it stopped)."""
+    from datetime import UTC, datetime
+
+    from usagectl.processors.archive import cutoff_for
+
+    from .errors import UserError
+    from .runtime import run_archive
+
+    if not older_than >= 0:
+        raise UserError("--older-than must be 0 or more days")
+    settings = load_settings()
+    target = directory or settings.home / "archive"
+    cutoff = cutoff_for(datetime.now(UTC), older_than)
+    result = run_async(run_archive(settings, target, cutoff, purge))
+    days = f"{result.days[0]} .. {result.days[-1]}" if result.days else "no new days"
+    purged = f"; {result.purged:,} messages purged from the stream" if purge else ""
+    err_console.print(
+        f"archived {result.messages:,} messages before {cutoff:%Y-%m-%d} UTC ({days}) to "
+        f"{target}; archive ends at stream seq {result.last_seq:,}{purged}"
+    )
 
 
 def main() -> None:

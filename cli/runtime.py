@@ -7,10 +7,12 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from usagectl.processors.archive import ArchiveCounts, ArchiveResult, apply_archive, archive
 from usagectl.processors.bus import (
     BusSettings,
     connect,
@@ -195,13 +197,24 @@ async def _stop_when_orphaned(parent: int | None, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.2)
 
 
-async def run_replay(settings: Settings) -> int:
-    """Rebuild the read model from the stream into a new file, then swap it in atomically."""
+@dataclass
+class Replayed:
+    events: int
+    archive: ArchiveCounts | None
+    purged_gap: int  # stream messages gone (purged, aged out) and not in the archive
+
+
+async def run_replay(settings: Settings, archive: Path | None = None) -> Replayed:
+    """Rebuild the read model from the stream (after an archive, if given) into a new file,
+    then swap it in atomically."""
     async with hub(settings) as h:
         with exclusive(settings.home, "processor"):
-            target = await stream_last_seq(h.js, h.bus)
+            stream_id, target = await stream_identity(h.js, h.bus)
             fresh = settings.db_path.with_name(f"{settings.db_path.name}.replay-{os.getpid()}")
             await asyncio.to_thread(_remove_db, fresh)
+            archived, counts = 0, None
+            if archive is not None:
+                archived, counts = await apply_archive(fresh, archive, stream_id)
             stop = asyncio.Event()
             processor = Processor(h.js, h.bus, fresh, durable="replay")
             task = asyncio.create_task(processor.run(stop))
@@ -213,7 +226,18 @@ async def run_replay(settings: Settings) -> int:
             with contextlib.suppress(Exception):
                 await h.js.delete_consumer(h.bus.stream, "replay")
             await asyncio.to_thread(_swap_in, fresh, settings.db_path)
-            return processor.progress.events
+            events = archived + processor.progress.events
+            return Replayed(events, counts, processor.progress.purged_gap)
+
+
+async def run_archive(
+    settings: Settings, directory: Path, cutoff: datetime, purge: bool
+) -> ArchiveResult:
+    """Copy stream history older than ``cutoff`` into day files; optionally drop it from the
+    stream once it is safely on disk."""
+    async with hub(settings) as h:
+        await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+        return await archive(h.js, h.bus, directory, cutoff, purge)
 
 
 def _remove_db(path: Path) -> None:

@@ -174,6 +174,14 @@ async def stream_last_seq(js: JetStreamContext, settings: BusSettings) -> int:
     return int(info.state.last_seq)
 
 
+async def stream_first_seq(js: JetStreamContext, settings: BusSettings) -> int:
+    """The first sequence still stored (last + 1 when the stream is empty)."""
+    info = await js.stream_info(settings.stream)
+    if not info.state.messages:
+        return int(info.state.last_seq) + 1
+    return int(info.state.first_seq)
+
+
 async def stream_identity(js: JetStreamContext, settings: BusSettings) -> tuple[str, int]:
     """What tells a stream from a recreated one of the same name (whose sequences restart),
     and its last sequence."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 from usagectl.projections.blocks import DEFAULT_SESSION_HOURS, session_ms
 from usagectl.projections.events import Hook, Limit, Plan, Usage, UsageBatch, decode
 
-from .bus import BusSettings, pull_from, stream_identity
+from .bus import BusSettings, pull_from, stream_first_seq, stream_identity
 from .schema import CONSUMER
 from .store import apply_batch, last_seq, open_store, refresh, tracked_stream
 
@@ -39,6 +39,7 @@ class Progress:
     seq: int = 0
     events: int = 0
     undecodable: int = 0
+    purged_gap: int = 0  # stream messages gone before this read model applied them
 
 
 @dataclass
@@ -51,18 +52,22 @@ class _Batch:
 
 
 def _usages(msgs: list[Msg], after: int, progress: Progress) -> _Batch:
+    return decode_batch(((m.metadata.sequence.stream, m.data) for m in msgs), after, progress)
+
+
+def decode_batch(items: Iterable[tuple[int, bytes]], after: int, progress: Progress) -> _Batch:
+    """Decode (stream sequence, payload) pairs after ``after`` into one batch by kind."""
     usages: list[Usage] = []
     limits: list[Limit] = []
     hooks: list[Hook] = []
     plans: list[Plan] = []
     seq = after
-    for msg in msgs:
-        msg_seq = msg.metadata.sequence.stream
+    for msg_seq, data in items:
         if msg_seq <= after:
             continue
         seq = max(seq, msg_seq)
         try:
-            event = decode(msg.data)
+            event = decode(data)
         except msgspec.DecodeError:
             # A message no version of us can read is counted, never retried forever.
             progress.undecodable += 1
@@ -170,7 +175,12 @@ class Processor:
             seq = 0
         # A hub that lost its unsynced tail reuses those sequences for what producers resend.
         self.stream_id = stream
-        return min(seq, stream_end)
+        seq = min(seq, stream_end)
+        # Messages purged (archived) or aged out before we read them cannot come any more:
+        # waiting for them would never end. What they held is in the archive, if anywhere.
+        first = await stream_first_seq(self.js, self.settings)
+        self.progress.purged_gap = max(0, first - 1 - seq)
+        return max(seq, first - 1)
 
     async def _apply(self, db: aiosqlite.Connection, msgs: list[Msg]) -> None:
         b = _usages(msgs, self.progress.seq, self.progress)
