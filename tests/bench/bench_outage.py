@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resilience import hub_outage  # noqa: E402
+from resilience import hub_outage
 
 
 def main() -> None:
