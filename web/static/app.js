@@ -33,7 +33,18 @@ function ago(iso) {
   if (s < 86400) return Math.floor(s / 3600) + " h ago";
   return Math.floor(s / 86400) + " d ago";
 }
-const short = (model) => (model || "").replace(/^claude-/, "").replace(/-\d{8}$/, "");
+// claude-sonnet-4-5-20250929 -> sonnet-4-5; a provider's id keeps its prefix after the name.
+function short(model) {
+  const m = /^(.*?)claude-(\w[\w.-]*?)(-\d{8})?(-v\d+:\d+)?$/.exec(model || "");
+  if (!m) return model || "";
+  return m[1] ? `${m[2]} (${m[1].replace(/\.$/, "")})` : m[2];
+}
+const OTHER = "other models";
+const count = (n) => { // a table cell: the column says "tokens"
+  n = n || 0;
+  return n >= 1e6 ? (n / 1e6).toFixed(2) + "M" : n >= 1e4 ? (n / 1e3).toFixed(1) + "k"
+    : n.toLocaleString("en-US");
+};
 const folder = (path) => (path || "").replace(/[\\/]+$/, "").split(/[\\/]/).pop() || path;
 const level = (tpm) => tpm >= HIGH_TPM ? "HIGH" : tpm >= MODERATE_TPM ? "MODERATE" : "NORMAL";
 
@@ -153,7 +164,12 @@ function renderChart(d) {
   const W = Math.max(280, $("chart").clientWidth || 600), H = 180, left = 52, bottom = 18, top = 8;
   const max = Math.max(...d.days.map((x) => x.totalCost), 0.01);
   const slot = (W - left) / d.days.length, bar = Math.max(2, slot * 0.75);
-  const models = d.models;
+  // Five models by cost, the rest as one: six styles stay tell-apart-able without colour.
+  const models = d.models.length > PATTERNS.length
+    ? [...d.models.slice(0, PATTERNS.length - 1), OTHER] : d.models;
+  const named = new Set(models);
+  const costOf = (day, m) => m !== OTHER ? day.models[m] || 0
+    : Object.entries(day.models).reduce((t, [k, v]) => t + (named.has(k) ? 0 : v), 0);
   const defs = svg("defs", {}, ...models.map((_, i) => pattern(i, "bar" + i)));
   const root = svg("svg", {viewBox: `0 0 ${W} ${H}`, role: "img",
     "aria-label": `Cost per day for the last ${d.days.length} days, stacked by model`}, defs);
@@ -164,13 +180,13 @@ function renderChart(d) {
     const x = left + n * slot + (slot - bar) / 2;
     let y = H - bottom;
     models.forEach((m, i) => {
-      const cost = day.models[m] || 0;
+      const cost = costOf(day, m);
       if (!cost) return;
       const h = (cost / max) * (H - bottom - top);
       y -= h;
       root.append(svg("rect", {x, y, width: bar, height: Math.max(h, 0.5), fill: `url(#bar${i})`,
         stroke: COLOURS[i % COLOURS.length], "stroke-width": 0.5},
-        svg("title", {}, `${day.date} · ${short(m)}: ${money(cost)}`)));
+        svg("title", {}, `${day.date} · ${m === OTHER ? m : short(m)}: ${money(cost)}`)));
     });
     const every = W < 500 ? 10 : 5, last = n === d.days.length - 1;
     if (n % every === 0 || last) {
@@ -181,10 +197,10 @@ function renderChart(d) {
   fill("chart", root);
   fill("legend", ...models.map((m, i) => el("li", {}, svg("svg", {viewBox: "0 0 14 10"},
     svg("defs", {}, pattern(i, "key" + i)), svg("rect", {width: 14, height: 10, fill: `url(#key${i})`})),
-    short(m))));
+    m === OTHER ? m : short(m))));
   table("days-table", [["day"], ["cost", "num"], ["tokens", "num"], ["models"]],
     d.days.slice().reverse().filter((x) => x.totalTokens).map((x) => [x.date,
-      money(x.totalCost), tokens(x.totalTokens), Object.keys(x.models).map(short).join(", ")]),
+      money(x.totalCost), count(x.totalTokens), Object.keys(x.models).map(short).join(", ")]),
     "No usage in the last 30 days.");
 }
 
@@ -192,7 +208,7 @@ function blockFacts(b) {
   const rate = b.burnRate, proj = b.projection;
   const rows = [
     ["window", `${clock(b.startTime)} – ${clock(b.endTime)}` +
-      (proj ? ` (${proj.remainingMinutes} min left)` : "")],
+      ` (${Math.max(0, Math.round((Date.parse(b.endTime) - Date.now()) / 60000))} min left)`],
     ["used", `${money(b.costUSD)} · ${tokens(b.totalTokens)}`],
   ];
   if (rate) {
@@ -225,12 +241,12 @@ function renderBlock(d) {
   if (!b) facts.unshift(["account", el("span", {class: "empty"}, "No activity in the last 5 hours.")]);
   fill("block", el("dl", {class: "kv"}, ...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
   const byMachine = d.limits && d.limits.byMachine || [];
-  table("machine-blocks", [["machine"], ["cost", "num"], ["tokens", "num"], ["burn", ""],
-    ["projected", "num"], ["official 5 h", "num"]],
+  table("machine-blocks", [["machine"], ["cost", "num"], ["tokens", "num opt"], ["burn", ""],
+    ["projected", "num opt"], ["official %", "num"]],
   d.blocks.machines.map(({machine, block}) => {
     const share = byMachine.find((x) => x.machine === machine);
     const tpm = block.burnRate ? block.burnRate.tokensPerMinuteForIndicator : 0;
-    return [machine, money(block.costUSD), tokens(block.totalTokens),
+    return [machine, money(block.costUSD), count(block.totalTokens),
       el("span", {class: "level-" + level(tpm)}, level(tpm)),
       block.projection ? money(block.projection.totalCost) : "–",
       share ? share.fiveHourPercentage.toFixed(0) + "%" : "–"];
@@ -238,7 +254,8 @@ function renderBlock(d) {
 }
 
 function renderSessions(sessions) {
-  table("sessions", [["session"], ["project", "path"], ["machine"], ["last", ""], ["cost", "num"]],
+  table("sessions", [["session"], ["project", "path"], ["machine", "opt"], ["last", ""],
+    ["cost", "num"]],
     sessions.map((s) => [s.sessionId.slice(0, 8), folder(s.project), s.machine,
       ago(s.lastActivity), money(s.totalCost)]), "No sessions in the last 5 hours.");
 }
@@ -246,7 +263,7 @@ function renderSessions(sessions) {
 function renderProjects(projects) {
   table("projects", [["project", "path"], ["cost", "num"], ["tokens", "num"]],
     projects.map((p) => [el("span", {title: p.project}, folder(p.project)), money(p.totalCost),
-      tokens(p.totalTokens)]), "No projects in the last 30 days.");
+      count(p.totalTokens)]), "No projects in the last 30 days.");
 }
 
 function renderMachines(machines, blocks) {
