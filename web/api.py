@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 import msgspec
+import nats.errors
 from starlette.responses import Response
 from usagectl.cli.settings import Settings
 from usagectl.processors import readmodel
+from usagectl.processors.bus import BusUnavailable
 
 from . import params as P
 from . import reports, sources
@@ -27,6 +29,7 @@ from .export import MEDIA_TYPES, export
 from .live import LiveBus
 
 T = TypeVar("T")
+HUB_ERRORS = (BusUnavailable, TimeoutError, nats.errors.Error)
 AFTER_WAIT_S = 3.0  # how long a dashboard asked for `after=N` waits for the processor
 
 
@@ -157,7 +160,10 @@ async def _dashboard(state: ServerState, p: dict[str, Any]) -> Response:
     account, now = state.settings.account, state.now_ms()
     payload = await read(state, lambda c: dashboard(c, account, p["timezone"],
                                                     p["start_of_week"], now))  # fmt: skip
-    payload["machines"] = await machines(state)
+    try:
+        payload["machines"] = await machines(state)
+    except HUB_ERRORS:
+        payload["machines"] = []  # the hub is away: the rest of the page still stands
     payload["alerts"] = await sources.alerts(state.settings, now, 20)
     return json_response(payload)
 

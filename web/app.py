@@ -9,7 +9,6 @@ import sqlite3
 from importlib import resources
 from typing import Any
 
-import nats.errors
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -17,11 +16,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 from usagectl.cli.errors import UserError
-from usagectl.processors.bus import BusUnavailable
 from usagectl.processors.readmodel import NoReadModel
 
 from . import live
-from .api import ENDPOINTS, Endpoint, ServerState, json_response
+from .api import ENDPOINTS, HUB_ERRORS, Endpoint, ServerState, json_response
 from .openapi import spec
 from .params import EVENTS, BadRequest, parse
 from .security import Guard, RateLimiter
@@ -32,7 +30,6 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-HUB_ERRORS = (BusUnavailable, TimeoutError, nats.errors.Error)
 
 
 def error(status: int, message: str) -> Response:

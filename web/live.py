@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -137,9 +138,15 @@ async def stream(
     client = _Client()
     subs: list[Any] = []
     try:
-        subs.append(await follow_stream(live.js, live.bus, start, client.on_fact))
-        subs.append(await follow_heartbeats(live.js, live.bus, client.on_heartbeat))
-        subs.append(await live.nc.subscribe(alert_subject(live.bus.prefix), cb=client.on_alert))
+        try:
+            subs.append(await follow_stream(live.js, live.bus, start, client.on_fact))
+            subs.append(await follow_heartbeats(live.js, live.bus, client.on_heartbeat))
+            subs.append(await live.nc.subscribe(alert_subject(live.bus.prefix),
+                                                cb=client.on_alert))  # fmt: skip
+        except (TimeoutError, nats.errors.Error) as err:
+            # The response has started: say why in the stream; the client retries.
+            yield frame("error", {"error": f"the hub is unavailable: {err}"})
+            return
         yield f"retry: {RETRY_MS}\n\n".encode()
         if reset is not None:
             yield reset

@@ -7,6 +7,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import nats.errors
 from usagectl.projections.events import Heartbeat, decode
 from usagectl.projections.reports import iso_ms
 
@@ -36,7 +37,8 @@ async def machines(
     info = await js.stream_info(bus.heartbeat_stream, subjects_filter=">")
     found = []
     for subj in sorted(info.state.subjects or {}):
-        with contextlib.suppress(msgspec.DecodeError, Exception):
+        # A subject emptied since stream_info, or a message we cannot read: skip it.
+        with contextlib.suppress(msgspec.DecodeError, nats.errors.Error):
             raw = await js.get_last_msg(bus.heartbeat_stream, subj)
             beat = decode(raw.data or b"")
             if isinstance(beat, Heartbeat):
