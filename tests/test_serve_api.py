@@ -189,6 +189,19 @@ def test_dashboard_has_every_panel(world: Served) -> None:
     assert d["seq"] == world.get("/api/health")["readModelSeq"] > 0
 
 
+def test_every_endpoint_answers_json_with_its_defaults(world: Served) -> None:
+    from usagectl.web.api import ENDPOINTS
+
+    for ep in ENDPOINTS:
+        reply = world.request(ep.path)
+        assert reply.status == 200, (ep.path, reply.body[:300])
+        if ep.path == "/api/export":
+            assert reply.headers["content-type"].startswith("text/csv")  # the CLI's default
+        else:
+            assert isinstance(reply.json(), dict)
+            assert reply.headers["cache-control"] == "no-store"
+
+
 def test_openapi_describes_every_endpoint_and_parameter(world: Served) -> None:
     from usagectl.web.api import ENDPOINTS
 

@@ -9,6 +9,8 @@ position; a reconnect gets every machine's latest heartbeat again.
 A client too far behind (more than MAX_REPLAY facts), or ahead of the stream (it was
 recreated), gets one ``reset`` event, with the current sequence as its id, and should reload
 its snapshot. A client too slow to drain its queue is disconnected; it resumes by its id.
+A ``usage`` event's figures are the published lines' own, before deduplication: it says what
+arrived, and the read model (``/api/*``) says what counts.
 """
 
 from __future__ import annotations
