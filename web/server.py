@@ -81,10 +81,15 @@ async def serve(settings: Settings, options: ServeOptions, on_ready: Callable[[s
             port = sock.getsockname()[1]
             shown = f"[{options.host}]" if ":" in options.host else options.host
             ready = asyncio.create_task(_announce(server, f"http://{shown}:{port}/", on_ready))
+            loop = asyncio.get_running_loop()
+            # A closed terminal (SIGHUP) stops it as Ctrl-C does: an embedded hub it started
+            # is then stopped too.
+            loop.add_signal_handler(signal.SIGHUP, setattr, server, "should_exit", True)
             try:
                 with _signals_end_serving():
                     await server.serve(sockets=[sock])
             finally:
+                loop.remove_signal_handler(signal.SIGHUP)
                 ready.cancel()
 
     finally:
