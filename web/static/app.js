@@ -3,7 +3,7 @@
 // HTML), and the event stream is read with fetch so it can carry the bearer token.
 "use strict";
 
-const TZ = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+let TZ = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 const PATTERNS = ["solid", "diagonal", "dots", "cross", "horizontal", "vertical"];
 const COLOURS = ["#1f6feb", "#d1495b", "#2e8b57", "#8e6cc6", "#c27c0e", "#4b5563"];
 const MODERATE_TPM = 2000, HIGH_TPM = 5000; // ccusage's burn-rate levels
@@ -99,6 +99,7 @@ async function load(after) {
     if (!state.events) follow();
   } catch (err) {
     if (err instanceof Unauthorised) askForToken();
+    else if (TZ !== "UTC" && /invalid timezone/.test(err.message)) { TZ = "UTC"; state.wanted = 0; }
     else setStatus("cannot load: " + err.message, true);
   } finally {
     state.loading = false;
@@ -107,10 +108,9 @@ async function load(after) {
 }
 
 let timer = null;
-function refreshSoon(seq) { // many events in a burst: one reload, after the burst
+function refreshSoon(seq) { // a burst of events: one reload for all of it, soon after its start
   state.seq = Math.max(state.seq, seq || 0);
-  clearTimeout(timer);
-  timer = setTimeout(() => load(state.seq), 150);
+  if (timer === null) timer = setTimeout(() => { timer = null; load(state.seq); }, 150);
 }
 
 // ---- rendering --------------------------------------------------------------------------
@@ -291,6 +291,7 @@ function onEvent(type, id, data) {
   if (id !== null) state.lastId = Number(id);
   if (type === "usage" || type === "limit" || type === "reset") refreshSoon(data.seq);
   else if (type === "hello") { state.retryMs = 1000; $("live").textContent = "on"; }
+  else if (type === "error") $("live").textContent = "hub unavailable";
   else if (type === "heartbeat" && state.data) {
     const list = state.data.machines.filter((m) => m.machine !== data.machine);
     list.push({machine: data.machine, online: true, lastHeartbeat: data.ts,
@@ -313,7 +314,7 @@ async function follow() {
   if (state.lastId !== null) headers["Last-Event-ID"] = String(state.lastId);
   try {
     const response = await fetch("/events", {headers, signal: controller.signal});
-    if (response.status === 401) { askForToken(); return; }
+    if (response.status === 401) { state.events = null; askForToken(); return; }
     if (!response.ok) throw new Error("HTTP " + response.status);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
