@@ -136,7 +136,8 @@ def test_heartbeats_and_alerts_come_without_ids(served: Served, nats_server: Nat
     stream.close()
     # The machines endpoint reads the same heartbeats.
     (machine,) = served.get("/api/machines")["machines"]
-    assert machine["machine"] == "laptop" and machine["online"] and machine["files"] == 3
+    assert machine["machine"] == "laptop" and machine["status"] == "online"
+    assert machine["filesWatched"] == 3
 
 
 def test_an_id_ahead_of_the_stream_gets_a_reset(served: Served, nats_server: NatsServer) -> None:

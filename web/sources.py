@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from usagectl.cli.settings import Settings
     from usagectl.processors.bus import BusSettings
 
-# A producer beats every 15 s; `watch` calls it silent after two minutes, and so do we.
-ONLINE_WITHIN_MS = 120_000
+# A producer beats every 15 s: three missed beats and it is gone.
+ONLINE_WITHIN_MS = 45_000
 
 
 def alert_subject(prefix: str) -> str:
@@ -28,9 +28,10 @@ def alert_subject(prefix: str) -> str:
 async def machines(
     settings: Settings, now_ms: int, js: JetStreamContext | None, bus: BusSettings | None
 ) -> list[dict[str, Any]]:
-    """Every machine whose producer has sent a heartbeat, by name: ``{"machine", "online",
-    "lastHeartbeat", "version", "files", "lagBytes", "rejected"}``, from the latest heartbeat
-    per machine that the heartbeat stream keeps; ``online`` when it is under two minutes old.
+    """Every machine whose producer has sent a heartbeat, by name: ``{"machine", "status"
+    (online|offline), "lastHeartbeat", "secondsSinceHeartbeat", "version", "filesWatched",
+    "lagBytes", "rejectedLines"}`` (the keys of ``usagectl machines --json``' rows), from the
+    latest heartbeat per machine that the heartbeat stream keeps; online while under 45 s old.
     Empty without a hub connection."""
     if js is None or bus is None:
         return []
@@ -44,9 +45,11 @@ async def machines(
             if isinstance(beat, Heartbeat):
                 ts = int(beat.ts.timestamp() * 1000)
                 found.append({
-                    "machine": beat.machine, "online": now_ms - ts <= ONLINE_WITHIN_MS,
-                    "lastHeartbeat": iso_ms(ts), "version": beat.version, "files": beat.files,
-                    "lagBytes": beat.lag_bytes, "rejected": sum(beat.rejected.values()),
+                    "machine": beat.machine,
+                    "status": "online" if now_ms - ts <= ONLINE_WITHIN_MS else "offline",
+                    "lastHeartbeat": iso_ms(ts), "secondsSinceHeartbeat": (now_ms - ts) // 1000,
+                    "version": beat.version, "filesWatched": beat.files,
+                    "lagBytes": beat.lag_bytes, "rejectedLines": sum(beat.rejected.values()),
                 })  # fmt: skip
     return sorted(found, key=lambda m: m["machine"])
 

@@ -267,9 +267,13 @@ function renderProjects(projects) {
 }
 
 function renderMachines(machines, blocks) {
-  const items = machines.map((m) => el("li", {}, el("strong", {}, m.machine), " — ",
-    el("span", {class: m.online ? "online" : "offline"}, m.online ? "online" : "OFFLINE"),
-    `, last heartbeat ${ago(m.lastHeartbeat)}`, m.lagBytes ? `, ${m.lagBytes} bytes behind` : ""));
+  const items = machines.map((m) => {
+    const status = m.status || "unknown"; // online | offline | unknown (usage, no heartbeat)
+    return el("li", {}, el("strong", {}, m.machine), " — ",
+      el("span", {class: status}, status === "online" ? status : status.toUpperCase()),
+      m.lastHeartbeat ? `, last heartbeat ${ago(m.lastHeartbeat)}` : "",
+      m.lagBytes ? `, ${m.lagBytes.toLocaleString("en-US")} bytes behind` : "");
+  });
   if (!items.length) {
     const active = blocks.machines.map((x) => x.machine);
     items.push(el("li", {class: "empty"}, active.length
@@ -294,8 +298,9 @@ function onEvent(type, id, data) {
   else if (type === "error") $("live").textContent = "hub unavailable";
   else if (type === "heartbeat" && state.data) {
     const list = state.data.machines.filter((m) => m.machine !== data.machine);
-    list.push({machine: data.machine, online: true, lastHeartbeat: data.ts,
-      lagBytes: data.lag_bytes, version: data.version});
+    const known = state.data.machines.find((m) => m.machine === data.machine) || {};
+    list.push({...known, machine: data.machine, status: "online", lastHeartbeat: data.ts,
+      lagBytes: data.lag_bytes, version: data.version, filesWatched: data.files});
     list.sort((a, b) => a.machine.localeCompare(b.machine));
     state.data.machines = list;
     renderMachines(list, state.data.blocks);
