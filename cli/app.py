@@ -14,7 +14,20 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
-from . import config_show, doctor, hooks, machines, plans, reports, statusline, tools, watch
+from . import (
+    config_show,
+    doctor,
+    export,
+    hooks,
+    machines,
+    plans,
+    reports,
+    serve,
+    statusline,
+    tools,
+    trends,
+    watch,
+)
 from .settings import Settings, load_settings
 
 app = typer.Typer(
@@ -32,6 +45,9 @@ app.registered_commands += hooks.app.registered_commands
 app.registered_commands += tools.app.registered_commands
 app.registered_commands += plans.app.registered_commands
 app.registered_commands += machines.app.registered_commands
+app.registered_commands += trends.app.registered_commands
+app.registered_commands += export.app.registered_commands
+app.registered_commands += serve.app.registered_commands
 app.add_typer(hooks.group, name="hooks")
 app.add_typer(config_show.group, name="config")
 

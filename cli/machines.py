@@ -4,6 +4,7 @@ how it is doing (from the read model; no bus)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from typing import Any
 
@@ -49,17 +50,23 @@ def machines_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def machines_report(db_path: Any, now_ms: int) -> dict[str, Any]:
-    from usagectl.processors import readmodel
+def machines_from(conn: sqlite3.Connection, now_ms: int) -> dict[str, Any]:
+    """The report (`usagectl machines --json`, `/api/machines`) from an open read model."""
     from usagectl.processors.machineread import read_beats, read_usage
     from usagectl.projections.machines import machine_rows, summary
 
+    rows = machine_rows(read_beats(conn), read_usage(conn), now_ms)
+    return {"machines": rows, "summary": summary(rows)}
+
+
+def machines_report(db_path: Any, now_ms: int) -> dict[str, Any]:
+    from usagectl.processors import readmodel
+
     conn = readmodel.open_read(db_path)
     try:
-        rows = machine_rows(read_beats(conn), read_usage(conn), now_ms)
+        return machines_from(conn, now_ms)
     finally:
         conn.close()
-    return {"machines": rows, "summary": summary(rows)}
 
 
 @app.command()

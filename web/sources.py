@@ -1,0 +1,29 @@
+"""Where the dashboard's machines and alerts come from: one small function each, so their
+owners can point them at their own read models without touching the rest of the server."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from usagectl.cli.settings import Settings
+
+def alert_subject(prefix: str) -> str:
+    """The subjects alert consumers publish alerts on; ``/events`` forwards each as ``alert``."""
+    return f"{prefix}.v1.alert.>"
+
+
+def machines(conn: sqlite3.Connection, now_ms: int) -> dict[str, Any]:
+    """``usagectl machines --json``: every machine seen through heartbeats (kept in the read
+    model by the processor) or usage, online while its last beat is under 45 s old."""
+    from usagectl.cli.machines import machines_from
+
+    return machines_from(conn, now_ms)
+
+
+async def alerts(settings: Settings, now_ms: int, limit: int) -> list[dict[str, Any]]:
+    """Recent alerts, newest first, at most ``limit``: ``{"ts", "kind", "severity",
+    "message", "machine"}`` each. Alerts are not kept in the read model, so this answers with
+    an empty list; live ones still reach the page through ``/events``."""
+    return []
