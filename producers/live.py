@@ -11,30 +11,68 @@ import watchfiles
 from .producer import Producer, PublishFailed
 
 SWEEP_INTERVAL_S = 30.0
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 15.0
 
 
 def _is_transcript(_: watchfiles.Change, path: str) -> bool:
     return path.endswith(".jsonl")
 
 
-async def _ingest(producer: Producer, path: Path) -> None:
-    """A hub that stays away past the retries is no reason to stop following: the producer
-    rewound to its last acknowledged offset, and the next change or sweep tries again."""
-    with contextlib.suppress(PublishFailed):
-        await producer.ingest(path, live=True)
+class _Behind:
+    """Files whose new lines the hub did not take: retried with backoff, so a hub that comes
+    back is caught up with in seconds, not at the next change or sweep."""
+
+    def __init__(self) -> None:
+        self.paths: set[Path] = set()
+        self.wake = asyncio.Event()
+
+    async def ingest(self, producer: Producer, path: Path) -> None:
+        """A hub that stays away past the retries is no reason to stop following: the
+        producer rewound to its last acknowledged offset, and this file is tried again."""
+        try:
+            await producer.ingest(path, live=True)
+        except PublishFailed:
+            self.paths.add(path)
+            self.wake.set()
+        else:
+            self.paths.discard(path)
+
+    async def retry(self, producer: Producer, stop: asyncio.Event) -> None:
+        delay = RETRY_FIRST_S
+        while not stop.is_set():
+            if not self.paths:
+                delay = RETRY_FIRST_S
+                self.wake.clear()
+                await _either(stop, self.wake)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            for path in sorted(self.paths):
+                if not stop.is_set():
+                    await self.ingest(producer, path)
+            delay = min(delay * 2, RETRY_MAX_S)
 
 
-async def _sweep(producer: Producer, stop: asyncio.Event, interval: float) -> None:
+async def _either(a: asyncio.Event, b: asyncio.Event) -> None:
+    waits = {asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())}
+    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+
+
+async def _sweep(producer: Producer, stop: asyncio.Event, interval: float, behind: _Behind) -> None:
     """A full pass now and then catches anything notifications missed (network filesystems)."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
         if not stop.is_set():
             for path in producer.files():
-                await _ingest(producer, path)
+                await behind.ingest(producer, path)
 
 
-async def _watch(producer: Producer, stop: asyncio.Event, force_polling: bool | None) -> None:
+async def _watch(
+    producer: Producer, stop: asyncio.Event, force_polling: bool | None, behind: _Behind
+) -> None:
     dirs = [str(root / "projects") for root in producer.roots]
     async for changes in watchfiles.awatch(
         *dirs,
@@ -47,7 +85,7 @@ async def _watch(producer: Producer, stop: asyncio.Event, force_polling: bool | 
         recursive=True,
     ):
         for path in sorted({p for _, p in changes}):
-            await _ingest(producer, Path(path))
+            await behind.ingest(producer, Path(path))
 
 
 async def follow(
@@ -62,6 +100,8 @@ async def follow(
     Notifications and the sweep run together; if either fails, both stop and the error
     surfaces at once instead of at shutdown.
     """
+    behind = _Behind()
     async with asyncio.TaskGroup() as group:
-        group.create_task(_watch(producer, stop, force_polling))
-        group.create_task(_sweep(producer, stop, sweep_interval))
+        group.create_task(_watch(producer, stop, force_polling, behind))
+        group.create_task(_sweep(producer, stop, sweep_interval, behind))
+        group.create_task(behind.retry(producer, stop))
