@@ -1,0 +1,147 @@
+"""The alerts consumer: rules from ``[alerts]`` measured on every batch and on a timer, alert
+state written with the batch (an outbox), sinks called after the commit.
+
+It is registered like anyone's consumer, through the ``usagectl.consumers`` entry point
+(``alerts = "usagectl.processors.alerts_consumer:consumer"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from datetime import datetime
+
+import msgspec
+from nats.aio.msg import Msg
+from usagectl.projections.alerts import NEW_MACHINE_MS, Reading, new_machine_reading
+from usagectl.projections.blocks import DEFAULT_SESSION_HOURS, session_ms
+from usagectl.projections.events import Heartbeat, Limit, Usage, decode
+
+from . import alert_store as store
+from .alert_config import AlertsConfig, parse_alerts, system_zone
+from .alert_figures import Figures, current, read_model_ready, touched
+from .alert_sinks import Deliverer, unavailable
+from .consumer_runner import log
+from .consumers import Batch, Consumer, Context, Service
+from .live_source import follow_heartbeats
+
+NAME = "alerts"
+LENGTH_MS = session_ms(DEFAULT_SESSION_HOURS)
+
+
+def _ms(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000 + 0.5)
+
+
+def config_of(ctx: Context) -> AlertsConfig:
+    return parse_alerts(ctx.sections.get("alerts") or {}, system_zone(), ctx.env or os.environ)
+
+
+class Alerts:
+    def __init__(self, ctx: Context, cfg: AlertsConfig) -> None:
+        self.ctx, self.cfg = ctx, cfg
+        self.sink_states = [store.SinkState(s.name, unavailable(s)) for s in cfg.sinks]
+
+    def _log(self, message: str) -> None:
+        log(NAME, message)
+
+    def _record(self, conn: sqlite3.Connection, readings: list[Reading], batch: Batch) -> None:
+        store.record(conn, readings, now_ms=_ms(batch.now), seq=batch.last_seq,
+                     replaying=batch.replaying, max_age_ms=self.cfg.max_age_ms,
+                     sinks=self.sink_states)  # fmt: skip
+
+    def apply(self, conn: sqlite3.Connection, batch: Batch) -> None:
+        now_ms = _ms(batch.now)
+        if batch.timer:
+            self._evaluate_now(conn, batch, now_ms)
+            return
+        first_seen: dict[str, int] = {}
+        for e in batch.events:
+            if isinstance(e, Usage | Limit):
+                ts = _ms(e.ts)
+                first_seen[e.machine] = min(first_seen.get(e.machine, ts), ts)
+        readings: list[Reading] = []
+        new = store.note_machines(conn, first_seen)
+        for rule in self.cfg.rules:
+            if rule.kind == "new_machine":
+                for machine, first in new.items():
+                    reading = new_machine_reading(rule, machine, first)
+                    if reading is not None:
+                        readings.append(reading)
+        if any(isinstance(e, Usage | Limit) for e in batch.events):
+            fig = Figures.open(self.ctx.read_model, LENGTH_MS)
+            if fig is None:
+                raise RuntimeError(f"the read model {self.ctx.read_model} cannot be read")
+            try:
+                readings.extend(touched(fig, self.cfg, batch.events, now_ms))
+            finally:
+                fig.close()
+        self._record(conn, readings, batch)
+
+    def _evaluate_now(self, conn: sqlite3.Connection, batch: Batch, now_ms: int) -> None:
+        fig = Figures.open(self.ctx.read_model, LENGTH_MS)
+        if fig is None:
+            return
+        try:
+            if self.cfg.needs_blocks and fig.dirty():
+                return  # the processor is mid-refresh: the next tick measures
+            beats = store.heartbeats(conn)
+            recent = store.recent_machines(conn, now_ms - NEW_MACHINE_MS)
+            readings = current(fig, self.cfg, beats, recent, now_ms)
+        finally:
+            fig.close()
+        self._record(conn, readings, batch)
+        store.resolve_absent(conn, (r.id for r in readings if r.holds), now_ms)
+
+    def ready(self, seq: int) -> bool:
+        return read_model_ready(self.ctx.read_model, seq, self.cfg.needs_blocks)
+
+    def backlog(self, conn: sqlite3.Connection, now: datetime) -> int:
+        return store.owed(conn, _ms(now))
+
+    async def service(self, svc: Service) -> None:
+        """Deliver after each commit; keep the latest heartbeat of every machine."""
+        deliverer = Deliverer(self.cfg.sinks, svc.db, svc.nc, self.ctx.prefix, self._log)
+        configured = [s.name for s in self.cfg.sinks]
+        await svc.db(lambda c: c.execute(
+            f"UPDATE outbox SET status = ?, reason = ? WHERE status = ? AND sink NOT IN "
+            f"({', '.join('?' * len(configured))})",
+            (store.SKIPPED, "sink no longer configured", store.PENDING, *configured),
+        ))  # fmt: skip
+
+        async def on_heartbeat(msg: Msg) -> None:
+            with contextlib.suppress(msgspec.DecodeError):
+                beat = decode(msg.data)
+                if isinstance(beat, Heartbeat):
+                    ts = _ms(beat.ts)
+                    await svc.db(lambda c: store.note_heartbeat(c, beat.machine, ts))
+
+        sub = None
+        if any(r.kind in ("silent", "new_machine") for r in self.cfg.rules):
+            sub = await follow_heartbeats(svc.js, svc.bus, on_heartbeat)
+        try:
+            await deliverer.run(svc.stop, svc.committed)
+        finally:
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+
+def consumer(ctx: Context) -> Consumer:
+    """The entry point: validates ``[alerts]`` (one clear line for a mistake) and builds."""
+    cfg = config_of(ctx)
+    alerts = Alerts(ctx, cfg)
+    return Consumer(
+        name=NAME,
+        apply=alerts.apply,
+        subjects=("usage", "limit"),
+        schema=store.DDL,
+        tables=store.STATE_TABLES,
+        description="budgets, block limits, burn rate, official limits, silent producers, "
+        "new machines -> log, desktop, webhook, NATS",
+        tick_every_s=cfg.evaluate_every_s,
+        ready=alerts.ready,
+        service=alerts.service,
+        backlog=alerts.backlog,
+    )
