@@ -125,6 +125,9 @@ async def _send_all(settings: Settings) -> list[str]:
             if why is not None and sink.type == "desktop":
                 typer.echo(f"- {name}: skipped ({why})")
                 continue
+            if sink.type == "log":  # stdout here: stderr is for the one line of an error
+                typer.echo(f"✓ {name}: usagectl alert: {body['text']}")
+                continue
             try:
                 if why is not None:
                     raise DeliveryError(why)

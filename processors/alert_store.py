@@ -137,14 +137,14 @@ def note_machines(conn: sqlite3.Connection, first_seen: dict[str, int]) -> dict[
     return new
 
 
-def note_heartbeat(conn: sqlite3.Connection, machine: str, ts_ms: int) -> None:
+def note_heartbeat(conn: sqlite3.Connection, machine: str, ts_ms: int) -> bool:
+    """Keep a machine's latest heartbeat; True when the machine was never seen before."""
     conn.execute(
         "INSERT INTO heartbeats (machine, ts_ms) VALUES (?, ?) ON CONFLICT (machine) DO UPDATE "
         "SET ts_ms = max(ts_ms, excluded.ts_ms)",
         (machine, ts_ms),
     )
-    conn.execute("INSERT OR IGNORE INTO machines_seen (machine, first_ms) VALUES (?, ?)",
-                 (machine, ts_ms))  # fmt: skip
+    return bool(note_machines(conn, {machine: ts_ms}))
 
 
 def heartbeats(conn: sqlite3.Connection) -> dict[str, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
 
 import msgspec
 from nats.aio.msg import Msg
@@ -94,6 +94,17 @@ class Alerts:
         self._record(conn, readings, batch)
         store.resolve_absent(conn, (r.id for r in readings if r.holds), now_ms)
 
+    def _heartbeat(self, conn: sqlite3.Connection, beat: Heartbeat) -> None:
+        """A machine first seen by its heartbeat (a producer with nothing to say yet) is new
+        too. Heartbeats are not replayed: the latest of each machine comes again on start."""
+        ts = _ms(beat.ts)
+        if not store.note_heartbeat(conn, beat.machine, ts):
+            return
+        now = datetime.now(UTC)
+        readings = [r for rule in self.cfg.rules if rule.kind == "new_machine"
+                    if (r := new_machine_reading(rule, beat.machine, ts)) is not None]  # fmt: skip
+        self._record(conn, readings, Batch((), 0, 0, now))
+
     def ready(self, seq: int) -> bool:
         return read_model_ready(self.ctx.read_model, seq, self.cfg.needs_blocks)
 
@@ -114,8 +125,8 @@ class Alerts:
             with contextlib.suppress(msgspec.DecodeError):
                 beat = decode(msg.data)
                 if isinstance(beat, Heartbeat):
-                    ts = _ms(beat.ts)
-                    await svc.db(lambda c: store.note_heartbeat(c, beat.machine, ts))
+                    await svc.db(lambda c: self._heartbeat(c, beat))
+                    svc.committed.set()
 
         sub = None
         if any(r.kind in ("silent", "new_machine") for r in self.cfg.rules):
