@@ -43,6 +43,7 @@ from .processor import _fetch_or_stop
 
 T = TypeVar("T")
 SERVICE_STOP_S = 15.0
+PROBE_EVERY_S = 0.5
 WAIT_NOTE_S = 10.0
 
 
@@ -150,24 +151,24 @@ class Runner:
     ) -> None:
         every = self.consumer.tick_every_s
         next_tick = time.monotonic()
-        idle = True
+        end, probed = None, 0.0
         while not stop.is_set():
             if service is not None and service.done():
                 service.result()
                 raise RuntimeError("the consumer's service stopped")
             try:
-                # Read the stream's end BEFORE an idle fetch: if the fetch then finds nothing,
-                # everything of ours up to that end has been applied.
-                end = (await stream_identity(self.js, self.bus))[1] if idle else None
+                # The stream's end, read BEFORE a fetch: if that fetch finds nothing, everything
+                # of ours up to that end has been applied (read at most twice a second).
+                if end is None or time.monotonic() - probed > PROBE_EVERY_S:
+                    end, probed = (await stream_identity(self.js, self.bus))[1], time.monotonic()
                 msgs = await _fetch_or_stop(sub, stop)
             except (nats.errors.Error, OSError) as err:
                 log(self.consumer.name, f"hub: {err or type(err).__name__}; retrying")
                 await _sleep(stop, 1.0)
                 continue
-            idle = not msgs
             if msgs:
                 await self._apply(msgs, stop)
-            elif end is not None and end > self.seq and not stop.is_set():
+            elif end > self.seq and not stop.is_set():
                 await self._advance(end)
             if every and time.monotonic() >= next_tick and not stop.is_set():
                 next_tick = time.monotonic() + every
