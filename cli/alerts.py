@@ -19,6 +19,7 @@ from .settings import Settings, load_settings
 group = typer.Typer(help="Alerts: list what fired; `alerts test` tries every sink.",
                     invoke_without_command=True)  # fmt: skip
 
+_DELIVERY = {"sent": "✓", "pending": "…", "failed": "✗", "skipped": "–"}
 UNITS = {"usd": "${:,.2f}", "tokens": "{:,.0f} tokens", "tokens/min": "{:,.0f} tok/min",
          "percent": "{:.0f}%", "minutes": "{:.0f} min", "machine": ""}  # fmt: skip
 
@@ -76,15 +77,19 @@ def alerts(
         )
         typer.echo(f"no alerts{hint}")
         return
-    table = Table("status", "rule", "window", "figure", "limit", "fired", "sent",
+    table = Table("", "rule", "window", "figure / limit", "fired (UTC)", "delivered",
                   header_style="bold")  # fmt: skip
     for r in rows:
-        sent = ", ".join(f"{sink}: {d['status']}" for sink, d in sorted(r["deliveries"].items()))
-        style = "red" if r["status"] == "firing" else ""
-        table.add_row(r["status"], r["rule"], r["window"], _figure(r["unit"], r["latest"]),
-                      _figure(r["unit"], r["threshold"]), (r["fired_at"] or "")[:16], sent,
-                      style=style)  # fmt: skip
+        sent = ", ".join(f"{sink} {_DELIVERY.get(d['status'], d['status'])}"
+                         for sink, d in sorted(r["deliveries"].items()))  # fmt: skip
+        figure = _figure(r["unit"], r["latest"])
+        if r["unit"] not in ("machine", "test"):
+            figure += f" / {_figure(r['unit'], r['threshold'])}"
+        fired = (r["fired_at"] or "").replace("T", " ")[:16]
+        mark = "[red]●[/]" if r["status"] == "firing" else "[dim]○[/]"
+        table.add_row(mark, r["rule"], r["window"], figure, fired, sent)
     Console().print(table)
+    typer.echo("● firing  ○ resolved (window over or condition gone)")
 
 
 def _test_payload(settings: Settings) -> dict[str, Any]:

@@ -4,6 +4,7 @@ be killed and restarted on its own without touching the read model or the others
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -57,6 +58,10 @@ class ConsumerChild:
             self.proc.wait()
 
     def failure(self) -> str:
+        code = self.exited()
+        if code is not None and code < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by {signal.Signals(-code).name}"
         try:
             lines = self.log.read_text(errors="replace").strip().splitlines()
         except OSError:

@@ -142,7 +142,7 @@ def _rule(spec: RuleSpec) -> Rule:
         raise AlertConfigError(f"{where}: alert_at must be a fraction in (0, 1], e.g. 0.8")
     threshold = spec.threshold
     plan = spec.plan
-    if spec.kind in ("block_tokens", "block_overrun"):
+    if spec.kind in ("block_tokens", "block_overrun", "block_cost"):
         if plan is None:
             plan = "custom" if threshold is not None else None
         if plan not in PLANS:
@@ -152,7 +152,8 @@ def _rule(spec: RuleSpec) -> Rule:
         if plan != "custom":
             threshold = 0.0 if threshold is None else threshold
     elif plan is not None:
-        raise AlertConfigError(f"{where}: plan applies to block_tokens and block_overrun only")
+        raise AlertConfigError(f"{where}: plan applies to block_tokens, block_cost and "
+                               "block_overrun only")  # fmt: skip
     if spec.kind == "burn_rate" and spec.level is not None:
         if spec.level.lower() not in LEVELS:
             raise AlertConfigError(f"{where}: level must be moderate or high")

@@ -101,13 +101,14 @@ class Figures:
         blocks = read_blocks(self.conn, (ACCOUNT_SCOPE, account, ""), self.length_ms, since_ms)
         return [b for b in blocks if not b.is_gap]
 
-    def past_tokens(self, account: str, before_ms: int) -> list[int]:
-        """Tokens of the account's blocks that ended before ``before_ms`` (p90 limits)."""
+    def past(self, account: str, before_ms: int, cost: bool) -> list[float]:
+        """Tokens (or cost) of the account's blocks that ended before ``before_ms``: the
+        history a p90 limit is taken from."""
         past = self._past.get(account)
         if past is None:
             past = self._past[account] = sorted(self.blocks(account, 0), key=lambda b: b.end_ms)
-        ends = [b.end_ms for b in past]
-        return [b.total_tokens for b in past[: bisect.bisect_right(ends, before_ms)]]
+        done = past[: bisect.bisect_right([b.end_ms for b in past], before_ms)]
+        return [b.cost() if cost else float(b.total_tokens) for b in done]
 
     def official(self, account: str) -> dict[str, Observation]:
         return read_limits(self.conn, account)
@@ -141,7 +142,8 @@ def _block_readings(
         for rule in rules:
             if rule.account not in (None, account):
                 continue
-            past = fig.past_tokens(account, block.start_ms) if rule.plan == "p90" else []
+            p90 = rule.plan == "p90"
+            past = fig.past(account, block.start_ms, rule.kind == "block_cost") if p90 else []
             reading = pure.block_reading(rule, account, block, past, now_ms, fig.length_ms)
             if reading is not None:
                 yield reading

@@ -149,8 +149,7 @@ def consumer(ctx: Context) -> Consumer:
         subjects=("usage", "limit"),
         schema=store.DDL,
         tables=store.STATE_TABLES,
-        description="budgets, block limits, burn rate, official limits, silent producers, "
-        "new machines -> log, desktop, webhook, NATS",
+        description="budgets, block limits, burn rate, official %, silence -> webhook, NATS",
         tick_every_s=cfg.evaluate_every_s,
         ready=alerts.ready,
         service=alerts.service,

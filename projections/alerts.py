@@ -28,6 +28,9 @@ BLOCK_KINDS = ("block_tokens", "block_cost", "block_overrun", "burn_rate")
 OFFICIAL = {"official_5h": FIVE_HOUR, "official_7d": SEVEN_DAY}
 KINDS = (*BUDGETS, "project_cost", *BLOCK_KINDS, *OFFICIAL, "silent", "new_machine")
 PLANS = (*PLAN_TOKENS, "custom", "p90")
+# Claude-Code-Usage-Monitor's 5-hour cost limits per plan (community estimates, USD), beside
+# its token limits (projections.live.PLAN_TOKENS).
+PLAN_COST = {"pro": 18.0, "max5": 35.0, "max20": 140.0}
 LEVELS = {"moderate": MODERATE_TPM, "high": HIGH_TPM}
 NEW_MACHINE_MS = 10 * MINUTE_MS  # how long a "new machine" alert stays firing
 DEFAULT_ACCOUNT = "default"
@@ -138,20 +141,22 @@ def budget_reading(
                    cost_usd, rule.threshold, rule.trigger, "usd", text)  # fmt: skip
 
 
-def p90(values: Sequence[int]) -> int | None:
-    """The 90th percentile of past blocks' tokens, as `watch --token-limit p90` takes it."""
+def p90(values: Sequence[float]) -> float | None:
+    """The 90th percentile of past blocks, as `watch --token-limit p90` takes it."""
     past = sorted(values)
     return past[int(0.9 * (len(past) - 1))] if past else None
 
 
-def block_limit(rule: Rule, past_block_tokens: Sequence[int]) -> tuple[int | None, bool, str]:
-    """The token limit, whether it applies to input + output only (the plans' estimates, as
-    Claude-Code-Usage-Monitor counts them) or to all tokens, and where it came from."""
-    if rule.plan in PLAN_TOKENS:
-        return PLAN_TOKENS[rule.plan], True, f"{rule.plan} plan limit"
+def block_limit(rule: Rule, past: Sequence[float]) -> tuple[float | None, bool, str]:
+    """The rule's limit (tokens, or USD for block_cost), whether it counts input + output
+    tokens only (the plans' token estimates, as Claude-Code-Usage-Monitor counts them), and
+    where it came from. ``past`` holds the same measure for the account's earlier blocks."""
+    named: dict[str, float] = dict(PLAN_COST if rule.kind == "block_cost" else PLAN_TOKENS)
+    if rule.plan is not None and rule.plan in named:
+        return named[rule.plan], rule.kind != "block_cost", f"{rule.plan} plan limit"
     if rule.plan == "p90":
-        return p90(past_block_tokens), False, "p90 of past blocks"
-    return round(rule.threshold), False, "limit"
+        return p90(past), False, "p90 of past blocks"
+    return rule.threshold, False, "limit"
 
 
 def _block_tokens(block: Block, io_only: bool) -> int:
@@ -159,20 +164,13 @@ def _block_tokens(block: Block, io_only: bool) -> int:
 
 
 def block_reading(
-    rule: Rule, account: str, block: Block, past_block_tokens: Sequence[int], now_ms: int,
-    length_ms: int,
-) -> Reading | None:  # fmt: skip
+    rule: Rule, account: str, block: Block, past: Sequence[float], now_ms: int, length_ms: int
+) -> Reading | None:
     """A 5-hour block against its limit: tokens or cost so far, the projection at the current
     burn rate (active blocks only), or the burn rate itself (active blocks only)."""
     if block.is_gap or block.first_ms is None:
         return None
     key, since = _scoped(account, _utc(block.start_ms)), f"block from {_hm(block.start_ms)}"
-    if rule.kind == "block_cost":
-        cost = block.cost()
-        share = _pct(cost, rule.threshold)
-        text = f"5-hour {since}: cost ${cost:,.2f} is {share} of ${rule.threshold:,.2f}"
-        return Reading(rule, account, key, block.start_ms, block.end_ms, cost, rule.threshold,
-                       rule.trigger, "usd", text)  # fmt: skip
     if rule.kind == "burn_rate":
         rate = burn_rate(block, now_ms, length_ms)
         if rate is None:
@@ -184,13 +182,21 @@ def block_reading(
         )
         return Reading(rule, account, key, block.start_ms, block.end_ms, tpm, rule.threshold,
                        rule.threshold, "tokens/min", text)  # fmt: skip
-    limit, io_only, source = block_limit(rule, past_block_tokens)
+    limit, io_only, source = block_limit(rule, past)
     if not limit:
         return None
+    if rule.kind == "block_cost":
+        cost = block.cost()
+        share = _pct(cost, limit)
+        text = f"5-hour {since}: cost ${cost:,.2f} is {share} of the {source} ${limit:,.2f}"
+        return Reading(rule, account, key, block.start_ms, block.end_ms, cost, limit,
+                       limit * rule.alert_at, "usd", text)  # fmt: skip
     measure = "input + output tokens" if io_only else "tokens"
     used = _block_tokens(block, io_only)
     if rule.kind == "block_tokens":
-        text = f"5-hour {since}: {used:,} {measure}, {_pct(used, limit)} of the {source} {limit:,}"
+        text = (
+            f"5-hour {since}: {used:,} {measure}, {_pct(used, limit)} of the {source} {limit:,.0f}"
+        )
         return Reading(rule, account, key, block.start_ms, block.end_ms, used, limit,
                        limit * rule.alert_at, "tokens", text)  # fmt: skip
     proj, rate = projection(block, now_ms, length_ms), burn_rate(block, now_ms, length_ms)
@@ -200,7 +206,7 @@ def block_reading(
     ahead = round(used + per_minute * proj.remaining_minutes)
     text = (
         f"5-hour {since} is projected to reach {ahead:,} {measure} by {_hm(block.end_ms)}, "
-        f"{_pct(ahead, limit)} of the {source} {limit:,} (now {used:,})"
+        f"{_pct(ahead, limit)} of the {source} {limit:,.0f} (now {used:,})"
     )
     return Reading(rule, account, key, block.start_ms, block.end_ms, ahead, limit,
                    limit * rule.alert_at, "tokens", text)  # fmt: skip

@@ -86,9 +86,15 @@ def test_block_limits_by_plan_custom_and_p90() -> None:
                         later, LENGTH)  # fmt: skip
     assert r is not None and r.limit == 90 and r.holds
     assert a.block_reading(p90, "default", block, [], later, LENGTH) is None  # no history yet
-    cost = a.Rule("cost", "block_cost", threshold=1.5)
+    cost = a.Rule("cost", "block_cost", threshold=1.5, plan="custom")
     r = a.block_reading(cost, "default", block, [], later, LENGTH)
     assert r is not None and r.value == 2.0 and r.holds
+    pro = a.Rule("cost", "block_cost", plan="pro", alert_at=0.1)  # $18 in 5 hours
+    r = a.block_reading(pro, "default", block, [], later, LENGTH)
+    assert r is not None and r.limit == 18.0 and r.trigger == pytest.approx(1.8) and r.holds
+    cost_p90 = a.Rule("cost", "block_cost", plan="p90")
+    r = a.block_reading(cost_p90, "default", block, [1.0, 3.0], later, LENGTH)
+    assert r is not None and r.limit == 1.0 and "p90 of past blocks $1.00" in r.text
     assert a.block_reading(a.Rule("hot", "burn_rate", threshold=1), "default", block, [], later,
                            LENGTH) is None  # fmt: skip
 

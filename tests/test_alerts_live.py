@@ -220,3 +220,68 @@ def test_alerts_test_retries_and_one_line_errors(env: Env, receiver: Receiver) -
             assert proc.returncode == 1, (command, proc.stderr)
             assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr
             assert "Traceback" not in proc.stderr
+
+
+UP = """
+[consumers]
+enabled = ["alerts"]
+
+[alerts]
+timezone = "UTC"
+evaluate_every = "0.3s"
+
+[[alerts.rules]]
+name = "daily"
+kind = "daily_cost"
+threshold = 0.01
+
+[[alerts.rules]]
+name = "big-day"
+kind = "daily_cost"
+threshold = {big}
+
+[[alerts.sinks]]
+type = "webhook"
+url = "{url}"
+"""
+
+
+def _children_of(pid: int, marker: bytes) -> list[int]:
+    from pathlib import Path
+
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+            mine = int(fields[1]) == pid and fields[0] != "Z"
+            if mine and marker in (stat.parent / "cmdline").read_bytes():
+                out.append(int(stat.parent.name))
+        except (OSError, IndexError):
+            continue
+    return out
+
+
+def test_up_runs_enabled_consumers_and_restarts_a_crashed_one(env: Env, receiver: Receiver) -> None:
+    import os
+
+    write_recent(env.claude, "up", [(20, 1000, 1000)], "up")
+    env.home.mkdir(parents=True, exist_ok=True)
+    (env.home / "config.toml").write_text(UP.format(url=receiver.url, big=10.0))
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    up = env.popen("up")
+    try:
+        _until(lambda: f"daily@{today}" in receiver.ids())
+        first = _children_of(up.pid, b"consumers\0run")
+        assert len(first) == 1
+        os.kill(first[0], signal.SIGKILL)
+        _until(lambda: _children_of(up.pid, b"consumers\0run") not in ([], first))
+        # A big response later: the restarted consumer sees it, once.
+        write_recent(env.claude, "up2", [(1, 3_000_000, 500_000)], "up2")
+        _until(lambda: f"big-day@{today}" in receiver.ids())
+        time.sleep(1.0)
+    finally:
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=30) == 0, env.log("up")
+    assert receiver.ids() == {f"daily@{today}": 1, f"big-day@{today}": 1}
+    assert "the alerts consumer stopped" in env.log("up") and "restarting" in env.log("up")
+    assert not _children_of(up.pid, b"consumers\0run")
