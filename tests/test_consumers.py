@@ -20,40 +20,33 @@ import pytest
 from conftest import Env
 from corpus import generate
 
-# The README's example, verbatim in spirit: events per machine and model.
-CONSUMER = '''
-"""usagectl_tokens: usage events and tokens per machine and model, as a usagectl consumer."""
+README = Path(__file__).resolve().parent.parent / "README.md"
+# The test slows the README's consumer down (0.2 s a batch when TOKENS_SLOW_S says so), so
+# kills land in the middle of the stream.
+SLOW = """
 
-import os
-import sqlite3
-import time
+import dataclasses as _dc
+import os as _os
+import time as _time
 
-from usagectl.processors.consumers import Batch, Consumer
-from usagectl.projections.events import Usage
+_apply = consumer.apply
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tokens (
-    machine TEXT NOT NULL, model TEXT NOT NULL, events INTEGER NOT NULL,
-    tokens INTEGER NOT NULL, PRIMARY KEY (machine, model)
-);
+
+def _slow(db, batch):
+    _apply(db, batch)
+    _time.sleep(float(_os.environ.get("TOKENS_SLOW_S", "0")))
+
+
+consumer = _dc.replace(consumer, apply=_slow)
 """
 
 
-def apply(db: sqlite3.Connection, batch: Batch) -> None:
-    """Runs inside the batch's transaction; the framework records the stream position."""
-    for e in batch.events:
-        if isinstance(e, Usage):
-            db.execute(
-                "INSERT INTO tokens VALUES (?, ?, 1, ?) ON CONFLICT (machine, model) DO "
-                "UPDATE SET events = events + 1, tokens = tokens + excluded.tokens",
-                (e.machine, e.model or "", e.total_tokens),
-            )
-    time.sleep(float(os.environ.get("TOKENS_SLOW_S", "0")))  # the test's slow consumer
+def readme_example() -> str:
+    """The complete example under "Write your own consumer" in README.md, verbatim."""
+    text = README.read_text()
+    section = text[text.index("## Write your own consumer") :]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
 
-
-consumer = Consumer(name="tokens", subjects=("usage",), apply=apply, schema=SCHEMA,
-                    tables=("tokens",), description="usage events and tokens per model")
-'''
 
 PYPROJECT = """
 [build-system]
@@ -113,7 +106,7 @@ def plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src.mkdir()
     (src / "pyproject.toml").write_text(PYPROJECT)
     (src / "backend.py").write_text(textwrap.dedent(BACKEND))
-    (src / "usagectl_tokens.py").write_text(CONSUMER)
+    (src / "usagectl_tokens.py").write_text(readme_example() + SLOW)
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
          "--target", str(site), str(src)],
