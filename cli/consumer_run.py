@@ -36,6 +36,7 @@ def context_for(settings: Settings, name: str, env: dict[str, str] | None = None
         home=settings.home,
         read_model=settings.db_path,
         prefix=settings.prefix,
+        machine=settings.machine,
         config=own if isinstance(own, dict) else {},
         sections=settings.sections,
         env=dict(os.environ) if env is None else env,

@@ -52,7 +52,8 @@ async def _lags(settings: Settings, names: list[str]) -> dict[str, Any]:
         return {"note": str(err)}
     try:
         js = nc.jetstream()
-        return {n: await consumer_lag(js, bus, durable_name(n)) for n in names}
+        durable = {n: durable_name(n, settings.machine) for n in names}
+        return {n: await consumer_lag(js, bus, d) for n, d in durable.items()}
     except Exception as err:
         return {"note": f"lag unknown: {err}"}
     finally:

@@ -26,12 +26,13 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from usagectl.projections.events import Event, Heartbeat, UsageBatch, decode
+from usagectl.projections.events import Event, Heartbeat, UsageBatch, decode, encode_token
 
 from .bus import BusSettings, stream_identity
 from .consumers import (
     Batch,
     Consumer,
+    ConsumerError,
     Context,
     Service,
     connect_db,
@@ -47,8 +48,10 @@ PROBE_EVERY_S = 0.5
 WAIT_NOTE_S = 10.0
 
 
-def durable_name(name: str) -> str:
-    return f"consumer-{name}"
+def durable_name(name: str, machine: str) -> str:
+    """One durable per consumer and data directory (machine): consumers of the same name on
+    two machines sharing a hub never move each other's cursor."""
+    return f"consumer-{name}-{encode_token(machine)}"
 
 
 def _now_ms() -> int:
@@ -128,7 +131,7 @@ class Runner:
         self.stream_id, self.seq, self.replay_until = stream, min(seq, end), tracked.replay_until
 
     async def _subscribe(self, start: int) -> JetStreamContext.PullSubscription:
-        durable = durable_name(self.consumer.name)
+        durable = durable_name(self.consumer.name, self.ctx.machine)
         with contextlib.suppress(NotFoundError):
             await self.js.delete_consumer(self.bus.stream, durable)
         config = ConsumerConfig(
@@ -203,7 +206,7 @@ class Runner:
             name, stream_id, apply = self.consumer.name, self.stream_id, self.consumer.apply
 
             def unit(conn: sqlite3.Connection) -> None:
-                apply(conn, batch)
+                _guarded(apply, conn, batch, name)
                 write_tracking(conn, name, last, stream_id, _now_ms())
 
             await self.db(unit)
@@ -234,8 +237,8 @@ class Runner:
     async def _tick(self) -> None:
         batch = Batch((), self.seq, self.seq, datetime.now(UTC),
                       replaying=self.seq < self.replay_until, timer=True)  # fmt: skip
-        apply = self.consumer.apply
-        await self.db(lambda c: apply(c, batch))
+        apply, name = self.consumer.apply, self.consumer.name
+        await self.db(lambda c: _guarded(apply, c, batch, name))
         self.committed.set()
 
     async def _moved(self, seq: int) -> None:
@@ -248,6 +251,20 @@ class Runner:
         """Return once everything up to stream sequence ``seq`` is applied."""
         async with self._advanced:
             await self._advanced.wait_for(lambda: self.seq >= seq)
+
+
+def _guarded(
+    apply: Callable[[sqlite3.Connection, Batch], None], conn: sqlite3.Connection, batch: Batch,
+    name: str,
+) -> None:  # fmt: skip
+    """A consumer's own failure stops it with one line naming the batch (it is not skipped:
+    the batch comes again to the next run)."""
+    try:
+        apply(conn, batch)
+    except Exception as err:
+        what = "its timer" if batch.timer else f"stream seq {batch.first_seq}-{batch.last_seq}"
+        raise ConsumerError(f"the {name} consumer failed on {what}: {type(err).__name__}: {err}"
+                            ) from err  # fmt: skip
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

@@ -83,6 +83,7 @@ class Context:
     home: Path
     read_model: Path  # the processor's usage.db (open it read-only)
     prefix: str = "usagectl"
+    machine: str = ""
     config: Mapping[str, Any] = field(default_factory=dict)  # [consumers.<name>]
     sections: Mapping[str, Any] = field(default_factory=dict)  # every raw table, e.g. alerts
     env: Mapping[str, str] = field(default_factory=dict)

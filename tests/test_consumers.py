@@ -33,6 +33,8 @@ _apply = consumer.apply
 
 
 def _slow(db, batch):
+    if _os.environ.get("TOKENS_FAIL"):
+        raise ValueError("a bug in the plug-in")
     _apply(db, batch)
     _time.sleep(float(_os.environ.get("TOKENS_SLOW_S", "0")))
 
@@ -215,3 +217,12 @@ def test_unknown_or_broken_consumers_are_one_clear_line(user: Env) -> None:
     proc = env.run("consumers", "run", "nope", check=False)
     assert proc.returncode == 1 and "no consumer named 'nope'" in proc.stderr
     assert "Traceback" not in proc.stderr
+    # A plug-in that raises stops with one line naming the batch; the batch is not skipped.
+    (env.home / "config.toml").write_text("")
+    env.run("sync")
+    env.extra["TOKENS_FAIL"] = "1"
+    proc = env.run("consumers", "run", "tokens", check=False)
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "the tokens consumer failed on stream seq 1-" in proc.stderr
+    assert "ValueError: a bug in the plug-in" in proc.stderr
+    assert tracked(env) == 0
