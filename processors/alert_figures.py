@@ -196,11 +196,9 @@ def _official(rule: Rule, limits: Sequence[Limit], now_ms: int) -> Iterator[Read
                     yield reading
 
 
-def current(
-    fig: Figures, cfg: AlertsConfig, beats: dict[str, int], recent: dict[str, int], now_ms: int
-) -> list[Reading]:
-    """Readings of the windows that hold ``now``: this day/week/month, each account's active
-    block, the official figures, silent producers and machines first seen minutes ago."""
+def current(fig: Figures, cfg: AlertsConfig, now_ms: int) -> list[Reading]:
+    """Readings of the read model's windows that hold ``now``: this day/week/month, each
+    account's active block, the official figures."""
     out: list[Reading] = []
     accounts = fig.accounts()
     for rule in cfg.rules:
@@ -220,7 +218,16 @@ def current(
                                                                          now_ms)  # fmt: skip
                 if reading is not None:
                     out.append(reading)
-        elif rule.kind == "silent":
+    return out
+
+
+def machines_now(
+    cfg: AlertsConfig, beats: dict[str, int], recent: dict[str, int], now_ms: int
+) -> list[Reading]:
+    """Silent producers, and machines first seen minutes ago."""
+    out: list[Reading] = []
+    for rule in cfg.rules:
+        if rule.kind == "silent":
             for machine, last in sorted(beats.items()):
                 silent = pure.silent_reading(rule, machine, last, now_ms)
                 if silent is not None and silent.holds:

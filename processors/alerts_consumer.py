@@ -20,7 +20,7 @@ from usagectl.projections.events import Heartbeat, Limit, Usage, decode
 
 from . import alert_store as store
 from .alert_config import AlertsConfig, parse_alerts, system_zone
-from .alert_figures import Figures, current, read_model_ready, touched
+from .alert_figures import Figures, current, machines_now, read_model_ready, touched
 from .alert_sinks import Deliverer, unavailable
 from .consumer_runner import log
 from .consumers import Batch, Consumer, Context, Service
@@ -51,48 +51,51 @@ class Alerts:
                      replaying=batch.replaying, max_age_ms=self.cfg.max_age_ms,
                      sinks=self.sink_states)  # fmt: skip
 
-    def apply(self, conn: sqlite3.Connection, batch: Batch) -> None:
+    def prepare(self, batch: Batch) -> list[Reading] | None:
+        """The read model's readings for the batch (or, on the timer, for now), taken before
+        the batch's transaction so it stays short: a send is recorded the moment it succeeds.
+        None: the read model cannot be measured now (a timer skips; a batch fails)."""
         now_ms = _ms(batch.now)
+        if not batch.timer and not any(isinstance(e, Usage | Limit) for e in batch.events):
+            return []
+        fig = Figures.open(self.ctx.read_model, LENGTH_MS)
+        if fig is None:
+            if batch.timer:
+                return None
+            raise RuntimeError(f"the read model {self.ctx.read_model} cannot be read")
+        try:
+            if batch.timer:
+                if self.cfg.needs_blocks and fig.dirty():
+                    return None  # the processor is mid-refresh: the next tick measures
+                return current(fig, self.cfg, now_ms)
+            return touched(fig, self.cfg, batch.events, now_ms)
+        finally:
+            fig.close()
+
+    def apply(self, conn: sqlite3.Connection, batch: Batch) -> None:
+        """Inside the batch's transaction: what needs our own tables, then the alert state and
+        its outbox rows."""
+        now_ms = _ms(batch.now)
+        readings: list[Reading] | None = batch.prepared
         if batch.timer:
-            self._evaluate_now(conn, batch, now_ms)
+            if readings is None:
+                return
+            beats = store.heartbeats(conn)
+            recent = store.recent_machines(conn, now_ms - NEW_MACHINE_MS)
+            readings = readings + machines_now(self.cfg, beats, recent, now_ms)
+            self._record(conn, readings, batch)
+            store.resolve_absent(conn, (r.id for r in readings if r.holds), now_ms)
             return
         first_seen: dict[str, int] = {}
         for e in batch.events:
             if isinstance(e, Usage | Limit):
                 ts = _ms(e.ts)
                 first_seen[e.machine] = min(first_seen.get(e.machine, ts), ts)
-        readings: list[Reading] = []
         new = store.note_machines(conn, first_seen)
-        for rule in self.cfg.rules:
-            if rule.kind == "new_machine":
-                for machine, first in new.items():
-                    reading = new_machine_reading(rule, machine, first)
-                    if reading is not None:
-                        readings.append(reading)
-        if any(isinstance(e, Usage | Limit) for e in batch.events):
-            fig = Figures.open(self.ctx.read_model, LENGTH_MS)
-            if fig is None:
-                raise RuntimeError(f"the read model {self.ctx.read_model} cannot be read")
-            try:
-                readings.extend(touched(fig, self.cfg, batch.events, now_ms))
-            finally:
-                fig.close()
-        self._record(conn, readings, batch)
-
-    def _evaluate_now(self, conn: sqlite3.Connection, batch: Batch, now_ms: int) -> None:
-        fig = Figures.open(self.ctx.read_model, LENGTH_MS)
-        if fig is None:
-            return
-        try:
-            if self.cfg.needs_blocks and fig.dirty():
-                return  # the processor is mid-refresh: the next tick measures
-            beats = store.heartbeats(conn)
-            recent = store.recent_machines(conn, now_ms - NEW_MACHINE_MS)
-            readings = current(fig, self.cfg, beats, recent, now_ms)
-        finally:
-            fig.close()
-        self._record(conn, readings, batch)
-        store.resolve_absent(conn, (r.id for r in readings if r.holds), now_ms)
+        fresh = [r for rule in self.cfg.rules if rule.kind == "new_machine"
+                 for machine, first in new.items()
+                 if (r := new_machine_reading(rule, machine, first)) is not None]  # fmt: skip
+        self._record(conn, fresh + list(readings or []), batch)
 
     def _heartbeat(self, conn: sqlite3.Connection, beat: Heartbeat) -> None:
         """A machine first seen by its heartbeat (a producer with nothing to say yet) is new
@@ -146,6 +149,7 @@ def consumer(ctx: Context) -> Consumer:
     return Consumer(
         name=NAME,
         apply=alerts.apply,
+        prepare=alerts.prepare,
         subjects=("usage", "limit"),
         schema=store.DDL,
         tables=store.STATE_TABLES,

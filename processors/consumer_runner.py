@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sqlite3
 import sys
 import time
@@ -201,8 +202,8 @@ class Runner:
         if last > self.seq:
             if not await self._ready(last, stop):
                 return  # stopping: unacked, so it comes again to the next run
-            batch = Batch(tuple(events), first, last, datetime.now(UTC),
-                          replaying=first <= self.replay_until)  # fmt: skip
+            batch = await self._prepared(Batch(tuple(events), first, last, datetime.now(UTC),
+                                               replaying=first <= self.replay_until))  # fmt: skip
             name, stream_id, apply = self.consumer.name, self.stream_id, self.consumer.apply
 
             def unit(conn: sqlite3.Connection) -> None:
@@ -229,14 +230,28 @@ class Runner:
             await _sleep(stop, 0.1)
         return False
 
+    async def _prepared(self, batch: Batch) -> Batch:
+        prepare = self.consumer.prepare
+        if prepare is None:
+            return batch
+        name = self.consumer.name
+        try:
+            result = await asyncio.to_thread(prepare, batch)
+        except Exception as err:
+            what = "its timer" if batch.timer else f"stream seq {batch.first_seq}-{batch.last_seq}"
+            raise ConsumerError(f"the {name} consumer failed to prepare {what}: "
+                                f"{type(err).__name__}: {err}") from err  # fmt: skip
+        return dataclasses.replace(batch, prepared=result)
+
     async def _advance(self, end: int) -> None:
         name, stream_id = self.consumer.name, self.stream_id
         await self.db(lambda c: write_tracking(c, name, end, stream_id, _now_ms()))
         await self._moved(end)
 
     async def _tick(self) -> None:
-        batch = Batch((), self.seq, self.seq, datetime.now(UTC),
-                      replaying=self.seq < self.replay_until, timer=True)  # fmt: skip
+        replaying = self.seq < self.replay_until
+        timer = Batch((), self.seq, self.seq, datetime.now(UTC), replaying, timer=True)
+        batch = await self._prepared(timer)
         apply, name = self.consumer.apply, self.consumer.name
         await self.db(lambda c: _guarded(apply, c, batch, name))
         self.committed.set()

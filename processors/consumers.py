@@ -73,6 +73,7 @@ class Batch:
     now: datetime
     replaying: bool = False
     timer: bool = False
+    prepared: Any = None  # what ``Consumer.prepare`` returned for this batch
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,9 @@ class Consumer:
     description: str = ""
     tick_every_s: float | None = None  # also call apply(timer batch) this often
     ready: Callable[[int], bool] | None = None  # may the batch ending at seq be applied yet?
+    # Work that needs no tables of its own (reading the read model, say), done before the
+    # transaction and off its thread, so the transaction stays short; ``batch.prepared``.
+    prepare: Callable[[Batch], Any] | None = None
     service: Callable[[Service], Coroutine[Any, Any, None]] | None = None
     backlog: Callable[[sqlite3.Connection, datetime], int] | None = None  # owed work (sync waits)
 
