@@ -8,8 +8,10 @@ The framework (``consumer_runner``) gives it a durable JetStream pull consumer r
 its own tracking row, batching, ONE SQLite transaction per batch holding both its state and
 the tracking row (so a redelivered batch is recognised and skipped: exactly-once effect), the
 ack after the commit, a graceful stop, an optional timer (``apply`` with no events and the
-current time, for rules about time) and replay (its tables and tracking row dropped, the stream
-read again from sequence 1, ``Batch.replaying`` set until it has caught up).
+current time, for rules about time), an optional ``prepare`` step run before the transaction
+(reading the read model, say, so the transaction stays short) and replay (its tables and
+tracking row dropped, the stream read again from sequence 1, ``Batch.replaying`` set until it
+has caught up).
 
 Consumers are found through the ``usagectl.consumers`` entry-point group. An entry point names
 either a ``Consumer`` or a factory ``(Context) -> Consumer`` (which may read its config table
