@@ -13,18 +13,9 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
-from . import (
-    alerts,
-    config_show,
-    consumers,
-    doctor,
-    hooks,
-    plans,
-    reports,
-    statusline,
-    tools,
-    watch,
-)
+from . import config_show, doctor, hooks, plans, reports, statusline, tools, watch
+from .alerts import group as alerts_group
+from .consumers import group as consumers_group
 from .settings import Settings, load_settings
 
 app = typer.Typer(
@@ -43,8 +34,8 @@ app.registered_commands += tools.app.registered_commands
 app.registered_commands += plans.app.registered_commands
 app.add_typer(hooks.group, name="hooks")
 app.add_typer(config_show.group, name="config")
-app.add_typer(consumers.group, name="consumers")
-app.add_typer(alerts.group, name="alerts")
+app.add_typer(consumers_group, name="consumers")
+app.add_typer(alerts_group, name="alerts")
 
 T = TypeVar("T")
 PlanDirs = Annotated[
