@@ -10,12 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 
-from usagectl.processors.consumers import Consumer, Context, progress
+from usagectl.processors.consumers import Consumer, Context
 
 from .children import BUSY_EXIT
-from .consumer_run import enabled
+from .consumer_run import enabled, settled_now
 from .settings import Settings
 
 POLL_S = 0.05
@@ -112,16 +111,16 @@ class ConsumerChildren:
             child.next_start = 0.0
             child.start(self.url)
 
-    def _settled(self, child: ConsumerChild, target: int) -> bool:
-        tracking, owed = progress(self.settings.home, child.consumer, datetime.now(UTC))
-        return tracking.seq >= target and not owed
+    def _settled(self, child: ConsumerChild, target: int, stream: str) -> bool:
+        return settled_now(self.settings.home, child.consumer, target, stream)
 
-    async def wait_until(self, target: int) -> None:
-        """For `sync`: every consumer has applied ``target`` and sent what is due."""
+    async def wait_until(self, target: int, stream: str) -> None:
+        """For `sync`: every consumer has applied ``target`` of this ``stream`` and sent what is
+        due."""
         waiting = list(self.children)
         while waiting:
             for child in list(waiting):
-                if await asyncio.to_thread(self._settled, child, target):
+                if await asyncio.to_thread(self._settled, child, target, stream):
                     waiting.remove(child)
                     continue
                 code = child.exited()

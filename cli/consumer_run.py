@@ -9,7 +9,7 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
 
 from usagectl.processors.consumers import (
     Consumer,
@@ -91,11 +91,18 @@ class ReplayStats:
     seq: int
 
 
-async def settled(home: Any, consumer: Consumer, target: int) -> None:
-    """Until the consumer's cursor holds ``target`` and it owes nothing due soon."""
+def settled_now(home: Path, consumer: Consumer, target: int, stream: str) -> bool:
+    """The consumer's cursor holds ``target`` of this very stream (a recreated stream numbers
+    from 1 again) and it owes nothing due soon."""
+    tracking, owed = progress(home, consumer, datetime.now(UTC))
+    same = tracking.stream_id == stream or target == 0
+    return same and tracking.seq >= target and not owed
+
+
+async def settled(home: Path, consumer: Consumer, target: int, stream: str) -> None:
+    """Until ``settled_now``."""
     while True:
-        tracking, owed = await asyncio.to_thread(progress, home, consumer, datetime.now(UTC))
-        if tracking.seq >= target and not owed:
+        if await asyncio.to_thread(settled_now, home, consumer, target, stream):
             return
         await asyncio.sleep(SETTLE_POLL_S)
 
@@ -103,7 +110,7 @@ async def settled(home: Any, consumer: Consumer, target: int) -> None:
 async def run_replay(settings: Settings, name: str) -> ReplayStats:
     """Drop the consumer's tables and cursor, read the stream again from sequence 1 until it
     reaches where the stream was when the replay began; nothing is sent again."""
-    from usagectl.processors.bus import stream_last_seq
+    from usagectl.processors.bus import stream_identity
     from usagectl.processors.consumer_runner import Runner
 
     from .runtime import _until_done, hub
@@ -112,7 +119,7 @@ async def run_replay(settings: Settings, name: str) -> ReplayStats:
     consumer = load(ctx)
     async with hub(settings) as h:
         with exclusive(settings.home, role(name)):
-            target = await stream_last_seq(h.js, h.bus)
+            stream, target = await stream_identity(h.js, h.bus)
 
             def reset() -> None:
                 conn = connect_db(ctx.db_path, consumer)
@@ -126,7 +133,7 @@ async def run_replay(settings: Settings, name: str) -> ReplayStats:
             runner = Runner(consumer, ctx, h.nc, h.js, h.bus)
             task = asyncio.create_task(runner.run(stop))
             try:
-                done = asyncio.create_task(settled(settings.home, consumer, target))
+                done = asyncio.create_task(settled(settings.home, consumer, target, stream))
                 await _until_done(done, task, stop)
             finally:
                 stop.set()

@@ -118,9 +118,9 @@ async def run_sync(
                     await make_plan_scanner(settings, h).scan()
                 except Busy:
                     pass
-                target = await stream_last_seq(h.js, h.bus)
+                stream, target = await stream_identity(h.js, h.bus)
                 await child.wait_until(target)
-                await consumers.wait_until(target)
+                await consumers.wait_until(target, stream)
         finally:
             await asyncio.to_thread(consumers.stop)
             await asyncio.to_thread(child.stop)

@@ -38,6 +38,7 @@ from .consumers import (
     Service,
     connect_db,
     read_tracking,
+    reset_for_replay,
     transaction,
     write_tracking,
 )
@@ -122,14 +123,20 @@ class Runner:
             log(self.consumer.name, f"service failed: {service.exception()}")
 
     async def _resume(self) -> None:
-        """The tracking row, unless the stream was recreated (its sequences restart: every
-        event is applied again, which a consumer's idempotent state absorbs)."""
+        """The tracking row, unless the stream was recreated (a hub that lost its store: its
+        sequences restart and producers publish their history again). Then the consumer is
+        rebuilt like a replay: its tables dropped, the new stream read from the start, nothing
+        it already sent sent again."""
         stream, end = await stream_identity(self.js, self.bus)
-        conn = self._conn
+        conn, consumer = self._conn, self.consumer
         assert conn is not None
-        tracked = await self._call(lambda: read_tracking(conn, self.consumer.name))
-        seq = tracked.seq if tracked.stream_id in ("", stream) else 0
-        self.stream_id, self.seq, self.replay_until = stream, min(seq, end), tracked.replay_until
+        tracked = await self._call(lambda: read_tracking(conn, consumer.name))
+        if tracked.stream_id not in ("", stream):
+            log(consumer.name, "the stream was recreated: rebuilding from its start")
+            await self._call(lambda: reset_for_replay(conn, consumer, end, _now_ms()))
+            tracked = await self._call(lambda: read_tracking(conn, consumer.name))
+        self.stream_id, self.seq = stream, min(tracked.seq, end)
+        self.replay_until = tracked.replay_until
 
     async def _subscribe(self, start: int) -> JetStreamContext.PullSubscription:
         durable = durable_name(self.consumer.name, self.ctx.machine)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Env
+from conftest import Env, NatsServer
 from corpus import generate
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -226,3 +227,23 @@ def test_unknown_or_broken_consumers_are_one_clear_line(user: Env) -> None:
     assert "the tokens consumer failed on stream seq 1-" in proc.stderr
     assert "ValueError: a bug in the plug-in" in proc.stderr
     assert tracked(env) == 0
+
+
+def test_a_hub_that_lost_its_store_rebuilds_the_consumer_once(
+    user: Env, nats_server: NatsServer
+) -> None:
+    """Sequences restart on a recreated stream and producers publish their history again: the
+    consumer is rebuilt from the new stream, not fed the same events a second time."""
+    env = user
+    generate(env.claude, seed=8, sessions=20, days=3)
+    env.home.mkdir(parents=True)
+    (env.home / "config.toml").write_text('[consumers]\nenabled = ["tokens"]\n')
+    env.run("sync")
+    before = counts(env)
+    assert sum(n for n, _ in before.values()) == env.json("doctor")["producer"]["events"]
+    nats_server.kill()
+    shutil.rmtree(nats_server.store)
+    nats_server.start()
+    env.run("sync")
+    assert counts(env) == before
+    assert "the stream was recreated" in (env.home / "consumers" / "tokens.log").read_text()
