@@ -117,6 +117,10 @@ class Alerts:
     async def service(self, svc: Service) -> None:
         """Deliver after each commit; keep the latest heartbeat of every machine."""
         deliverer = Deliverer(self.cfg.sinks, svc.db, svc.nc, self.ctx.prefix, self._log)
+        for state in self.sink_states:
+            if state.unavailable:
+                self._log(f"sink {state.name}: {state.unavailable}; its alerts are recorded as "
+                          "skipped")  # fmt: skip
         configured = [s.name for s in self.cfg.sinks]
         await svc.db(lambda c: c.execute(
             f"UPDATE outbox SET status = ?, reason = ? WHERE status = ? AND sink NOT IN "
