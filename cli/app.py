@@ -28,6 +28,8 @@ from . import (
     trends,
     watch,
 )
+from .alerts import group as alerts_group
+from .consumers import group as consumers_group
 from .settings import Settings, load_settings
 
 app = typer.Typer(
@@ -50,6 +52,8 @@ app.registered_commands += export.app.registered_commands
 app.registered_commands += serve.app.registered_commands
 app.add_typer(hooks.group, name="hooks")
 app.add_typer(config_show.group, name="config")
+app.add_typer(consumers_group, name="consumers")
+app.add_typer(alerts_group, name="alerts")
 
 T = TypeVar("T")
 PlanDirs = Annotated[

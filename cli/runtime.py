@@ -18,7 +18,6 @@ from usagectl.processors.bus import (
     connect,
     ensure_streams,
     stream_identity,
-    stream_last_seq,
 )
 from usagectl.processors.embedded import EmbeddedServer, ensure_embedded
 from usagectl.processors.machinestore import keep_machines, record_now
@@ -34,6 +33,7 @@ from usagectl.producers.producer import Producer, SyncStats
 from usagectl.producers.spool import drain, drain_forever
 
 from .children import ProcessorChild
+from .consumer_children import ConsumerChildren
 from .locks import Busy, exclusive
 from .settings import Settings
 
@@ -101,9 +101,11 @@ async def run_sync(
     """Publish what is new (unless `up` already follows these transcripts) while a processor
     child applies the stream, then wait until the read model holds everything the stream had
     when publishing ended."""
+    consumers = ConsumerChildren(settings)  # a bad [consumers] or [alerts] fails here, first
     async with hub(settings) as h:
         child = ProcessorChild(settings, h.bus.url)
         child.start()
+        consumers.start(h.bus.url)
         try:
             with contextlib.ExitStack() as stack:
                 producer: Producer | None = None
@@ -118,11 +120,14 @@ async def run_sync(
                     await make_plan_scanner(settings, h).scan()
                 except Busy:
                     pass
-                await child.wait_until(await stream_last_seq(h.js, h.bus))
+                stream, target = await stream_identity(h.js, h.bus)
+                await child.wait_until(target)
+                await consumers.wait_until(target, stream)
                 if producer is not None:
                     last = await beat_once(h.js, h.bus.prefix, producer)
                     await asyncio.to_thread(record_now, settings.db_path, last)
         finally:
+            await asyncio.to_thread(consumers.stop)
             await asyncio.to_thread(child.stop)
     return producer.stats if producer is not None else SyncStats()
 
@@ -135,6 +140,7 @@ async def run_up(
 ) -> None:
     """Backfill, then follow transcripts live while a processor child keeps the read model
     current, until stopped."""
+    consumers = ConsumerChildren(settings)
     async with hub(settings, service=True) as h:
         checkpoints = Checkpoints(settings.producer_db)
         child = ProcessorChild(settings, h.bus.url)
@@ -143,7 +149,9 @@ async def run_up(
                 producer = await make_producer(settings, h, checkpoints)
                 producer.on_progress = on_progress
                 child.start()
+                consumers.start(h.bus.url)
                 side = asyncio.create_task(child.watch(stop))
+                keeper = asyncio.create_task(consumers.supervise(stop))
                 # What the statusline and the hooks spooled goes out as it arrives.
                 spool = asyncio.create_task(drain_forever(h.js, h.bus.prefix, settings.home, stop))
                 heart = asyncio.create_task(beat(h.js, h.bus.prefix, producer, stop))
@@ -161,11 +169,12 @@ async def run_up(
                     await _until_done(asyncio.create_task(produce()), side, stop)
                     await side
                 finally:
-                    for task in (spool, heart, plans):
+                    for task in (spool, heart, plans, keeper):
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
         finally:
+            await asyncio.to_thread(consumers.stop)
             await asyncio.to_thread(child.stop)
             checkpoints.close()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import USAGECTL, Env, make_env, start_server
+from conftest import USAGECTL, Env, NatsServer, make_env, start_server
 from corpus import generate
 from hookdata import SESSION, recording, send
 from hookdata import transcript as hook_transcript
@@ -369,3 +369,24 @@ def test_a_taken_port_is_one_clear_line(world: Served) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1
     bad = world.env.run("serve", "--port", "70000", check=False)
     assert bad.returncode == 1 and "invalid --port" in bad.stderr
+
+
+def test_alerts_are_the_clis_rows(tmp_path: Path, nats_server: NatsServer) -> None:
+    env = make_env(tmp_path / "m", nats_server.url)
+    generate(env.claude, seed=23, sessions=4, days=2)
+    env.home.mkdir(parents=True)
+    (env.home / "config.toml").write_text(
+        '[consumers]\nenabled = ["alerts"]\n[alerts]\ntimezone = "UTC"\nmax_age = "none"\n'
+        '[[alerts.rules]]\nname = "daily"\nkind = "daily_cost"\nthreshold = 0.01\n'
+        '[[alerts.sinks]]\ntype = "log"\n'
+    )
+    env.run("sync")
+    cli = json.loads(env.run("alerts", "--json").stdout)
+    assert len(cli) == 2 and all(a["rule"] == "daily" for a in cli)
+    served = serve(env)
+    try:
+        assert served.get("/api/alerts")["alerts"] == cli
+        assert served.get("/api/alerts", limit=1)["alerts"] == cli[:1]
+        assert served.get("/api/dashboard")["alerts"] == cli
+    finally:
+        served.stop()

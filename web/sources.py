@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from usagectl.cli.settings import Settings
 
+
 def alert_subject(prefix: str) -> str:
     """The subjects alert consumers publish alerts on; ``/events`` forwards each as ``alert``."""
     return f"{prefix}.v1.alert.>"
@@ -23,7 +24,8 @@ def machines(conn: sqlite3.Connection, now_ms: int) -> dict[str, Any]:
 
 
 async def alerts(settings: Settings, now_ms: int, limit: int) -> list[dict[str, Any]]:
-    """Recent alerts, newest first, at most ``limit``: ``{"ts", "kind", "severity",
-    "message", "machine"}`` each. Alerts are not kept in the read model, so this answers with
-    an empty list; live ones still reach the page through ``/events``."""
-    return []
+    """The alerts consumer's alerts, newest first, at most ``limit``: the rows of
+    ``usagectl alerts --json`` (empty when the consumer has never run here)."""
+    from usagectl.cli.alerts import read_alerts
+
+    return read_alerts(settings)[:limit]

@@ -284,9 +284,14 @@ function renderMachines(machines, blocks) {
 }
 
 function renderAlerts(alerts) {
-  const items = alerts.map((a) => el("li", {}, el("span", {class: "sev-" + (a.severity || "info")},
-    `[${(a.severity || "info").toUpperCase()}]`), ` ${a.message || a.kind || "alert"}`,
-    a.machine ? ` · ${a.machine}` : "", a.ts ? ` · ${ago(a.ts)}` : ""));
+  // Rows of `usagectl alerts --json`, or alert payloads live from /events.
+  const items = alerts.map((a) => {
+    const state = a.test ? "test" : (a.status || "firing");
+    const when = a.firedAt || a.fired_at;
+    return el("li", {}, el("span", {class: "sev-" + (state === "firing" ? "warning" : "info")},
+      `[${state.toUpperCase()}]`), ` ${a.text || a.rule || "alert"}`,
+      a.window ? ` · ${a.window}` : "", when ? ` · ${ago(when)}` : "");
+  });
   fill("alerts", ...(items.length ? items : [el("li", {class: "empty"}, "No recent alerts.")]));
 }
 
