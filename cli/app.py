@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
-from . import config_show, doctor, hooks, plans, reports, statusline, tools, watch
+from . import config_show, deploy, doctor, hooks, plans, reports, service, statusline, tools, watch
 from .settings import Settings, load_settings
 
 app = typer.Typer(
@@ -32,6 +32,8 @@ app.registered_commands += tools.app.registered_commands
 app.registered_commands += plans.app.registered_commands
 app.add_typer(hooks.group, name="hooks")
 app.add_typer(config_show.group, name="config")
+app.add_typer(deploy.group, name="deploy")
+app.add_typer(service.group, name="service")
 
 T = TypeVar("T")
 PlanDirs = Annotated[

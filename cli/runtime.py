@@ -14,7 +14,9 @@ from nats.js import JetStreamContext
 from usagectl.processors.bus import (
     BusSettings,
     connect,
+    delete_durable,
     ensure_streams,
+    may_publish_as,
     stream_identity,
     stream_last_seq,
 )
@@ -66,6 +68,7 @@ async def hub(settings: Settings, *, service: bool = False) -> AsyncIterator[Hub
 
 async def make_producer(settings: Settings, h: Hub, checkpoints: Checkpoints) -> Producer:
     roots = claude_roots(settings.claude_config_dir, settings.user_home, settings.xdg_config_home)
+    await may_publish_as(h.nc, h.bus, settings.machine)  # a hub's permissions: fail plainly
     # The producer does not trust its offsets over the stream (see Checkpoints.trust).
     checkpoints.trust(*await stream_identity(h.js, h.bus))
     return Producer(h.js, h.bus.prefix, roots, settings.machine, settings.account, checkpoints)
@@ -199,7 +202,7 @@ async def run_replay(settings: Settings) -> int:
                 stop.set()
                 await asyncio.gather(task, return_exceptions=True)
             with contextlib.suppress(Exception):
-                await h.js.delete_consumer(h.bus.stream, "replay")
+                await delete_durable(h.js, h.bus, "replay")
             await asyncio.to_thread(_swap_in, fresh, settings.db_path)
             return processor.progress.events
 
