@@ -10,6 +10,7 @@ import msgspec
 from nats.aio.msg import Msg
 from rich.console import Console
 from rich.live import Live
+from usagectl.processors.bus import from_its_machine
 from usagectl.processors.live_source import follow_heartbeats, follow_stream, load_snapshot
 from usagectl.projections import live
 from usagectl.projections.events import Heartbeat, Limit, Usage, UsageBatch, decode
@@ -25,6 +26,8 @@ def fold_message(state: live.LiveState, msg: Msg) -> None:
     try:
         event = decode(msg.data)
     except msgspec.DecodeError:
+        return
+    if not from_its_machine(msg.subject, event):
         return
     if isinstance(event, UsageBatch):
         for u in event.events:

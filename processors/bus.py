@@ -8,6 +8,7 @@ only the latest message per machine.
 from __future__ import annotations
 
 import contextlib
+import functools
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -21,7 +22,7 @@ from nats.js.api import (
     StreamConfig,
 )
 from nats.js.errors import NotFoundError
-from usagectl.projections.events import subject
+from usagectl.projections.events import Event, UsageBatch, encode_token, subject
 
 from .hubconn import BusSettings, BusUnavailable, Refused, check_publish, connect, refusable
 
@@ -42,11 +43,29 @@ __all__ = [
     "delete_durable",
     "ensure_streams",
     "fact_subjects",
+    "from_its_machine",
     "may_publish_as",
     "pull_from",
     "stream_identity",
     "stream_last_seq",
 ]
+
+
+@functools.lru_cache(maxsize=1024)
+def _token(machine: str) -> str:
+    return encode_token(machine)
+
+
+def from_its_machine(msg_subject: str, event: Event) -> bool:
+    """Whether an event names the machine whose subject it came on.
+
+    The subject is what a hub's permissions vouch for (a machine may publish only on its own);
+    a payload claiming another machine is not believed.
+    """
+    token = msg_subject.rsplit(".", 1)[-1]
+    if isinstance(event, UsageBatch):
+        return all(_token(e.machine) == token for e in event.events)
+    return _token(event.machine) == token
 
 
 def fact_subjects(prefix: str) -> list[str]:

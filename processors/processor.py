@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 from usagectl.projections.blocks import DEFAULT_SESSION_HOURS, session_ms
 from usagectl.projections.events import Hook, Limit, Plan, Usage, UsageBatch, decode
 
-from .bus import BusSettings, pull_from, stream_identity
+from .bus import BusSettings, from_its_machine, pull_from, stream_identity
 from .schema import CONSUMER
 from .store import apply_batch, last_seq, open_store, refresh, tracked_stream
 
@@ -39,6 +39,7 @@ class Progress:
     seq: int = 0
     events: int = 0
     undecodable: int = 0
+    misattributed: int = 0  # events naming another machine than their subject's
 
 
 @dataclass
@@ -66,6 +67,9 @@ def _usages(msgs: list[Msg], after: int, progress: Progress) -> _Batch:
         except msgspec.DecodeError:
             # A message no version of us can read is counted, never retried forever.
             progress.undecodable += 1
+            continue
+        if not from_its_machine(msg.subject, event):
+            progress.misattributed += 1
             continue
         if isinstance(event, UsageBatch):
             usages.extend(event.events)
