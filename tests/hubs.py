@@ -81,7 +81,9 @@ class Hub:
         return self.log.read_text(errors="replace")
 
 
-def hub_from(conf_text: str, where: Path, name: str = "hub", scheme: str = "nats") -> Hub:
+def hub_from(
+    conf_text: str, where: Path, name: str = "hub", scheme: str = "nats", port: int | None = None
+) -> Hub:
     """A server from config text whose ``store_dir`` line is pointed into ``where``."""
     where.mkdir(parents=True, exist_ok=True)
     lines = conf_text.splitlines()
@@ -90,13 +92,27 @@ def hub_from(conf_text: str, where: Path, name: str = "hub", scheme: str = "nats
     lines[stores[0]] = f'  store_dir: "{where / (name + "-store")}"'
     conf = where / f"{name}.conf"
     conf.write_text("\n".join(lines) + "\n")
-    hub = Hub(conf, free_port(), free_port(), where / f"{name}.log", scheme=scheme)
+    hub = Hub(conf, port or free_port(), free_port(), where / f"{name}.log", scheme=scheme)
     return hub.start()
 
 
 def write_toml(home: Path, text: str) -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(text)
+
+
+def assert_no_secret(secrets: list[str], *texts: str) -> None:
+    """Secrets are never printed or logged: not in any output or log given."""
+    for secret in secrets:
+        for text in texts:
+            assert secret not in text, f"a secret leaked: ...{text[-300:]}"
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
 
 
 # --- certificates -------------------------------------------------------------------------
