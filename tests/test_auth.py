@@ -201,7 +201,7 @@ def test_wrong_or_missing_credentials_one_line_no_retry_storm(
 
 def test_token_auth_end_to_end(tmp_path: Path) -> None:
     token = "tok-" + "s3cr3t" * 4
-    conf = f'listen: 127.0.0.1:4222\njetstream {{\n  store_dir: "x"\n}}\n'
+    conf = 'listen: 127.0.0.1:4222\njetstream {\n  store_dir: "x"\n}\n'
     conf += f'authorization {{\n  token: "{token}"\n}}\n'
     hub = hub_from(conf, tmp_path / "hub")
     try:
