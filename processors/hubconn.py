@@ -279,7 +279,7 @@ async def check_publish(nc: Client, settings: BusSettings, subject: str, machine
     """Prove before publishing anything that these credentials may publish as ``machine``.
 
     ``subject`` is one of this machine's subjects that no stream stores (a probe): the server
-    answers a forbidden publish before the PONG of the flush that follows it.
+    answers a forbidden publish before the PONG of a PING sent after it.
     """
     watch = _watch_of(nc)
     if watch is None:
@@ -287,6 +287,9 @@ async def check_publish(nc: Client, settings: BusSettings, subject: str, machine
     seen = len(watch.denied)
     await nc.publish(subject, b"")
     try:
+        # nats-py writes a flush's PING straight to the socket, possibly before the PUB still
+        # in its buffer; the second PING surely follows the PUB, and its PONG the refusal.
+        await nc.flush(timeout=5)
         await nc.flush(timeout=5)
     except (TimeoutError, nats.errors.Error) as err:
         raise BusUnavailable(f"the hub at {settings.safe_url} did not answer: {err}") from None

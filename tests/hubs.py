@@ -200,3 +200,86 @@ def make_pki(where: Path) -> Pki:
         client_key=save_key(client[0], where / "client-key.pem"),
         other_ca=save_cert(other[1], where / "other-ca.pem"),
     )
+
+
+# --- live readers -------------------------------------------------------------------------
+
+
+class Watch:
+    """`usagectl watch --json` in the background; every JSON line kept with its arrival time."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str], log: Path) -> None:
+        import threading
+
+        self.lines: list[tuple[float, dict[str, Any]]] = []
+        with log.open("ab") as err:
+            self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            try:
+                self.lines.append((time.monotonic(), json.loads(raw)))
+            except ValueError:
+                continue
+
+    def wait_for(self, predicate: Any, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            for _, line in self.lines[seen:]:
+                if predicate(line):
+                    return line
+            seen = len(self.lines)
+            if self.proc.poll() is not None:
+                raise AssertionError(f"watch exited with {self.proc.returncode}")
+            time.sleep(0.05)
+        raise AssertionError(f"watch never showed it; last: {self.lines[-1:]}")
+
+    def stop(self) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._thread.join(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+
+def jetstream_streams(hub: Hub) -> list[str]:
+    data = hub.monitoring("jsz?accounts=true&streams=true")
+    return [s["name"] for a in data.get("account_details", []) for s in a.get("stream_detail", [])]
+
+
+def wait_until(predicate: Any, timeout: float, what: str = "condition") -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+ASSISTANT = (
+    '{{"type":"assistant","timestamp":"{ts}","sessionId":"live-{n}","cwd":"/work/live",'
+    '"message":{{"id":"msg_live_{n}","model":"claude-sonnet-4-5-20250929","usage":'
+    '{{"input_tokens":3,"output_tokens":{out},"cache_read_input_tokens":10}}}},'
+    '"requestId":"req_live_{n}"}}\n'
+)
+
+
+def append_live(claude: Path, n: int, out: int, session: str = "live") -> None:
+    """One assistant line stamped now, appended to a live transcript (as Claude Code does)."""
+    path = claude / "projects" / "-work-live" / f"{session}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ts = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    with path.open("a") as f:
+        f.write(ASSISTANT.format(ts=ts, n=n, out=out))
