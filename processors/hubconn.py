@@ -184,13 +184,19 @@ def _tls_context(settings: BusSettings) -> ssl.SSLContext:
 
 
 def _describe(err: BaseException) -> str:
-    if (
-        isinstance(err, nats.errors.AuthorizationError)
-        or "authorization violation" in str(err).lower()
-    ):
+    text = str(err).lower()
+    if isinstance(err, nats.errors.AuthorizationError) or "authorization violation" in text:
         return "the hub refused these credentials (authorization violation)"
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return (
+            f"the hub's TLS certificate did not verify ({err.verify_message}): "
+            "check hub.tls_ca (the CA that signed it)"
+        )
     if isinstance(err, ssl.SSLError):
-        return f"TLS failed: {getattr(err, 'reason', None) or err}"
+        reason = str(getattr(err, "reason", None) or err)
+        if "CERTIFICATE_REQUIRED" in reason.upper():
+            return "the hub wants a client certificate (mutual TLS): set hub.tls_cert and tls_key"
+        return f"TLS failed ({reason})"
     return str(err) or type(err).__name__
 
 
@@ -210,7 +216,9 @@ async def connect(settings: BusSettings, *, service: bool = False) -> Client:
             await asyncio.wait_for(nc.connect(**options), CONNECT_TIMEOUT_S)
         except _Hopeless as err:
             await _discard(nc)
-            raise BusUnavailable(f"{settings.safe_url}: {_describe(err.cause)}") from None
+            raise BusUnavailable(
+                f"cannot connect to the NATS hub at {settings.safe_url}: {_describe(err.cause)}"
+            ) from None
         except (TimeoutError, OSError, nats.errors.Error) as err:
             await _discard(nc)
             cause = watch.last_error or err

@@ -14,7 +14,8 @@ from conftest import Env, make_env
 from corpus import generate
 from deploy_examples import example_password
 from hubs import DEPLOY, Hub, assert_no_secret, hub_from, one_line, write_toml
-from usagectl.cli.hubconfig import ADMIN, render_machine_toml
+from jwts import Operator
+from usagectl.cli.hubconfig import ADMIN, Member, permissions, render_machine_toml
 from usagectl.processors.bus import (
     BusSettings,
     Refused,
@@ -216,5 +217,39 @@ def test_token_auth_end_to_end(tmp_path: Path) -> None:
         assert "refused these credentials" in one_line(wrong.stderr)
         assert_no_secret([token, "tok-wrong"], done.stderr, wrong.stderr, hub.log_text(),
                          (env.home / "processor.log").read_text())  # fmt: skip
+    finally:
+        hub.kill()
+
+
+def test_creds_file_end_to_end(tmp_path: Path) -> None:
+    """Operator mode: a user JWT and its seed in a .creds file (JWTs signed here with nkeys,
+    as `nsc` would), with the same per-machine permissions as hub.conf."""
+    op = Operator.new()
+    hub = hub_from(op.server_conf(Path("store")), tmp_path / "hub")
+    try:
+        admin = make_env(tmp_path / "hub-admin", None)
+        admin.machine = "hub"
+        admin.home.mkdir(parents=True)
+        op.creds("hub", None, admin.home / "hub.creds")
+        write_toml(admin.home, f'[hub]\nurl = "{hub.url}"\ncreds = "hub.creds"\n')
+        laptop = make_env(tmp_path / "laptop", None)
+        laptop.machine = "laptop"
+        laptop.home.mkdir(parents=True)
+        creds = op.creds("laptop", permissions(Member("laptop", "machine", "")),
+                         laptop.home / "laptop.creds")  # fmt: skip
+        write_toml(laptop.home, f'[hub]\nurl = "{hub.url}"\ncreds = "laptop.creds"\n')
+        outputs = [admin.run("sync").stderr]
+        truth = generate(laptop.claude, seed=7, sessions=4, days=2)
+        outputs.append(laptop.run("sync").stderr)
+        assert total(laptop) == truth["totals"]["totalTokens"]
+        laptop.extra["USAGECTL_NATS_INBOX_PREFIX"] = "_INBOX_laptop"
+        laptop.extra["USAGECTL_MACHINE"] = "desktop"
+        posing = laptop.run("sync", check=False)
+        assert posing.returncode == 1
+        assert "to publish as machine 'desktop'" in one_line(posing.stderr)
+        outputs.append(posing.stderr)
+        secrets = [line for line in creds.read_text().splitlines() if line.startswith(("S", "ey"))]
+        assert len(secrets) == 2  # the seed and the JWT
+        assert_no_secret(secrets, *outputs, (laptop.home / "processor.log").read_text())
     finally:
         hub.kill()
