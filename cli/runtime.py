@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from usagectl.processors.bus import (
     BusSettings,
+    BusUnavailable,
     connect,
     delete_durable,
     ensure_streams,
@@ -174,9 +177,30 @@ async def run_processor(settings: Settings, stop: asyncio.Event, parent: int | N
         with exclusive(settings.home, "processor"):
             watchdog = asyncio.create_task(_stop_when_orphaned(parent, stop))
             try:
-                await Processor(h.js, h.bus, settings.db_path).run(stop)
+                await _keep_processing(h, settings, stop)
             finally:
                 watchdog.cancel()
+
+
+async def _keep_processing(h: Hub, settings: Settings, stop: asyncio.Event) -> None:
+    """A cluster electing a leader answers "no responders", or nothing, for a few seconds:
+    the processor starts over from its read model's cursor instead of failing. Refusals and
+    anything that is not the hub's silence still end it."""
+    delay = 0.5
+    while True:
+        try:
+            await Processor(h.js, h.bus, settings.db_path).run(stop)
+            return
+        except BusUnavailable:
+            raise
+        except (TimeoutError, nats.errors.Error) as err:
+            if stop.is_set():
+                return
+            print(f"usagectl: the hub did not answer ({type(err).__name__}); the processor "
+                  f"starts again in {delay:g} s", file=sys.stderr, flush=True)  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 8)
 
 
 async def _stop_when_orphaned(parent: int | None, stop: asyncio.Event) -> None:

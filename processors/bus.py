@@ -7,9 +7,11 @@ only the latest message per machine.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 
+import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -21,7 +23,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 from usagectl.projections.events import Event, UsageBatch, encode_token, subject
 
 from .hubconn import BusSettings, BusUnavailable, Refused, check_publish, connect, refusable
@@ -113,7 +115,26 @@ def _differs(have: StreamConfig, want: StreamConfig) -> bool:
     )
 
 
+ELECTION_RETRIES = 6  # x 0.5, 1, 2, 2, 2 s: past a cluster's leader election
+
+
 async def ensure_streams(js: JetStreamContext, settings: BusSettings) -> None:
+    """``_ensure_streams``, riding out a cluster's leader election ("no responders", silence)."""
+    for attempt in range(ELECTION_RETRIES):
+        try:
+            await _ensure_streams(js, settings)
+            return
+        except (TimeoutError, ServiceUnavailableError, nats.errors.NoRespondersError) as err:
+            if attempt == ELECTION_RETRIES - 1:
+                raise BusUnavailable(
+                    f"the hub at {settings.safe_url} does not answer JetStream requests "
+                    f"({type(err).__name__}): is JetStream on, and does the cluster have a "
+                    "quorum?"
+                ) from None
+            await asyncio.sleep(min(0.5 * 2**attempt, 2))
+
+
+async def _ensure_streams(js: JetStreamContext, settings: BusSettings) -> None:
     """Create the streams, or bring them to our configuration.
 
     On a hub with permissions only its admin may do that: a machine's user may read a

@@ -19,6 +19,7 @@ import msgspec
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import ServiceUnavailableError
 from usagectl.projections.blocks import DEFAULT_SESSION_HOURS, session_ms
 from usagectl.projections.events import Hook, Limit, Plan, Usage, UsageBatch, decode
 
@@ -105,6 +106,11 @@ async def _fetch_or_stop(sub: JetStreamContext.PullSubscription, stop: asyncio.E
         # nats-py raises its own TimeoutError, or a bare asyncio one when the deadline ran out
         # between its two pull requests (seen under load): both only mean "nothing yet".
         return []
+    except (ServiceUnavailableError, nats.errors.NoRespondersError):
+        # A cluster electing a new leader for the stream or the consumer answers "no
+        # responders" for a few seconds: wait, and ask again.
+        await asyncio.sleep(IDLE_WAIT_S)
+        return []
 
 
 class Processor:
@@ -184,7 +190,10 @@ class Processor:
             )
             self.progress.seq = b.seq
             self.progress.events += len(b.usages)
-        await msgs[-1].ack_sync()
+        # Committed already: an ack lost to a leader election is covered by the next batch's
+        # (AckPolicy.ALL), and a redelivery is skipped by its sequence.
+        with contextlib.suppress(TimeoutError, nats.errors.Error):
+            await msgs[-1].ack_sync()
         if self.on_batch is not None:
             self.on_batch(self.progress)
 
