@@ -76,8 +76,8 @@ async def _bus(settings: Settings) -> dict[str, Any]:
         if server is None:
             return {"hub": "embedded", "reachable": False,
                     "note": "the embedded hub is not running (up and sync start it)"}  # fmt: skip
-    url = settings.nats_url or (server.url if server else "")
-    bus = settings.bus(url)
+    bus = settings.bus(settings.nats_url or (server.url if server else ""))
+    url = bus.safe_url  # never a password or token from the URL
     try:
         nc = await connect(bus)
     except BusUnavailable as err:

@@ -195,7 +195,9 @@ def test_wrong_or_missing_credentials_one_line_no_retry_storm(
             if in_url:
                 assert f"{user}:****@" in line
         shown = env.run("config", "show").stdout
-        assert_no_secret([s for s in (password,) if s], shown)
+        doctor = env.run("doctor", "--json", check=False)
+        assert '"reachable": false' in doctor.stdout
+        assert_no_secret([s for s in (password,) if s], shown, doctor.stdout, doctor.stderr)
     finally:
         hub.kill()
 
