@@ -146,9 +146,9 @@ def as_days(value: Any, source: str) -> float | None:
     return days or None
 
 
-def as_replicas(value: Any, source: str) -> int:
+def as_replicas(value: Any, source: str) -> int | None:
     if value in (None, ""):
-        return 1
+        return None
     try:
         replicas = int(str(value))
     except ValueError:

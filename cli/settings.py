@@ -43,7 +43,7 @@ class Settings:
     consumers: tuple[str, ...] = ()  # plug-in consumers `up` runs beside the processor
     config_file: Path | None = None
     sections: Mapping[str, Any] = field(default_factory=dict)  # raw tables: alerts, consumers
-    replicas: int = 1  # copies of each stream on a JetStream cluster (1, 3 or 5)
+    replicas: int | None = None  # copies of each stream on a cluster (1, 3, 5); None: as is
     inbox_prefix: str | None = None  # default `_INBOX_<machine>` (hub permissions expect it)
 
     @property

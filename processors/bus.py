@@ -23,7 +23,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError, ServiceUnavailableError
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 from usagectl.projections.events import Event, UsageBatch, encode_token, subject
 
 from .hubconn import BusSettings, BusUnavailable, Refused, check_publish, connect, refusable
@@ -87,7 +87,7 @@ def _fact_stream_config(settings: BusSettings) -> StreamConfig:
         duplicate_window=window,
         max_msg_size=8 * 1024 * 1024,
         allow_direct=True,
-        num_replicas=settings.replicas,
+        num_replicas=settings.replicas or 1,
     )
 
 
@@ -99,17 +99,19 @@ def _heartbeat_stream_config(settings: BusSettings) -> StreamConfig:
         max_msgs_per_subject=1,
         discard=DiscardPolicy.OLD,
         allow_direct=True,
-        num_replicas=settings.replicas,
+        num_replicas=settings.replicas or 1,
     )
 
 
-def _differs(have: StreamConfig, want: StreamConfig) -> bool:
-    """Whether an existing stream lacks what we would configure (the server fills defaults)."""
+def _differs(have: StreamConfig, want: StreamConfig, replicas: int | None) -> bool:
+    """Whether an existing stream lacks what we would configure (the server fills defaults).
+    Replicas count only when configured: a machine that did not say keeps the hub's."""
+    if replicas is not None and int(have.num_replicas or 1) != replicas:
+        return True
     return (
         sorted(have.subjects or []) != sorted(want.subjects or [])
         or float(have.max_age or 0) != float(want.max_age or 0)
         or float(have.duplicate_window or 0) != float(want.duplicate_window or 120)
-        or int(have.num_replicas or 1) != int(want.num_replicas or 1)
         or int(have.max_msgs_per_subject or -1) != int(want.max_msgs_per_subject or -1)
         or int(have.max_msg_size or -1) != int(want.max_msg_size or -1)
     )
@@ -154,11 +156,27 @@ async def _ensure_streams(js: JetStreamContext, settings: BusSettings) -> None:
                     f"the hub has no stream {name} yet and these credentials may not create "
                     "it: start `usagectl processor` on the hub with its admin user first"
                 ) from None
+            except ServiceUnavailableError:
+                raise  # an election: ensure_streams asks again
+            except APIError as err:  # e.g. 3 replicas on a hub that is not a cluster
+                raise BusUnavailable(
+                    f"the hub refused the stream {name}: {err.description or err}"
+                ) from None
             continue
-        if _differs(info.config, config):
+        if _differs(info.config, config, settings.replicas):
+            if settings.replicas is None:
+                config.num_replicas = info.config.num_replicas  # an update keeps them
             # Only the hub's admin may change a stream; everyone else uses it as it is.
-            with contextlib.suppress(Refused):
+            try:
                 await refusable(js, js.update_stream(config), f"update the stream {name}")
+            except Refused:
+                pass
+            except ServiceUnavailableError:
+                raise
+            except APIError as err:
+                raise BusUnavailable(
+                    f"the hub refused to change the stream {name}: {err.description or err}"
+                ) from None
 
 
 async def may_publish_as(nc: Client, settings: BusSettings, machine: str) -> None:

@@ -57,7 +57,7 @@ class BusSettings:
     tls_key: str | None = None
     retention_days: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    replicas: int = 1
+    replicas: int | None = None  # None: 1 for a new stream, an existing one's are kept
     # Who reads: names this reader's durable consumers, so machines sharing a hub never take
     # each other's cursor, and (with permissions) the private inbox its replies come to.
     identity: str = ""

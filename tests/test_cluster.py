@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import USAGECTL, make_env
+from conftest import USAGECTL, Env, make_env
 from corpus import generate
 from hubs import DEPLOY, Hub, Watch, append_live, wait_until
 from usagectl.processors.embedded import free_port
@@ -63,6 +63,25 @@ def stream_leader(nodes: list[Hub], stream: str) -> int | None:
                     name = s["cluster"]["leader"]
                     return int(name.rsplit("n", 1)[-1]) - 1
     return None
+
+
+def stream_replicas(nodes: list[Hub], stream: str) -> int:
+    data = nodes[0].monitoring("jsz?accounts=true&streams=true&config=true")
+    for account in data.get("account_details", []):
+        for s in account.get("stream_detail", []):
+            if s["name"] == stream:
+                return int(s["config"]["num_replicas"])
+    raise AssertionError(f"no stream {stream}")
+
+
+def test_replicas_on_a_single_server_is_one_clear_line(env: Env) -> None:
+    env.extra["USAGECTL_NATS_REPLICAS"] = "3"
+    proc = env.run("sync", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "usagectl: the hub refused the stream USAGECTL: "
+        "replicas > 1 not supported in non-clustered mode"
+    )
 
 
 def read_model(db: Path) -> dict[str, list[tuple[object, ...]]]:
@@ -178,6 +197,10 @@ def _scenario(tmp_path: Path, nodes: list[Hub]) -> None:
         ingested = read_model(db)
         env.run("replay")
         assert read_model(db) == ingested  # equals a clean replay of the stream
+        # A machine that does not configure replicas keeps the stream's three.
+        env.extra.pop("USAGECTL_NATS_REPLICAS")
+        env.run("sync")
+        assert stream_replicas(nodes, "USAGECTL") == 3
     finally:
         watch.stop()
         stop(up)
