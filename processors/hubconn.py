@@ -216,8 +216,16 @@ async def connect(settings: BusSettings, *, service: bool = False) -> Client:
             await asyncio.wait_for(nc.connect(**options), CONNECT_TIMEOUT_S)
         except _Hopeless as err:
             await _discard(nc)
+            why = _describe(err.cause)
+            if why.startswith("the hub refused these credentials") and not _has_credentials(
+                settings
+            ):
+                why = (
+                    "the hub wants credentials and none are configured (hub.user and "
+                    "hub.password, hub.token, hub.nkey_seed or hub.creds in config.toml)"
+                )
             raise BusUnavailable(
-                f"cannot connect to the NATS hub at {settings.safe_url}: {_describe(err.cause)}"
+                f"cannot connect to the NATS hub at {settings.safe_url}: {why}"
             ) from None
         except (TimeoutError, OSError, nats.errors.Error) as err:
             await _discard(nc)
@@ -234,6 +242,12 @@ async def connect(settings: BusSettings, *, service: bool = False) -> Client:
         _WATCHES[nc] = watch
         return nc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _has_credentials(settings: BusSettings) -> bool:
+    given = (settings.user, settings.token, settings.creds_file, settings.nkey_seed_file,
+             settings.tls_cert)  # fmt: skip
+    return any(given) or "@" in settings.url
 
 
 async def _discard(nc: Client) -> None:
