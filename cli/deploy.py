@@ -17,8 +17,6 @@ group = typer.Typer(
     help="Configuration for running your own hub (several machines, one place).",
 )
 
-FileOpt = Annotated[Path | None, typer.Option(exists=True, dir_okay=False, resolve_path=True)]
-
 
 @group.command("hub-config")
 def hub_config(
@@ -36,8 +34,11 @@ def hub_config(
         help="JetStream store directory (default OUT/jetstream)")] = None,
     nkey: Annotated[bool, typer.Option(
         "--nkey", help="an nkey seed per machine instead of a password")] = False,
-    tls_cert: FileOpt = None,
-    tls_key: FileOpt = None,
+    tls_cert: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, resolve_path=True, help="the hub's TLS certificate")]
+    = None,
+    tls_key: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, resolve_path=True, help="its private key")] = None,
     tls_ca: Annotated[Path | None, typer.Option(
         exists=True, dir_okay=False, resolve_path=True,
         help="the CA that signed --tls-cert: copied beside every machine's config")] = None,

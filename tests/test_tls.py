@@ -97,3 +97,44 @@ def test_committed_tls_hub_mutual_tls_end_to_end(tmp_path: Path, pki: Pki) -> No
         assert_no_secret(secrets, *outputs, (laptop.home / "processor.log").read_text())
     finally:
         hub.kill()
+
+
+def test_generated_mutual_tls_hub_end_to_end(tmp_path: Path, pki: Pki) -> None:
+    """`deploy hub-config --tls-cert --tls-key --tls-ca --mutual`: the CA is copied beside
+    every config, and each machine adds its own client certificate there."""
+    import os
+    import shutil
+    import subprocess
+
+    from conftest import USAGECTL
+    from usagectl.processors.embedded import free_port
+
+    port, out = free_port(), tmp_path / "usagectl-hub"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("USAGECTL_")}
+    gen = subprocess.run(
+        [USAGECTL, "deploy", "hub-config", "--machine", "laptop", "--out", str(out),
+         "--listen", f"127.0.0.1:{port}", "--url", f"tls://127.0.0.1:{port}",
+         "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key),
+         "--tls-ca", str(pki.ca), "--mutual"],
+        capture_output=True, text=True, env=clean,
+    )  # fmt: skip
+    assert gen.returncode == 0, gen.stderr
+    assert "client-cert.pem and client-key.pem" in gen.stdout
+    hub = Hub(out / "hub.conf", port, free_port(), tmp_path / "hub.log", scheme="tls").start()
+    try:
+        envs = []
+        for name, member in (("hub", out / "hub"), ("laptop", out / "machines" / "laptop")):
+            env = make_env(tmp_path / name, None)
+            env.machine = name
+            shutil.copytree(member, env.home)
+            shutil.copy(pki.client_cert, env.home / "client-cert.pem")
+            shutil.copy(pki.client_key, env.home / "client-key.pem")
+            envs.append(env)
+        admin, laptop = envs
+        assert (laptop.home / "ca.pem").read_bytes() == pki.ca.read_bytes()
+        admin.run("sync")
+        truth = generate(laptop.claude, seed=10, sessions=3, days=2)
+        laptop.run("sync")
+        assert total(laptop) == truth["totals"]["totalTokens"]
+    finally:
+        hub.kill()
