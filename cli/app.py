@@ -16,6 +16,7 @@ from rich.console import Console
 
 from . import (
     config_show,
+    deploy,
     doctor,
     export,
     hooks,
@@ -23,6 +24,7 @@ from . import (
     plans,
     reports,
     serve,
+    service,
     statusline,
     tools,
     trends,
@@ -54,6 +56,8 @@ app.add_typer(hooks.group, name="hooks")
 app.add_typer(config_show.group, name="config")
 app.add_typer(consumers_group, name="consumers")
 app.add_typer(alerts_group, name="alerts")
+app.add_typer(deploy.group, name="deploy")
+app.add_typer(service.group, name="service")
 
 T = TypeVar("T")
 PlanDirs = Annotated[

@@ -36,6 +36,8 @@ class HubSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     tls_key: str | None = None
     retention_days: float | None = None
     prefix: str | None = None
+    replicas: int | None = None
+    inbox_prefix: str | None = None
 
 
 class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -62,6 +64,8 @@ KEYS: dict[str, tuple[str, str]] = {
     "hub.tls_key": ("hub.tls_key", "USAGECTL_NATS_TLS_KEY"),
     "hub.retention_days": ("hub.retention_days", "USAGECTL_RETENTION_DAYS"),
     "hub.prefix": ("hub.prefix", "USAGECTL_PREFIX"),
+    "hub.replicas": ("hub.replicas", "USAGECTL_NATS_REPLICAS"),
+    "hub.inbox_prefix": ("hub.inbox_prefix", "USAGECTL_NATS_INBOX_PREFIX"),
     "consumers.enabled": ("consumers.enabled", "USAGECTL_CONSUMERS"),
 }
 SECRET_KEYS = frozenset({"hub.password", "hub.token"})
@@ -140,6 +144,18 @@ def as_days(value: Any, source: str) -> float | None:
     if days < 0 or days != days:
         raise ConfigError(f"hub.retention_days ({source}) must be 0 (keep) or more")
     return days or None
+
+
+def as_replicas(value: Any, source: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        replicas = int(str(value))
+    except ValueError:
+        raise ConfigError(f"hub.replicas ({source}) must be 1, 3 or 5") from None
+    if replicas not in (1, 3, 5):
+        raise ConfigError(f"hub.replicas ({source}) must be 1, 3 or 5, not {replicas}")
+    return replicas
 
 
 def resolve_path(value: Any, base: Path) -> str | None:

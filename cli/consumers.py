@@ -53,7 +53,7 @@ async def _lags(settings: Settings, names: list[str]) -> dict[str, Any]:
     try:
         js = nc.jetstream()
         durable = {n: durable_name(n, settings.machine) for n in names}
-        return {n: await consumer_lag(js, bus, d) for n, d in durable.items()}
+        return {n: await consumer_lag(js, bus, d, named=True) for n, d in durable.items()}
     except Exception as err:
         return {"note": f"lag unknown: {err}"}
     finally:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
+import nats.errors
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -82,10 +84,11 @@ def diagnose(error: str) -> str:
 
 async def _streams(js: Any, bus: Any) -> dict[str, Any]:
     info = await js.stream_info(bus.stream)
-    consumers = []
-    for c in await js.consumers_info(bus.stream):
-        consumers.append({"name": c.name, "pending": int(c.num_pending or 0),
-                          "ack_pending": int(c.num_ack_pending or 0)})  # fmt: skip
+    consumers: list[dict[str, Any]] = []
+    with contextlib.suppress(nats.errors.Error):  # a machine user may not list the hub's
+        for c in await js.consumers_info(bus.stream):
+            consumers.append({"name": c.name, "pending": int(c.num_pending or 0),
+                              "ack_pending": int(c.num_ack_pending or 0)})  # fmt: skip
     first_ts = None
     if info.state.messages:
         first_ts = (await js.get_msg(bus.stream, seq=int(info.state.first_seq))).time
@@ -112,9 +115,8 @@ async def _bus(settings: Settings) -> dict[str, Any]:
         if server is None:
             return {"hub": "embedded", "reachable": False,
                     "note": "the embedded hub is not running (up and sync start it)"}  # fmt: skip
-    url = settings.nats_url or (server.url if server else "")
-    bus = settings.bus(url)
-    shown = _masked(url)
+    bus = settings.bus(settings.nats_url or (server.url if server else ""))
+    shown = bus.safe_url  # never a password or token from the URL
     try:
         nc = await connect(bus)
     except BusUnavailable as err:
@@ -131,12 +133,6 @@ async def _bus(settings: Settings) -> dict[str, Any]:
     finally:
         await nc.close()
     return {"hub": shown, "reachable": True, "auth": "accepted", **streams, "consumer_lag": lag}
-
-
-def _masked(url: str) -> str:
-    from .config_show import mask
-
-    return str(mask("hub.url", url))
 
 
 def problems(report: dict[str, Any]) -> list[str]:

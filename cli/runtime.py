@@ -5,18 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from usagectl.processors.archive import ArchiveCounts, ArchiveResult, apply_archive, archive
 from usagectl.processors.bus import (
     BusSettings,
+    BusUnavailable,
     connect,
+    delete_durable,
     ensure_streams,
+    may_publish_as,
     stream_identity,
 )
 from usagectl.processors.embedded import EmbeddedServer, ensure_embedded
@@ -69,6 +74,7 @@ async def hub(settings: Settings, *, service: bool = False) -> AsyncIterator[Hub
 
 async def make_producer(settings: Settings, h: Hub, checkpoints: Checkpoints) -> Producer:
     roots = claude_roots(settings.claude_config_dir, settings.user_home, settings.xdg_config_home)
+    await may_publish_as(h.nc, h.bus, settings.machine)  # a hub's permissions: fail plainly
     # The producer does not trust its offsets over the stream (see Checkpoints.trust).
     checkpoints.trust(*await stream_identity(h.js, h.bus))
     return Producer(h.js, h.bus.prefix, roots, settings.machine, settings.account, checkpoints)
@@ -192,11 +198,32 @@ async def run_processor(settings: Settings, stop: asyncio.Event, parent: int | N
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ready.wait(), 3)
             try:
-                await Processor(h.js, h.bus, settings.db_path).run(stop)
+                await _keep_processing(h, settings, stop)
             finally:
                 watchdog.cancel()
                 stop.set()
                 await asyncio.gather(machines, return_exceptions=True)
+
+
+async def _keep_processing(h: Hub, settings: Settings, stop: asyncio.Event) -> None:
+    """A cluster electing a leader answers "no responders", or nothing, for a few seconds:
+    the processor starts over from its read model's cursor instead of failing. Refusals and
+    anything that is not the hub's silence still end it."""
+    delay = 0.5
+    while True:
+        try:
+            await Processor(h.js, h.bus, settings.db_path).run(stop)
+            return
+        except BusUnavailable:
+            raise
+        except (TimeoutError, nats.errors.Error) as err:
+            if stop.is_set():
+                return
+            print(f"usagectl: the hub did not answer ({type(err).__name__}); the processor "
+                  f"starts again in {delay:g} s", file=sys.stderr, flush=True)  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 8)
 
 
 async def _stop_when_orphaned(parent: int | None, stop: asyncio.Event) -> None:
@@ -233,7 +260,7 @@ async def run_replay(settings: Settings, archive: Path | None = None) -> Replaye
                 stop.set()
                 await asyncio.gather(task, return_exceptions=True)
             with contextlib.suppress(Exception):
-                await h.js.delete_consumer(h.bus.stream, "replay")
+                await delete_durable(h.js, h.bus, "replay")
             await asyncio.to_thread(_swap_in, fresh, settings.db_path)
             events = archived + processor.progress.events
             return Replayed(events, counts, processor.progress.purged_gap)

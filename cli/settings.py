@@ -17,7 +17,7 @@ from usagectl.projections.events import DEFAULT_PREFIX
 from . import config
 
 if TYPE_CHECKING:
-    from usagectl.processors.bus import BusSettings
+    from usagectl.processors.hubconn import BusSettings
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class Settings:
     consumers: tuple[str, ...] = ()  # plug-in consumers `up` runs beside the processor
     config_file: Path | None = None
     sections: Mapping[str, Any] = field(default_factory=dict)  # raw tables: alerts, consumers
+    replicas: int | None = None  # copies of each stream on a cluster (1, 3, 5); None: as is
+    inbox_prefix: str | None = None  # default `_INBOX_<machine>` (hub permissions expect it)
 
     @property
     def plans_state(self) -> Path:
@@ -57,7 +59,8 @@ class Settings:
         return self.home / "producer.db"
 
     def bus(self, url: str) -> BusSettings:
-        from usagectl.processors.bus import BusSettings  # reports never load the bus client
+        # Reports never load the bus client.
+        from usagectl.processors.hubconn import BusSettings, default_inbox_prefix
 
         return BusSettings(
             url=url,
@@ -71,6 +74,9 @@ class Settings:
             tls_cert=self.tls_cert,
             tls_key=self.tls_key,
             retention_days=self.retention_days,
+            replicas=self.replicas,
+            identity=self.machine,
+            inbox_prefix=self.inbox_prefix or default_inbox_prefix(self.machine),
         )
 
 
@@ -119,4 +125,6 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
         consumers=tuple(config.as_list(values["consumers.enabled"][0])),
         config_file=path,
         sections={"alerts": file.alerts, "consumers": file.consumers},
+        replicas=config.as_replicas(*values["hub.replicas"]),
+        inbox_prefix=text("hub.inbox_prefix"),
     )

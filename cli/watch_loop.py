@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
 import msgspec
+import nats.errors
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from rich.console import Console
 from rich.live import Live
+from usagectl.processors.bus import from_its_machine, stream_last_seq
 from usagectl.processors.live_source import follow_heartbeats, follow_stream, load_snapshot
 from usagectl.projections import live
 from usagectl.projections.events import Heartbeat, Limit, Usage, UsageBatch, decode
 
-from .runtime import hub
+from .runtime import Hub, hub
 from .settings import Settings
 from .watch import emit_json, now_ms
 from .watch_render import render, view_json
@@ -22,9 +27,15 @@ from .watch_render import render, view_json
 
 def fold_message(state: live.LiveState, msg: Msg) -> None:
     seq = msg.metadata.sequence.stream
+    if seq <= state.seq:
+        return  # a re-subscription (see _keep_following) delivers what was folded
     try:
         event = decode(msg.data)
     except msgspec.DecodeError:
+        state.seq = seq
+        return
+    if not from_its_machine(msg.subject, event):
+        state.seq = seq
         return
     if isinstance(event, UsageBatch):
         for u in event.events:
@@ -60,16 +71,51 @@ async def run_watch(
                     live.apply_heartbeat(state, beat.machine, int(beat.ts.timestamp() * 1000))
                     changed.set()
 
-        subs = [
-            await follow_stream(h.js, h.bus, snap.seq, on_message),
-            await follow_heartbeats(h.js, h.bus, on_heartbeat),
-        ]
+        async def subscribe() -> list[JetStreamContext.PushSubscription]:
+            return [
+                await follow_stream(h.js, h.bus, state.seq, on_message),
+                await follow_heartbeats(h.js, h.bus, on_heartbeat),
+            ]
+
+        subs = await subscribe()
+        guard = asyncio.create_task(_keep_following(h, state, subs, subscribe))
         try:
             await _draw_until_stopped(state, options, tz, refresh, compact, json_out, changed)
         finally:
+            guard.cancel()
             for sub in subs:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
+
+
+STALL_S = 3.0
+
+
+async def _keep_following(
+    h: Hub, state: live.LiveState, subs: list[JetStreamContext.PushSubscription],
+    subscribe: Callable[[], Awaitable[list[JetStreamContext.PushSubscription]]],
+) -> None:  # fmt: skip
+    """nats-py's ordered consumer can go silent for good when the cluster node holding it dies
+    (nats.py#510). When the stream is ahead of what was folded and nothing came for a while,
+    follow it again from the next sequence (the fold skips anything it already has)."""
+    seen, since = state.seq, time.monotonic()
+    while True:
+        await asyncio.sleep(STALL_S / 3)
+        if state.seq != seen:
+            seen, since = state.seq, time.monotonic()
+            continue
+        if time.monotonic() - since < STALL_S:
+            continue
+        try:
+            behind = await stream_last_seq(h.js, h.bus) > state.seq
+            if behind:  # the silent subscription goes first: two at once could interleave
+                for sub in subs:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
+                subs[:] = await subscribe()
+        except (TimeoutError, nats.errors.Error):
+            pass  # the hub is busy electing or away: ask again on the next round
+        since = time.monotonic()
 
 
 async def _draw_until_stopped(

@@ -268,7 +268,8 @@ async def _apply(
     from .schema import CONSUMER
     from .store import apply_batch
 
-    b = decode_batch(((line.seq, bytes(line.data)) for line in lines), 0, progress)
+    items = ((line.seq, line.subject, bytes(line.data)) for line in lines)
+    b = decode_batch(items, 0, progress)
     ours = lines[0].stream == current[0]
     await apply_batch(db, CONSUMER, b.usages, b.seq if ours else 0, current[1] if ours else "",
                       b.limits, b.hooks, b.plans)  # fmt: skip

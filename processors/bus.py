@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-import ssl
-from dataclasses import dataclass, field
-from typing import Any
+import functools
 
-import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -26,108 +23,51 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError, NotFoundError
-from usagectl.projections.events import DEFAULT_PREFIX
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
+from usagectl.projections.events import Event, UsageBatch, encode_token, subject
+
+from .hubconn import BusSettings, BusUnavailable, Refused, check_publish, connect, refusable
 
 FACT_KINDS = ("usage", "hook", "limit", "plan")
 DUPLICATE_WINDOW_S = 600.0
-CONNECT_TIMEOUT_S = 10.0
+# The durable consumers a reader keeps (each suffixed with its machine: `BusSettings.durable`);
+# a hub's per-machine permissions (cli/hubconfig.py) allow exactly these.
+DURABLES = ("processor", "replay")
+PROBE_KIND = "probe"  # a subject of each machine that no stream stores (see check_publish)
+
+__all__ = [
+    "DURABLES",
+    "BusSettings",
+    "BusUnavailable",
+    "Refused",
+    "connect",
+    "consumer_lag",
+    "delete_durable",
+    "ensure_streams",
+    "fact_subjects",
+    "from_its_machine",
+    "may_publish_as",
+    "pull_from",
+    "stream_identity",
+    "stream_last_seq",
+]
 
 
-class BusUnavailable(Exception):
-    """The hub could not be reached or refused us; the message says which and where."""
-
-    user_facing = True
-
-
-@dataclass(frozen=True)
-class BusSettings:
-    """Where the hub is and how to authenticate: the seam for credentials and TLS."""
-
-    url: str
-    prefix: str = DEFAULT_PREFIX
-    user: str | None = None
-    password: str | None = None
-    token: str | None = None
-    creds_file: str | None = None
-    nkey_seed_file: str | None = None
-    tls_ca: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    retention_days: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def stream(self) -> str:
-        return self.prefix.upper().replace(".", "_").replace("-", "_")
-
-    @property
-    def heartbeat_stream(self) -> str:
-        return self.stream + "_HEARTBEAT"
+@functools.lru_cache(maxsize=1024)
+def _token(machine: str) -> str:
+    return encode_token(machine)
 
 
-def _connect_options(settings: BusSettings, service: bool) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "servers": [u.strip() for u in settings.url.split(",") if u.strip()],
-        "connect_timeout": 2,
-        "allow_reconnect": True,
-        # Services ride out long outages; one-shot commands give up quickly with a clear line.
-        "max_reconnect_attempts": -1 if service else 3,
-        "reconnect_time_wait": 1 if service else 0.5,
-    }
-    if settings.user is not None:
-        options["user"] = settings.user
-        options["password"] = settings.password
-    if settings.token is not None:
-        options["token"] = settings.token
-    if settings.creds_file is not None:
-        options["user_credentials"] = settings.creds_file
-    if settings.nkey_seed_file is not None:
-        options["nkeys_seed"] = settings.nkey_seed_file
-    if settings.tls_ca or settings.tls_cert:
-        options["tls"] = _tls_context(settings)
-    options.update(settings.extra)
-    return options
+def from_its_machine(msg_subject: str, event: Event) -> bool:
+    """Whether an event names the machine whose subject it came on.
 
-
-def _tls_context(settings: BusSettings) -> ssl.SSLContext:
-    """Verify the hub against the given CA (else the system's); present a client certificate
-    when the hub asks for one (mutual TLS)."""
-    try:
-        context = ssl.create_default_context(cafile=settings.tls_ca)
-        if settings.tls_cert:
-            context.load_cert_chain(settings.tls_cert, settings.tls_key)
-    except (OSError, ssl.SSLError) as err:
-        raise BusUnavailable(f"cannot load TLS files for the hub: {err}") from err
-    return context
-
-
-async def connect(settings: BusSettings, *, service: bool = False) -> Client:
-    """Connect with a deadline: an initial connect to a dead server would otherwise block.
-
-    The client's own error ("no servers available") hides why; the server's answer (an
-    authorization violation, a TLS failure) is what the user needs to read.
+    The subject is what a hub's permissions vouch for (a machine may publish only on its own);
+    a payload claiming another machine is not believed.
     """
-    options = _connect_options(settings, service)
-    seen: list[Exception] = []
-
-    async def remember(err: Exception) -> None:
-        seen.append(err)
-
-    options.setdefault("error_cb", remember)
-    try:
-        return await asyncio.wait_for(nats.connect(**options), CONNECT_TIMEOUT_S)
-    except (TimeoutError, OSError, nats.errors.Error) as err:
-        cause = seen[-1] if seen else err
-        detail = str(cause) or type(cause).__name__
-        raise BusUnavailable(
-            f"cannot reach the NATS hub at {_shown(settings.url)}: {detail}"
-        ) from err
-
-
-def _shown(url: str) -> str:
-    """The URL without any password embedded in it."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    token = msg_subject.rsplit(".", 1)[-1]
+    if isinstance(event, UsageBatch):
+        return all(_token(e.machine) == token for e in event.events)
+    return _token(event.machine) == token
 
 
 def fact_subjects(prefix: str) -> list[str]:
@@ -147,6 +87,7 @@ def _fact_stream_config(settings: BusSettings) -> StreamConfig:
         duplicate_window=window,
         max_msg_size=8 * 1024 * 1024,
         allow_direct=True,
+        num_replicas=settings.replicas or 1,
     )
 
 
@@ -158,15 +99,90 @@ def _heartbeat_stream_config(settings: BusSettings) -> StreamConfig:
         max_msgs_per_subject=1,
         discard=DiscardPolicy.OLD,
         allow_direct=True,
+        num_replicas=settings.replicas or 1,
     )
 
 
+def _differs(have: StreamConfig, want: StreamConfig, replicas: int | None) -> bool:
+    """Whether an existing stream lacks what we would configure (the server fills defaults).
+    Replicas count only when configured: a machine that did not say keeps the hub's."""
+    if replicas is not None and int(have.num_replicas or 1) != replicas:
+        return True
+    return (
+        sorted(have.subjects or []) != sorted(want.subjects or [])
+        or float(have.max_age or 0) != float(want.max_age or 0)
+        or float(have.duplicate_window or 0) != float(want.duplicate_window or 120)
+        or int(have.max_msgs_per_subject or -1) != int(want.max_msgs_per_subject or -1)
+        or int(have.max_msg_size or -1) != int(want.max_msg_size or -1)
+    )
+
+
+ELECTION_RETRIES = 6  # x 0.5, 1, 2, 2, 2 s: past a cluster's leader election
+
+
 async def ensure_streams(js: JetStreamContext, settings: BusSettings) -> None:
-    for config in (_fact_stream_config(settings), _heartbeat_stream_config(settings)):
+    """``_ensure_streams``, riding out a cluster's leader election ("no responders", silence)."""
+    for attempt in range(ELECTION_RETRIES):
         try:
-            await js.add_stream(config)
-        except BadRequestError:
-            await js.update_stream(config)
+            await _ensure_streams(js, settings)
+            return
+        except (TimeoutError, ServiceUnavailableError, nats.errors.NoRespondersError) as err:
+            if attempt == ELECTION_RETRIES - 1:
+                raise BusUnavailable(
+                    f"the hub at {settings.safe_url} does not answer JetStream requests "
+                    f"({type(err).__name__}): is JetStream on, and does the cluster have a "
+                    "quorum?"
+                ) from None
+            await asyncio.sleep(min(0.5 * 2**attempt, 2))
+
+
+async def _ensure_streams(js: JetStreamContext, settings: BusSettings) -> None:
+    """Create the streams, or bring them to our configuration.
+
+    On a hub with permissions only its admin may do that: a machine's user may read a
+    stream's state but not create, change or delete it. A machine that finds the streams
+    missing says who must create them; one that finds them configured differently (another
+    retention, more replicas) uses them as the hub's admin set them.
+    """
+    for config in (_fact_stream_config(settings), _heartbeat_stream_config(settings)):
+        name = str(config.name)
+        try:
+            info = await refusable(js, js.stream_info(name), f"read the state of stream {name}")
+        except NotFoundError:
+            try:
+                await refusable(js, js.add_stream(config), f"create the stream {name}")
+            except Refused:
+                raise BusUnavailable(
+                    f"the hub has no stream {name} yet and these credentials may not create "
+                    "it: start `usagectl processor` on the hub with its admin user first"
+                ) from None
+            except ServiceUnavailableError:
+                raise  # an election: ensure_streams asks again
+            except APIError as err:  # e.g. 3 replicas on a hub that is not a cluster
+                raise BusUnavailable(
+                    f"the hub refused the stream {name}: {err.description or err}"
+                ) from None
+            continue
+        if _differs(info.config, config, settings.replicas):
+            if settings.replicas is None:
+                config.num_replicas = info.config.num_replicas  # an update keeps them
+            # Only the hub's admin may change a stream; everyone else uses it as it is.
+            try:
+                await refusable(js, js.update_stream(config), f"update the stream {name}")
+            except Refused:
+                pass
+            except ServiceUnavailableError:
+                raise
+            except APIError as err:
+                raise BusUnavailable(
+                    f"the hub refused to change the stream {name}: {err.description or err}"
+                ) from None
+
+
+async def may_publish_as(nc: Client, settings: BusSettings, machine: str) -> None:
+    """Fail plainly, before anything is published, if these credentials may not publish as
+    ``machine`` (a hub with per-machine permissions refuses another machine's subjects)."""
+    await check_publish(nc, settings, subject(settings.prefix, PROBE_KIND, machine), machine)
 
 
 async def stream_last_seq(js: JetStreamContext, settings: BusSettings) -> int:
@@ -195,12 +211,14 @@ async def pull_from(
     """A durable pull consumer positioned at ``start_seq``.
 
     The read model's tracking row is the cursor of record: the consumer is recreated from it on
-    every start, so a restored or replayed database never skips or double-applies.
+    every start, so a restored or replayed database never skips or double-applies. Its name
+    carries this reader's machine (``processor_<machine>``): readers sharing a hub never
+    delete each other's cursor.
     """
-    with contextlib.suppress(NotFoundError):
-        await js.delete_consumer(settings.stream, durable)
+    name = settings.durable(durable)
+    await delete_durable(js, settings, durable)
     config = ConsumerConfig(
-        durable_name=durable,
+        durable_name=name,
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
         opt_start_seq=max(start_seq, 1),
         ack_policy=AckPolicy.ALL,
@@ -208,13 +226,24 @@ async def pull_from(
         max_ack_pending=20_000,
         filter_subjects=fact_subjects(settings.prefix),
     )
-    await js.add_consumer(settings.stream, config)
-    return await js.pull_subscribe_bind(durable, stream=settings.stream)
+    await refusable(js, js.add_consumer(settings.stream, config), f"create the consumer {name}")
+    return await js.pull_subscribe_bind(name, stream=settings.stream)
 
 
-async def consumer_lag(js: JetStreamContext, settings: BusSettings, durable: str) -> int | None:
+async def delete_durable(js: JetStreamContext, settings: BusSettings, durable: str) -> None:
+    name = settings.durable(durable)
+    with contextlib.suppress(NotFoundError):
+        await refusable(js, js.delete_consumer(settings.stream, name), f"delete consumer {name}")
+
+
+async def consumer_lag(
+    js: JetStreamContext, settings: BusSettings, durable: str, *, named: bool = False
+) -> int | None:
+    """Messages ``durable`` has yet to read: this reader's (``processor`` ->
+    ``processor_<machine>``), or, ``named``, the durable of exactly that name."""
+    name = durable if named else settings.durable(durable)
     try:
-        info = await js.consumer_info(settings.stream, durable)
+        info = await js.consumer_info(settings.stream, name)
     except NotFoundError:
         return None
     return int(info.num_pending or 0) + int(info.num_ack_pending or 0)

@@ -19,10 +19,11 @@ import msgspec
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import ServiceUnavailableError
 from usagectl.projections.blocks import DEFAULT_SESSION_HOURS, session_ms
 from usagectl.projections.events import Hook, Limit, Plan, Usage, UsageBatch, decode
 
-from .bus import BusSettings, pull_from, stream_first_seq, stream_identity
+from .bus import BusSettings, from_its_machine, pull_from, stream_first_seq, stream_identity
 from .schema import CONSUMER
 from .store import apply_batch, last_seq, open_store, refresh, tracked_stream
 
@@ -40,6 +41,7 @@ class Progress:
     events: int = 0
     undecodable: int = 0
     purged_gap: int = 0  # stream messages gone before this read model applied them
+    misattributed: int = 0  # events naming another machine than their subject's
 
 
 @dataclass
@@ -52,17 +54,18 @@ class _Batch:
 
 
 def _usages(msgs: list[Msg], after: int, progress: Progress) -> _Batch:
-    return decode_batch(((m.metadata.sequence.stream, m.data) for m in msgs), after, progress)
+    items = ((m.metadata.sequence.stream, m.subject, m.data) for m in msgs)
+    return decode_batch(items, after, progress)
 
 
-def decode_batch(items: Iterable[tuple[int, bytes]], after: int, progress: Progress) -> _Batch:
-    """Decode (stream sequence, payload) pairs after ``after`` into one batch by kind."""
+def decode_batch(items: Iterable[tuple[int, str, bytes]], after: int, progress: Progress) -> _Batch:
+    """Decode (stream sequence, subject, payload) after ``after`` into one batch by kind."""
     usages: list[Usage] = []
     limits: list[Limit] = []
     hooks: list[Hook] = []
     plans: list[Plan] = []
     seq = after
-    for msg_seq, data in items:
+    for msg_seq, msg_subject, data in items:
         if msg_seq <= after:
             continue
         seq = max(seq, msg_seq)
@@ -71,6 +74,9 @@ def decode_batch(items: Iterable[tuple[int, bytes]], after: int, progress: Progr
         except msgspec.DecodeError:
             # A message no version of us can read is counted, never retried forever.
             progress.undecodable += 1
+            continue
+        if not from_its_machine(msg_subject, event):
+            progress.misattributed += 1
             continue
         if isinstance(event, UsageBatch):
             usages.extend(event.events)
@@ -105,6 +111,11 @@ async def _fetch_or_stop(sub: JetStreamContext.PullSubscription, stop: asyncio.E
     except (TimeoutError, nats.errors.TimeoutError):
         # nats-py raises its own TimeoutError, or a bare asyncio one when the deadline ran out
         # between its two pull requests (seen under load): both only mean "nothing yet".
+        return []
+    except (ServiceUnavailableError, nats.errors.NoRespondersError):
+        # A cluster electing a new leader for the stream or the consumer answers "no
+        # responders" for a few seconds: wait, and ask again.
+        await asyncio.sleep(IDLE_WAIT_S)
         return []
 
 
@@ -190,7 +201,10 @@ class Processor:
             )
             self.progress.seq = b.seq
             self.progress.events += len(b.usages)
-        await msgs[-1].ack_sync()
+        # Committed already: an ack lost to a leader election is covered by the next batch's
+        # (AckPolicy.ALL), and a redelivery is skipped by its sequence.
+        with contextlib.suppress(TimeoutError, nats.errors.Error):
+            await msgs[-1].ack_sync()
         if self.on_batch is not None:
             self.on_batch(self.progress)
 

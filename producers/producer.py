@@ -30,7 +30,9 @@ BATCH_EVENTS = 400
 LIVE_SINGLE_MAX = 16
 IN_FLIGHT_CHUNKS = 32
 ACK_TIMEOUT_S = 5.0  # acks come in milliseconds; longer means the hub went away
-PUBLISH_RETRIES = 5
+# Backoff 0.2, 0.4 ... capped at 5 s: about half a minute, past a cluster's leader election
+# (publishes get "no responders" for ~5 s after a stream leader dies).
+PUBLISH_RETRIES = 10
 
 
 class PublishFailed(Exception):
@@ -216,16 +218,30 @@ class Producer:
             if not pending.futures:
                 return
             done, waiting = await asyncio.wait(pending.futures, timeout=ACK_TIMEOUT_S)
-            if not waiting and all(f.exception() is None for f in done):
+            failed = [f for f in done if f.exception() is not None]  # every one retrieved
+            if not waiting and not failed:
                 pending.result.acked_seq = max(f.result().seq for f in done)
                 return
-            # Unanswered futures may never resolve: drop them and re-publish with the same ids,
-            # which the stream stores once.
-            for f in waiting:
-                f.cancel()
             await asyncio.sleep(min(2**attempt * 0.2, 5))
-            await self._send(pending)
+            await self._resend_unsettled()
         raise PublishFailed(f"the hub did not acknowledge events from {pending.result.state.path}")
+
+    async def _resend_unsettled(self) -> None:
+        """Re-publish, with the same ids (stored once), everything in flight not yet acked.
+
+        Unanswered futures may never resolve, and what went out during an outage (a leader
+        election, a reconnect) is lost for every chunk in flight, not only the oldest: one
+        timeout resends them all, instead of one timeout per chunk.
+        """
+        for pending in self._in_flight:
+            settled = pending.futures and all(
+                f.done() and not f.cancelled() and f.exception() is None for f in pending.futures
+            )
+            if settled or not pending.batches:
+                continue
+            for f in pending.futures:
+                f.cancel()
+            await self._send(pending)
 
     async def _publish_singly(self, events: list[Usage], result: ReadResult) -> None:
         for event in events:

@@ -1,0 +1,73 @@
+"""The files in deploy/ are what the code writes (regenerate with tests/deploy_examples.py),
+nats-server accepts them, the compose file parses and names only real settings, and the
+README there mentions every file. Real servers start from them in test_auth, test_tls and
+test_cluster."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import yaml
+from deploy_examples import render_all
+from hubs import DEPLOY
+from usagectl.cli.config import KEYS
+from usagectl.processors.embedded import server_binary
+
+ROOT = DEPLOY.parent
+
+
+@pytest.mark.parametrize("name", sorted(render_all()))
+def test_committed_example_is_what_the_code_writes(name: str) -> None:
+    content = render_all()[name]
+    committed = (DEPLOY / name).read_bytes()
+    expected = content if isinstance(content, bytes) else content.encode()
+    assert committed == expected, f"deploy/{name} is stale: run python tests/deploy_examples.py"
+
+
+@pytest.mark.parametrize("name", ["nats-server.conf", "hub.conf", "cluster/n1.conf",
+                                  "cluster/n2.conf", "cluster/n3.conf"])  # fmt: skip
+def test_nats_server_accepts_config(name: str) -> None:
+    check = subprocess.run([server_binary(), "-t", "-c", str(DEPLOY / name)],
+                           capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert check.returncode == 0, check.stderr
+
+
+def test_cluster_nodes_agree() -> None:
+    confs = [(DEPLOY / "cluster" / f"n{i}.conf").read_text() for i in (1, 2, 3)]
+
+    def values(key: str) -> list[str]:
+        return [re.search(rf"^\s*{key}: (.+)$", c, re.M).group(1) for c in confs]  # type: ignore[union-attr]
+
+    assert len(set(values("server_name"))) == 3
+    assert len(set(values("listen"))) == 6 // 2  # clients: one port per node
+    routes = [re.findall(r"nats-route://\S+", c) for c in confs]
+    assert routes[0] == routes[1] == routes[2] and len(routes[0]) == 3
+    assert all("name: usagectl" in c for c in confs)
+
+
+def test_compose_file_parses_and_names_real_settings() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"nats", "processor"}
+    assert services["nats"]["command"] == ["-c", "/etc/nats/hub.conf"]
+    assert "4222:4222" in services["nats"]["ports"]
+    build = services["processor"]["build"]
+    dockerfile = (DEPLOY / build["context"]).resolve() / build["dockerfile"]
+    assert dockerfile.exists()
+    for line in dockerfile.read_text().splitlines():  # what it copies exists
+        if line.startswith("COPY "):
+            for src in line.split()[1:-1]:
+                assert (ROOT / src).exists(), src
+    known = {var for _, var in KEYS.values()} | {"USAGECTL_HOME", "USAGECTL_CONFIG"}
+    assert set(services["processor"]["environment"]) <= known
+    assert services["processor"]["command"] == ["processor"]
+    assert set(compose["volumes"]) == {"nats-data", "processor-data"}
+
+
+def test_deploy_readme_mentions_every_file() -> None:
+    readme = (DEPLOY / "README.md").read_text()
+    for path in sorted(DEPLOY.rglob("*")):
+        if path.is_file() and path.name != "README.md":
+            assert str(path.relative_to(DEPLOY)) in readme, path
