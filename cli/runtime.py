@@ -187,7 +187,11 @@ async def run_up(
 
 async def run_processor(settings: Settings, stop: asyncio.Event, parent: int | None = None) -> None:
     """The processor alone: apply the stream to the read model until stopped (or, as a child,
-    until its parent is gone: a killed `sync` must not leave an orphan holding the role)."""
+    until its parent is gone: a killed `sync` must not leave an orphan holding the role).
+
+    Run on its own (a hub machine's service), it also runs the enabled consumers (alerts), as
+    `up` does; as a child of `up` or `sync` it leaves them to its parent."""
+    consumers = ConsumerChildren(settings) if parent is None else None
     async with hub(settings, service=True) as h:
         with exclusive(settings.home, "processor"):
             watchdog = asyncio.create_task(_stop_when_orphaned(parent, stop))
@@ -197,12 +201,20 @@ async def run_processor(settings: Settings, stop: asyncio.Event, parent: int | N
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ready.wait(), 3)
+            keeper = None
+            if consumers is not None:
+                consumers.start(h.bus.url)
+                keeper = asyncio.create_task(consumers.supervise(stop))
             try:
                 await _keep_processing(h, settings, stop)
             finally:
                 watchdog.cancel()
                 stop.set()
                 await asyncio.gather(machines, return_exceptions=True)
+                if keeper is not None and consumers is not None:
+                    keeper.cancel()
+                    await asyncio.gather(keeper, return_exceptions=True)
+                    await asyncio.to_thread(consumers.stop)
 
 
 async def _keep_processing(h: Hub, settings: Settings, stop: asyncio.Event) -> None:

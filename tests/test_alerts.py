@@ -338,3 +338,28 @@ def test_a_machine_back_after_a_day_does_not_refire_old_windows(
     alerts = listed(env)
     for day in after["daily"]:
         assert alerts[f"daily-budget@{day['date']}"]["latest"] == pytest.approx(day["totalCost"])
+
+
+def test_the_hubs_processor_service_runs_the_alerts(
+    tmp_path: Path, env: Env, receiver: Receiver
+) -> None:
+    from conftest import make_env
+
+    # `service install --role hub` runs `usagectl processor`: it must run the alerts too.
+    laptop = make_env(tmp_path / "laptop", env.nats_url)
+    laptop.machine = "laptop"
+    generate(laptop.claude, seed=61, sessions=10, days=2)
+    laptop.run("sync")
+    write_config(env, config(receiver.url))
+    proc = env.popen("processor")
+    try:
+        days = {f"daily-budget@{d['date']}" for d in laptop.json("daily", "-z", "UTC")["daily"]}
+        deadline = time.monotonic() + 60
+        while not days <= set(receiver.ids()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert days <= set(receiver.ids())
+        assert "new-machine@laptop" in receiver.ids()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, env.log("processor")
+    assert set(receiver.ids().values()) == {1}
