@@ -125,25 +125,10 @@ def up(plan_dirs: PlanDirs = None) -> None:
 @app.command()
 def processor() -> None:
     """Apply the stream to the read model until Ctrl-C (the processor alone, e.g. on a hub)."""
-    import asyncio
-
-    from .children import BUSY_EXIT
-    from .locks import Busy
+    from .children import run_role
     from .runtime import run_processor
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, stop.set)
-        parent = os.environ.get("USAGECTL_PARENT_PID")
-        await run_processor(load_settings(), stop, int(parent) if parent else None)
-
-    try:
-        asyncio.run(main())
-    except Busy as err:
-        err_console.print(f"usagectl: {err}")
-        raise typer.Exit(BUSY_EXIT) from err
+    run_role(lambda stop, parent: run_processor(load_settings(), stop, parent))
 
 
 @app.command()

@@ -9,12 +9,67 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from .settings import Settings
 
 POLL_S = 0.05
 BUSY_EXIT = 3  # `usagectl processor` exit status when another processor holds the role
+
+
+def spawn(args: list[str], url: str, home: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    """``usagectl ARGS`` as a child on the same hub and data directory; it stops by itself
+    when this process is gone (USAGECTL_PARENT_PID), and writes to ``log_path``."""
+    env = dict(os.environ, USAGECTL_NATS_URL=url, USAGECTL_HOME=str(home),
+               USAGECTL_PARENT_PID=str(os.getpid()))  # fmt: skip
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "usagectl.cli.app", *args],
+            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )  # fmt: skip
+
+
+def terminate(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM (an orderly stop), then SIGKILL after ``timeout`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def last_line(log_path: Path) -> str:
+    """A child's last words: what it says when it fails."""
+    try:
+        lines = log_path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    return lines[-1].removeprefix("usagectl: ") if lines else "no output"
+
+
+def run_role(role: Callable[[asyncio.Event, int | None], Awaitable[None]]) -> None:
+    """A long-running role (`processor`, `consumers run`) until a signal; as a child it exits
+    BUSY_EXIT when another process holds the role, so its parent waits its turn."""
+    from .locks import Busy
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, stop.set)
+        parent = os.environ.get("USAGECTL_PARENT_PID")
+        await role(stop, int(parent) if parent else None)
+
+    try:
+        asyncio.run(main())
+    except Busy as err:
+        print(f"usagectl: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(BUSY_EXIT) from err
 
 
 class ProcessorFailed(Exception):
@@ -58,35 +113,10 @@ class ProcessorChild:
         self.log = settings.home / "processor.log"
 
     def start(self) -> None:
-        env = dict(
-            os.environ,
-            USAGECTL_NATS_URL=self.url,
-            USAGECTL_HOME=str(self.settings.home),
-            USAGECTL_PARENT_PID=str(os.getpid()),
-        )
-        self.settings.home.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "usagectl.cli.app", "processor"],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            )  # fmt: skip
+        self.proc = spawn(["processor"], self.url, self.settings.home, self.log)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def _failure(self) -> str:
-        try:
-            lines = self.log.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            lines = []
-        return lines[-1].removeprefix("usagectl: ") if lines else "no output"
+        terminate(self.proc, 20)
 
     async def wait_until(self, target: int) -> None:
         """Until the read model reaches ``target``; restarts the child if another processor
@@ -94,7 +124,7 @@ class ProcessorChild:
         while not await asyncio.to_thread(caught_up, self.settings.db_path, target):
             if self.proc is not None and self.proc.poll() is not None:
                 if self.proc.returncode != BUSY_EXIT:
-                    raise ProcessorFailed(f"the processor stopped: {self._failure()}")
+                    raise ProcessorFailed(f"the processor stopped: {last_line(self.log)}")
                 self.start()
             await asyncio.sleep(POLL_S)
 
@@ -103,7 +133,7 @@ class ProcessorChild:
         while not stop.is_set():
             if self.proc is not None and self.proc.poll() is not None:
                 if self.proc.returncode != BUSY_EXIT:
-                    raise ProcessorFailed(f"the processor stopped: {self._failure()}")
+                    raise ProcessorFailed(f"the processor stopped: {last_line(self.log)}")
                 self.start()
             try:
                 await asyncio.wait_for(stop.wait(), 0.5)

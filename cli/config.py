@@ -8,7 +8,6 @@ consumer's own ``[consumers.<name>]`` table) are kept raw for their owners to va
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -85,6 +84,8 @@ def read_config(path: Path, explicit: bool = False) -> ConfigFile:
         if explicit:
             raise ConfigError(f"config file {path} does not exist") from None
         return ConfigFile()
+    import tomllib  # only with a file: `hook` and `statusline` run often and have none to read
+
     try:
         raw = tomllib.loads(data.decode("utf-8"))
         return msgspec.convert(raw, ConfigFile)

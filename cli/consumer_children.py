@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import time
 
 from usagectl.processors.consumers import Consumer, Context
 
-from .children import BUSY_EXIT
+from .children import BUSY_EXIT, last_line, spawn, terminate
 from .consumer_run import enabled, settled_now
 from .settings import Settings
 
@@ -37,35 +36,18 @@ class ConsumerChild:
         self.next_start = 0.0
 
     def start(self, url: str) -> None:
-        env = dict(os.environ, USAGECTL_NATS_URL=url, USAGECTL_HOME=str(self.settings.home),
-                   USAGECTL_PARENT_PID=str(os.getpid()))  # fmt: skip
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "usagectl.cli.app", "consumers", "run", self.consumer.name],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            )  # fmt: skip
+        self.proc = spawn(["consumers", "run", self.consumer.name], url, self.settings.home,
+                          self.log)  # fmt: skip
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, 30)
 
     def failure(self) -> str:
         code = self.exited()
         if code is not None and code < 0:
             with contextlib.suppress(ValueError):
                 return f"killed by {signal.Signals(-code).name}"
-        try:
-            lines = self.log.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            lines = []
-        return lines[-1].removeprefix("usagectl: ") if lines else "no output"
+        return last_line(self.log)
 
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import signal
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -118,25 +116,10 @@ def list_consumers(json_out: Annotated[bool, typer.Option("--json")] = False) ->
 def run(name: Annotated[str, typer.Argument(help="the consumer's name (see consumers list)")]
         ) -> None:  # fmt: skip
     """Run one consumer until Ctrl-C (`up` and `sync` run the enabled ones themselves)."""
-    import asyncio
-
-    from .children import BUSY_EXIT
+    from .children import run_role
     from .consumer_run import run_consumer
-    from .locks import Busy
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, stop.set)
-        parent = os.environ.get("USAGECTL_PARENT_PID")
-        await run_consumer(load_settings(), name, stop, int(parent) if parent else None)
-
-    try:
-        asyncio.run(main())
-    except Busy as err:
-        err_console.print(f"usagectl: {err}")
-        raise typer.Exit(BUSY_EXIT) from err
+    run_role(lambda stop, parent: run_consumer(load_settings(), name, stop, parent))
 
 
 @group.command("replay")

@@ -94,6 +94,17 @@ def plans_table(report: dict[str, Any], tz: Any) -> Table:
     return table
 
 
+def plans_report(conn: sqlite3.Connection, p: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    """`plans --json` and `/api/plans`: every plan, or those of ``p["project"]``."""
+    from usagectl.processors import readmodel
+    from usagectl.processors.planstore import read_plans
+
+    rows = read_plans(conn)
+    if p["project"] is not None:
+        rows = [x for x in rows if readmodel.names_project(x.project, p["project"])]
+    return {"plans": [plan_json(conn, x, now_ms) for x in rows]}
+
+
 @app.command()
 def plans(json_out: Json = False, timezone: Tz = None, project: Project = None) -> None:
     """Plans tracked from dev/active and dev/complete (`--plans DIR` on `up`/`sync`): features,
@@ -101,19 +112,15 @@ def plans(json_out: Json = False, timezone: Tz = None, project: Project = None) 
     of sessions in the plan's project within [started, completed|failed|now]; features in
     progress at the same time share the same usage)."""
     from usagectl.processors import readmodel
-    from usagectl.processors.planstore import read_plans
 
     from .settings import load_settings
 
     zone_info = zone(timezone)
     conn = readmodel.open_read(load_settings().db_path)
-    now_ms = int(time.time() * 1000)
-    with conn:
-        rows = read_plans(conn)
-        if project is not None:
-            rows = [p for p in rows if readmodel.names_project(p.project, project)]
-        report = {"plans": [plan_json(conn, p, now_ms) for p in rows]}
-    conn.close()
+    try:
+        report = plans_report(conn, {"project": project}, int(time.time() * 1000))
+    finally:
+        conn.close()
     if json_out:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:

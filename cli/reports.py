@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 from datetime import date, datetime
@@ -17,6 +18,7 @@ from usagectl.processors.readmodel import Filters
 from usagectl.projections.blockreport import block_json
 from usagectl.projections.blocks import (
     DEFAULT_SESSION_HOURS,
+    Block,
     is_active,
     max_completed_tokens,
     session_ms,
@@ -90,17 +92,19 @@ def _period_report(kind: str, key_name: str, *, json_out: bool, tz: str | None, 
     since_d, until_d = parse_day(since, "--since"), parse_day(until, "--until")
     check_choice(mode, tuple(COST_INDEX), "--mode")
     check_choice(order, ("asc", "desc"), "--order")
-    settings = load_settings()
-    conn = readmodel.open_read(settings.db_path)
-    with conn:
-        found = readmodel.rollup_rows(conn, Filters(machine=machine, project=project))
-        periods = group_rollups(
-            found, zone_info, period_of(kind, start_of_week), mode, since_d, until_d
-        )
-    if order == "desc":
-        periods.reverse()
-    rows = [p.json(key_name) for p in periods]
-    payload: dict[str, Any] = {kind: rows, "totals": totals_json(periods)}
+    p = {
+        "machine": machine,
+        "project": project,
+        "start_of_week": start_of_week,
+        "timezone": zone_info,
+        "mode": mode,
+        "since": since_d,
+        "until": until_d,
+        "order": order,
+    }
+    with readmodel.open_read(load_settings().db_path) as conn:
+        payload = period_report(conn, kind, p)
+    rows = payload[kind]
     if json_out:
         _emit(payload)
     else:
@@ -155,33 +159,22 @@ def session(json_out: Json = False, timezone: Tz = None, since: Since = None, un
             breakdown: Breakdown = False, machine: Machine = None, project: Project = None,
             mode: Mode = "auto") -> None:  # fmt: skip
     """Usage per session, most expensive first (subagent files roll into their session)."""
-    zone_info = zone(timezone)
-    since_d, until_d = parse_day(since, "--since"), parse_day(until, "--until")
-    cost_index = COST_INDEX[check_choice(mode, tuple(COST_INDEX), "--mode")]
-    conn = readmodel.open_read(load_settings().db_path)
-    with conn:
-        sessions: dict[tuple[str, str], tuple[Period, int, int]] = {}
-        for r in readmodel.session_rows(conn, Filters(machine=machine, project=project)):
-            key = (r.project_dir, r.session_id)
-            period = sessions.setdefault(key, (Period(r.session_id), r.first_ms, r.last_ms))[0]
-            period.add(r.model, r.sums, cost_index, r.first_ms)
-        hooks = session_hooks(conn)
-    rows = []
-    for (project_dir, _), (period, first, last) in sessions.items():
-        day = local_date(last // 1000, zone_info)
-        if (since_d and day < since_d) or (until_d and day > until_d) or not period.tokens.total:
-            continue
-        row = period.json("sessionId")
-        row.update(projectPath=project_dir, firstActivity=iso_ms(first), lastActivity=iso_ms(last))
-        row.update(hook_counts(hooks.get(period.key)))  # beside ccusage's keys, not instead
-        rows.append((period, row))
-    rows.sort(key=lambda pr: (-pr[0].tokens.cost_nano, pr[1]["sessionId"]))
-    session_json = [r for _, r in rows]
-    payload: dict[str, Any] = {"sessions": session_json, "totals": totals_json(p for p, _ in rows)}
+    p = {
+        "machine": machine,
+        "project": project,
+        "timezone": zone(timezone),
+        "mode": check_choice(mode, tuple(COST_INDEX), "--mode"),
+        "since": parse_day(since, "--since"),
+        "until": parse_day(until, "--until"),
+    }
+    with readmodel.open_read(load_settings().db_path) as conn:
+        payload = session_report(conn, p)
+    session_json = payload["sessions"]
     if json_out:
         _emit(payload)
     else:
-        extra = HOOK_COLUMNS if any(h.events for h in hooks.values()) else ()
+        hooked = any(any(row.get(k) for _, k in HOOK_COLUMNS) for row in session_json)
+        extra = HOOK_COLUMNS if hooked else ()
         _table("Claude Code usage — sessions", "sessionId", session_json, payload, breakdown,
                extra)  # fmt: skip
 
@@ -199,35 +192,36 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
     """5-hour billing blocks, account-wide (or one machine's with --machine)."""
     zone_info = zone(timezone)
     since_d, until_d = parse_day(since, "--since"), parse_day(until, "--until")
-    cost_index = tuple(COST_INDEX).index(check_choice(mode, tuple(COST_INDEX), "--mode"))
+    check_choice(mode, tuple(COST_INDEX), "--mode")
     check_choice(order, ("asc", "desc"), "--order")
     if session_length <= 0:
         raise UserError("invalid --session-length: must be a positive number of hours")
-    length = session_ms(session_length)
-    _token_limit(token_limit, [], 0, length)  # reject a bad limit before touching the data
+    _token_limit(token_limit, [], 0, 0)  # reject a bad limit before touching the data
     now_ms = int(time.time() * 1000)
     settings = load_settings()
-    conn = readmodel.open_read(settings.db_path)
-    with conn:
-        found = readmodel.blocks(conn, settings.account, machine, length)
-        official = readmodel.official_limits(conn, settings.account, now_ms, length)
-    kept = [
-        b for b in found
-        if _block_kept(b.start_ms, zone_info, since_d, until_d, recent, now_ms)
-        and (not active or is_active(b, now_ms, length))
-    ]  # fmt: skip
-    limit = _token_limit(token_limit, kept, now_ms, length)
-    if order == "desc":
-        kept.reverse()
-    rows = [block_json(b, now_ms, length, cost_index, limit) for b in kept]
+    p = {
+        "machine": machine,
+        "timezone": zone_info,
+        "since": since_d,
+        "until": until_d,
+        "recent": recent,
+        "active": active,
+        "order": order,
+        "mode": mode,
+        "session_length": session_length,
+        "token_limit": token_limit,
+    }
+    with readmodel.open_read(settings.db_path) as conn:
+        kept, limit, official = block_rows(conn, settings.account, p, now_ms)
+    payload = blocks_payload(kept, limit, official, p, now_ms)
     if json_out:
-        # ccusage's keys stay as they are; the official figures sit beside them when known.
-        _emit({"blocks": rows} | ({"limits": official} if official else {}))
+        _emit(payload)
     else:
         from .render import blocks_table
 
+        length = session_ms(session_length)
         shown = limit if limit is not None else max_completed_tokens(kept, now_ms, length)
-        Console().print(blocks_table(rows, shown or None, zone_info, official))
+        Console().print(blocks_table(payload["blocks"], shown or None, zone_info, official))
 
 
 def _block_kept(start_ms: int, tz: ZoneInfo, since: date | None, until: date | None,
@@ -251,3 +245,82 @@ def _token_limit(value: str | None, blocks: list[Any], now_ms: int, length: int)
     if limit <= 0:
         raise UserError("invalid --token-limit: must be positive")
     return limit
+
+
+KEY_NAMES = {"daily": "date", "weekly": "week", "monthly": "month"}
+
+
+def period_report(conn: sqlite3.Connection, kind: str, p: dict[str, Any]) -> dict[str, Any]:
+    """``daily``, ``weekly`` or ``monthly``."""
+    found = readmodel.rollup_rows(conn, Filters(machine=p["machine"], project=p["project"]))
+    week = p.get("start_of_week") or "sunday"
+    periods = group_rollups(
+        found, p["timezone"], period_of(kind, week), p["mode"], p["since"], p["until"]
+    )
+    if p["order"] == "desc":
+        periods.reverse()
+    return {kind: [x.json(KEY_NAMES[kind]) for x in periods], "totals": totals_json(periods)}
+
+
+SessionRows = list[tuple[Period, dict[str, Any], str]]
+
+
+def session_periods(conn: sqlite3.Connection, p: dict[str, Any]) -> SessionRows:
+    """Sessions as (period, row, machine), most expensive first: the ``session`` report's rows
+    (with the hook columns beside ccusage's keys) and what ``export --by session`` writes."""
+    cost_index = COST_INDEX[p["mode"]]
+    sessions: dict[tuple[str, str], tuple[Period, int, int, str]] = {}
+    for r in readmodel.session_rows(conn, Filters(machine=p["machine"], project=p["project"])):
+        key = (r.project_dir, r.session_id)
+        period = sessions.setdefault(key, (Period(r.session_id), r.first_ms, r.last_ms,
+                                           r.machine))[0]  # fmt: skip
+        period.add(r.model, r.sums, cost_index, r.first_ms)
+    hooks = session_hooks(conn)
+    rows = []
+    since, until = p["since"], p["until"]
+    for (project_dir, _), (period, first, last, machine) in sessions.items():
+        day = local_date(last // 1000, p["timezone"])
+        if (since and day < since) or (until and day > until) or not period.tokens.total:
+            continue
+        row = period.json("sessionId")
+        row.update(projectPath=project_dir, firstActivity=iso_ms(first), lastActivity=iso_ms(last))
+        row.update(hook_counts(hooks.get(period.key)))
+        rows.append((period, row, machine))
+    rows.sort(key=lambda pr: (-pr[0].tokens.cost_nano, pr[1]["sessionId"]))
+    return rows
+
+
+def session_report(conn: sqlite3.Connection, p: dict[str, Any]) -> dict[str, Any]:
+    rows = session_periods(conn, p)
+    return {"sessions": [r for _, r, _ in rows], "totals": totals_json(x for x, _, _ in rows)}
+
+
+def block_rows(
+    conn: sqlite3.Connection, account: str, p: dict[str, Any], now_ms: int
+) -> tuple[list[Block], int | None, dict[str, Any] | None]:
+    """The blocks the filters keep, the token limit asked for, the official figures."""
+    length = session_ms(p["session_length"])
+    found = readmodel.blocks(conn, account, p["machine"], length)
+    official = readmodel.official_limits(conn, account, now_ms, length)
+    kept = [
+        b for b in found
+        if _block_kept(b.start_ms, p["timezone"], p["since"], p["until"], p["recent"], now_ms)
+        and (not p["active"] or is_active(b, now_ms, length))
+    ]  # fmt: skip
+    return kept, _token_limit(p["token_limit"], kept, now_ms, length), official
+
+
+def blocks_payload(kept: list[Block], limit: int | None, official: dict[str, Any] | None,
+                   p: dict[str, Any], now_ms: int) -> dict[str, Any]:  # fmt: skip
+    """ccusage's keys as they are; the official figures beside them when known."""
+    length = session_ms(p["session_length"])
+    ordered = list(reversed(kept)) if p["order"] == "desc" else kept
+    cost_index = tuple(COST_INDEX).index(p["mode"])
+    rows = [block_json(b, now_ms, length, cost_index, limit) for b in ordered]
+    return {"blocks": rows} | ({"limits": official} if official else {})
+
+
+def blocks_report(
+    conn: sqlite3.Connection, account: str, p: dict[str, Any], now_ms: int
+) -> dict[str, Any]:
+    return blocks_payload(*block_rows(conn, account, p, now_ms), p, now_ms)

@@ -4,6 +4,7 @@ hook read model (no bus)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -51,6 +52,26 @@ def tools_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def tools_report(conn: sqlite3.Connection, p: dict[str, Any]) -> dict[str, Any]:
+    """`tools --json` and `/api/tools`: ``p`` holds the parsed filters."""
+    from usagectl.processors import readmodel
+    from usagectl.processors.hookstore import CallFilters, hook_projects, tool_calls
+    from usagectl.projections.toolreport import tool_report
+
+    tz, project = p["timezone"], p["project"]
+    projects = None
+    if project is not None:
+        projects = [x for x in hook_projects(conn) if readmodel.names_project(x, project)]
+    filters = CallFilters(
+        machine=p["machine"],
+        projects=projects,
+        session_id=p["session"],
+        from_ms=_day_ms(p["since"], tz) if p["since"] else None,
+        to_ms=_day_ms(p["until"] + timedelta(days=1), tz) if p["until"] else None,
+    )
+    return tool_report(tool_calls(conn, filters))
+
+
 @app.command()
 def tools(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
           machine: Machine = None, project: Project = None, session: Session = None,
@@ -58,27 +79,17 @@ def tools(json_out: Json = False, timezone: Tz = None, since: Since = None, unti
     """Tool calls seen by the hooks (`usagectl hooks install`): per tool, calls, failures,
     failure rate, p50/p95 duration, most used first."""
     from usagectl.processors import readmodel
-    from usagectl.processors.hookstore import CallFilters, hook_projects, tool_calls
-    from usagectl.projections.toolreport import tool_report
 
     from .settings import load_settings
 
-    zone_info = zone(timezone)
-    since_d, until_d = parse_day(since, "--since"), parse_day(until, "--until")
+    p = {"timezone": zone(timezone), "since": parse_day(since, "--since"),
+         "until": parse_day(until, "--until"), "machine": machine, "project": project,
+         "session": session}  # fmt: skip
     conn = readmodel.open_read(load_settings().db_path)
-    with conn:
-        projects = None
-        if project is not None:
-            projects = [p for p in hook_projects(conn) if readmodel.names_project(p, project)]
-        filters = CallFilters(
-            machine=machine,
-            projects=projects,
-            session_id=session,
-            from_ms=_day_ms(since_d, zone_info) if since_d else None,
-            to_ms=_day_ms(until_d + timedelta(days=1), zone_info) if until_d else None,
-        )
-        report = tool_report(tool_calls(conn, filters))
-    conn.close()
+    try:
+        report = tools_report(conn, p)
+    finally:
+        conn.close()
     if json_out:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:

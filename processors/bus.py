@@ -206,17 +206,24 @@ async def stream_identity(js: JetStreamContext, settings: BusSettings) -> tuple[
 
 
 async def pull_from(
-    js: JetStreamContext, settings: BusSettings, durable: str, start_seq: int
+    js: JetStreamContext,
+    settings: BusSettings,
+    durable: str,
+    start_seq: int,
+    *,
+    subjects: list[str] | None = None,
+    named: bool = False,
 ) -> JetStreamContext.PullSubscription:
-    """A durable pull consumer positioned at ``start_seq``.
+    """A durable pull consumer positioned at ``start_seq``, on ``subjects`` (default: every
+    fact).
 
-    The read model's tracking row is the cursor of record: the consumer is recreated from it on
+    The reader's tracking row is the cursor of record: the consumer is recreated from it on
     every start, so a restored or replayed database never skips or double-applies. Its name
-    carries this reader's machine (``processor_<machine>``): readers sharing a hub never
-    delete each other's cursor.
+    carries this reader's machine (``processor_<machine>``), or is exactly ``durable`` when
+    ``named``: readers sharing a hub never delete each other's cursor.
     """
-    name = settings.durable(durable)
-    await delete_durable(js, settings, durable)
+    name = durable if named else settings.durable(durable)
+    await delete_durable(js, settings, name, named=True)
     config = ConsumerConfig(
         durable_name=name,
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
@@ -224,14 +231,30 @@ async def pull_from(
         ack_policy=AckPolicy.ALL,
         ack_wait=60,
         max_ack_pending=20_000,
-        filter_subjects=fact_subjects(settings.prefix),
+        filter_subjects=subjects or fact_subjects(settings.prefix),
     )
     await refusable(js, js.add_consumer(settings.stream, config), f"create the consumer {name}")
     return await js.pull_subscribe_bind(name, stream=settings.stream)
 
 
-async def delete_durable(js: JetStreamContext, settings: BusSettings, durable: str) -> None:
-    name = settings.durable(durable)
+async def resume_seq(js: JetStreamContext, settings: BusSettings, tracked: int) -> tuple[int, int]:
+    """Where a reader whose cursor is ``tracked`` continues, and how many messages it missed.
+
+    A hub that lost its unsynced tail reuses those sequences for what producers resend: never
+    past the stream's end. Messages purged (archived) or aged out before the reader got them
+    cannot come any more, and waiting for them would never end: never before the stream's
+    first. What they held is in the archive, if anywhere.
+    """
+    _, end = await stream_identity(js, settings)
+    seq = min(tracked, end)
+    first = await stream_first_seq(js, settings)
+    return max(seq, first - 1), max(0, first - 1 - seq)
+
+
+async def delete_durable(
+    js: JetStreamContext, settings: BusSettings, durable: str, *, named: bool = False
+) -> None:
+    name = durable if named else settings.durable(durable)
     with contextlib.suppress(NotFoundError):
         await refusable(js, js.delete_consumer(settings.stream, name), f"delete consumer {name}")
 

@@ -25,11 +25,9 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 from usagectl.projections.events import Event, Heartbeat, UsageBatch, decode, encode_token
 
-from .bus import BusSettings, stream_identity
+from .bus import BusSettings, pull_from, resume_seq, stream_identity
 from .consumers import (
     Batch,
     Consumer,
@@ -135,24 +133,21 @@ class Runner:
             log(consumer.name, "the stream was recreated: rebuilding from its start")
             await self._call(lambda: reset_for_replay(conn, consumer, end, _now_ms()))
             tracked = await self._call(lambda: read_tracking(conn, consumer.name))
-        self.stream_id, self.seq = stream, min(tracked.seq, end)
-        self.replay_until = tracked.replay_until
+        self.stream_id, self.replay_until = stream, tracked.replay_until
+        self.seq, gap = await resume_seq(self.js, self.bus, tracked.seq)
+        if gap:  # purged before we read them: the cursor moves past, so `sync` stops waiting
+            log(consumer.name, f"{gap:,} messages left the stream before it read them")
+            seq, now = self.seq, _now_ms()
+
+            def past_gap(c: sqlite3.Connection) -> None:
+                write_tracking(c, consumer.name, seq, stream, now)
+
+            await self._call(lambda: transaction(conn, past_gap))
 
     async def _subscribe(self, start: int) -> JetStreamContext.PullSubscription:
         durable = durable_name(self.consumer.name, self.ctx.machine)
-        with contextlib.suppress(NotFoundError):
-            await self.js.delete_consumer(self.bus.stream, durable)
-        config = ConsumerConfig(
-            durable_name=durable,
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=max(start, 1),
-            ack_policy=AckPolicy.ALL,
-            ack_wait=60,
-            max_ack_pending=20_000,
-            filter_subjects=[f"{self.bus.prefix}.v1.{k}.>" for k in self.consumer.subjects],
-        )
-        await self.js.add_consumer(self.bus.stream, config)
-        return await self.js.pull_subscribe_bind(durable, stream=self.bus.stream)
+        subjects = [f"{self.bus.prefix}.v1.{k}.>" for k in self.consumer.subjects]
+        return await pull_from(self.js, self.bus, durable, start, subjects=subjects, named=True)
 
     async def _consume(
         self,

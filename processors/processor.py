@@ -23,7 +23,7 @@ from nats.js.errors import ServiceUnavailableError
 from usagectl.projections.blocks import DEFAULT_SESSION_HOURS, session_ms
 from usagectl.projections.events import Hook, Limit, Plan, Usage, UsageBatch, decode
 
-from .bus import BusSettings, from_its_machine, pull_from, stream_first_seq, stream_identity
+from .bus import BusSettings, from_its_machine, pull_from, resume_seq, stream_identity
 from .schema import CONSUMER
 from .store import apply_batch, last_seq, open_store, refresh, tracked_stream
 
@@ -146,6 +146,8 @@ class Processor:
 
     async def _loop(self, db: aiosqlite.Connection, stop: asyncio.Event) -> None:
         self.progress.seq = await self._resume_from(db)
+        if self.progress.purged_gap:  # the cursor moves past what left the stream unread
+            await apply_batch(db, CONSUMER, [], self.progress.seq, self.stream_id)
         sub = await pull_from(self.js, self.settings, self.durable, self.progress.seq + 1)
         dirty = True
         try:
@@ -180,18 +182,13 @@ class Processor:
         Sequences then mean nothing, so everything is applied again: each event is idempotent
         in the ledger, and the history already in the read model is kept.
         """
-        stream, stream_end = await stream_identity(self.js, self.settings)
+        stream, _ = await stream_identity(self.js, self.settings)
         seq, known = await last_seq(db, CONSUMER), await tracked_stream(db, CONSUMER)
         if known is not None and known != stream:
             seq = 0
-        # A hub that lost its unsynced tail reuses those sequences for what producers resend.
         self.stream_id = stream
-        seq = min(seq, stream_end)
-        # Messages purged (archived) or aged out before we read them cannot come any more:
-        # waiting for them would never end. What they held is in the archive, if anywhere.
-        first = await stream_first_seq(self.js, self.settings)
-        self.progress.purged_gap = max(0, first - 1 - seq)
-        return max(seq, first - 1)
+        seq, self.progress.purged_gap = await resume_seq(self.js, self.settings, seq)
+        return seq
 
     async def _apply(self, db: aiosqlite.Connection, msgs: list[Msg]) -> None:
         b = _usages(msgs, self.progress.seq, self.progress)

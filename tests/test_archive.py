@@ -82,3 +82,21 @@ def test_archive_errors_are_one_line(env: Env) -> None:
         proc = env.run(*args, check=False)
         assert proc.returncode == 1, args
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_new_machine_on_a_purged_stream_syncs_and_rebuilds_from_the_archive(
+    env: Env, tmp_path: Path
+) -> None:
+    from conftest import make_env
+
+    generate(env.claude, seed=34, sessions=4, days=2)
+    env.run("sync")
+    before = texts(env)
+    target = env.root / "archive"
+    env.run("archive", "--older-than", "0", "--dir", str(target), "--purge")
+    assert stream_messages(env) == 0
+    # Its sequences are gone from the stream: `sync` must not wait for them.
+    newcomer = make_env(tmp_path / "newcomer", env.nats_url)
+    newcomer.run("sync", timeout=60)
+    newcomer.run("replay", "--from-archive", str(target))
+    assert texts(newcomer) == before

@@ -18,7 +18,10 @@ import anyio.to_thread
 import msgspec
 import nats.errors
 from starlette.responses import Response
+from usagectl.cli import reports as report_builders
+from usagectl.cli.plans import plans_report
 from usagectl.cli.settings import Settings
+from usagectl.cli.tools import tools_report
 from usagectl.processors import readmodel
 from usagectl.processors.bus import BusUnavailable
 
@@ -78,27 +81,30 @@ async def read(state: ServerState, work: Callable[[sqlite3.Connection], T]) -> T
 
 def _period(kind: str) -> Handler:
     async def run(state: ServerState, p: dict[str, Any]) -> Response:
-        return json_response(await read(state, lambda c: reports.period_report(c, kind, p)))
+        return json_response(await read(state, lambda c: report_builders.period_report(c, kind, p)))
 
     return run
 
 
 async def _sessions(state: ServerState, p: dict[str, Any]) -> Response:
-    return json_response(await read(state, lambda c: reports.session_report(c, p)))
+    return json_response(await read(state, lambda c: report_builders.session_report(c, p)))
 
 
 async def _blocks(state: ServerState, p: dict[str, Any]) -> Response:
     account, now = state.settings.account, state.now_ms()
-    return json_response(await read(state, lambda c: reports.blocks_report(c, account, p, now)))
+    P.token_limit(p["token_limit"])  # a 400 before the read model is touched
+    return json_response(
+        await read(state, lambda c: report_builders.blocks_report(c, account, p, now))
+    )
 
 
 async def _tools(state: ServerState, p: dict[str, Any]) -> Response:
-    return json_response(await read(state, lambda c: reports.tools_report(c, p)))
+    return json_response(await read(state, lambda c: tools_report(c, p)))
 
 
 async def _plans(state: ServerState, p: dict[str, Any]) -> Response:
     now = state.now_ms()
-    return json_response(await read(state, lambda c: reports.plans_report(c, p, now)))
+    return json_response(await read(state, lambda c: plans_report(c, p, now)))
 
 
 async def _limits(state: ServerState, p: dict[str, Any]) -> Response:

@@ -14,11 +14,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
+from usagectl.cli.reports import session_periods
 from usagectl.processors.readmodel import Filters
 from usagectl.projections.reports import COST_INDEX, Period, local_date, totals_json
 
 from .queries import rollups_by
-from .reports import session_periods
 
 NUMBERS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens",
            "totalTokens", "totalCost")  # fmt: skip
