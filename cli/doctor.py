@@ -12,6 +12,7 @@ import nats.errors
 import typer
 from rich.console import Console
 from rich.table import Table
+from usagectl.processors import poison
 from usagectl.processors.readmodel import NoReadModel, applied_seq, ledger_counts, open_read
 from usagectl.processors.schema import CONSUMER
 from usagectl.producers.checkpoints import Checkpoints
@@ -65,7 +66,8 @@ def _read_model(settings: Settings) -> dict[str, Any]:
     with conn:
         counted, replays = ledger_counts(conn)
         return {"path": str(settings.db_path), "applied_seq": applied_seq(conn),
-                "responses_counted": counted, "sidechain_replays_set_aside": replays}  # fmt: skip
+                "responses_counted": counted, "sidechain_replays_set_aside": replays,
+                "refused_events": poison.read(conn)}  # fmt: skip
 
 
 def diagnose(error: str) -> str:
@@ -145,6 +147,10 @@ def problems(report: dict[str, Any]) -> list[str]:
         k.startswith("rejected:") for k in report["producer"]["lines_by_reason"]
     ):
         found.append("some transcript lines were rejected (listed above; they are not counted)")
+    refused = report["read_model"].get("refused_events", {}).get("total", 0)
+    if refused:
+        found.append(f"the processor refused {refused:,} event(s) from the stream (listed "
+                     "above; they are not counted, and counting went on)")  # fmt: skip
     return found
 
 
@@ -216,6 +222,9 @@ def _render(console: Console, r: dict[str, Any]) -> None:
             f"{rm['responses_counted']:,} responses counted, "
             f"{rm['sidechain_replays_set_aside']:,} sidechain replays set aside"
         )
+        for p in rm["refused_events"]["recent"]:
+            console.print(f"  [red]refused[/] stream seq {p['seq']:,} from {p['machine']}: "
+                          f"{p['reason']}", soft_wrap=True)  # fmt: skip
     bus = r["bus"]
     state = "[green]reachable[/]" if bus.get("reachable") else "[red]not reachable[/]"
     console.print(

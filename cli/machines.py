@@ -33,7 +33,8 @@ def machines_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="Machines", header_style="bold")
     for label, justify in (("Machine", "left"), ("Status", "left"), ("Heartbeat", "right"),
                            ("Version", "left"), ("Files", "right"), ("Lag", "right"),
-                           ("Rejected", "right"), ("Last usage", "left"), ("Sessions", "right"),
+                           ("Rejected", "right"), ("Refused", "right"), ("Last usage", "left"),
+                           ("Sessions", "right"),
                            ("Cost", "right")):  # fmt: skip
         table.add_column(label, justify=justify, no_wrap=label != "Machine")  # type: ignore[arg-type]
 
@@ -44,7 +45,8 @@ def machines_table(rows: list[dict[str, Any]]) -> Table:
         table.add_row(
             row["machine"], row["status"], _ago(row["secondsSinceHeartbeat"]),
             row["version"] or "", count(row["filesWatched"]), count(row["lagBytes"], " B"),
-            count(row["rejectedLines"]), (row["lastUsage"] or "")[:16].replace("T", " "),
+            count(row["rejectedLines"]), count(row.get("refusedEvents")),
+            (row["lastUsage"] or "")[:16].replace("T", " "),
             f"{row['sessions']:,}", f"${row['totalCost']:,.2f}",
         )  # fmt: skip
     return table
@@ -52,11 +54,15 @@ def machines_table(rows: list[dict[str, Any]]) -> Table:
 
 def machines_from(conn: sqlite3.Connection, now_ms: int) -> dict[str, Any]:
     """The report (`usagectl machines --json`, `/api/machines`) from an open read model."""
+    from usagectl.processors import poison
     from usagectl.processors.machineread import read_beats, read_usage
     from usagectl.projections.machines import machine_rows, summary
 
     rows = machine_rows(read_beats(conn), read_usage(conn), now_ms)
-    return {"machines": rows, "summary": summary(rows)}
+    refused = poison.read(conn)
+    for row in rows:  # events the processor could not apply, by the machine that sent them
+        row["refusedEvents"] = refused["by_machine"].get(row["machine"], 0)
+    return {"machines": rows, "summary": summary(rows), "refusedEvents": refused["recent"]}
 
 
 def machines_report(db_path: Any, now_ms: int) -> dict[str, Any]:

@@ -264,13 +264,8 @@ async def apply_archive(
 async def _apply(
     db: Any, lines: list[ArchivedMsg], current: tuple[str, str], progress: Any
 ) -> None:
-    from .processor import decode_batch
-    from .schema import CONSUMER
-    from .store import apply_batch
+    from .processor import apply_items
 
-    items = ((line.seq, line.subject, bytes(line.data)) for line in lines)
-    b = decode_batch(items, 0, progress)
+    items = [(line.seq, line.subject, bytes(line.data)) for line in lines]
     ours = lines[0].stream == current[0]
-    await apply_batch(db, CONSUMER, b.usages, b.seq if ours else 0, current[1] if ours else "",
-                      b.limits, b.hooks, b.plans)  # fmt: skip
-    progress.events += len(b.usages)
+    await apply_items(db, items, 0, progress, current[1] if ours else None)

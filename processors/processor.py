@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiosqlite
@@ -21,9 +22,20 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import ServiceUnavailableError
 from usagectl.projections.blocks import DEFAULT_SESSION_HOURS, session_ms
-from usagectl.projections.events import Hook, Limit, Plan, Usage, UsageBatch, decode
+from usagectl.projections.events import (
+    Hook,
+    Limit,
+    Plan,
+    Usage,
+    UsageBatch,
+    decode,
+    decode_token,
+    implausible,
+)
 
+from . import poison
 from .bus import BusSettings, from_its_machine, pull_from, resume_seq, stream_identity
+from .poison import Poison
 from .schema import CONSUMER
 from .store import apply_batch, last_seq, open_store, refresh, tracked_stream
 
@@ -42,6 +54,7 @@ class Progress:
     undecodable: int = 0
     purged_gap: int = 0  # stream messages gone before this read model applied them
     misattributed: int = 0  # events naming another machine than their subject's
+    refused: int = 0  # events recorded as poison and skipped
 
 
 @dataclass
@@ -51,44 +64,129 @@ class _Batch:
     hooks: list[Hook]
     plans: list[Plan]
     seq: int
+    poison: list[Poison] = field(default_factory=list)
 
 
-def _usages(msgs: list[Msg], after: int, progress: Progress) -> _Batch:
-    items = ((m.metadata.sequence.stream, m.subject, m.data) for m in msgs)
-    return decode_batch(items, after, progress)
+Item = tuple[int, str, bytes]  # stream sequence, subject, payload
 
 
-def decode_batch(items: Iterable[tuple[int, str, bytes]], after: int, progress: Progress) -> _Batch:
-    """Decode (stream sequence, subject, payload) after ``after`` into one batch by kind."""
-    usages: list[Usage] = []
-    limits: list[Limit] = []
-    hooks: list[Hook] = []
-    plans: list[Plan] = []
-    seq = after
+def decode_batch(items: Iterable[Item], after: int, progress: Progress) -> _Batch:
+    """Decode (stream sequence, subject, payload) after ``after`` into one batch by kind;
+    what cannot be read or believed goes to ``poison`` with its sequence and why."""
+    b = _Batch([], [], [], [], after)
+    usages, limits, hooks, plans = b.usages, b.limits, b.hooks, b.plans
     for msg_seq, msg_subject, data in items:
         if msg_seq <= after:
             continue
-        seq = max(seq, msg_seq)
+        b.seq = max(b.seq, msg_seq)
+        machine = decode_token(msg_subject.rsplit(".", 1)[-1])
         try:
             event = decode(data)
-        except msgspec.DecodeError:
-            # A message no version of us can read is counted, never retried forever.
+        except msgspec.DecodeError as err:
+            # A message no version of us can read is recorded, never retried forever.
             progress.undecodable += 1
+            b.poison.append(Poison(msg_seq, "", machine, f"undecodable: {err}"[:300]))
             continue
         if not from_its_machine(msg_subject, event):
             progress.misattributed += 1
+            b.poison.append(Poison(msg_seq, "", machine, "names another machine than its subject"))
             continue
         if isinstance(event, UsageBatch):
-            usages.extend(event.events)
+            usages.extend(_plausible(event.events, msg_seq, machine, b.poison))
         elif isinstance(event, Usage):
-            usages.append(event)
+            usages.extend(_plausible((event,), msg_seq, machine, b.poison))
         elif isinstance(event, Limit):
             limits.append(event)
         elif isinstance(event, Hook):
             hooks.append(event)
         elif isinstance(event, Plan):
             plans.append(event)
-    return _Batch(usages, limits, hooks, plans, seq)
+    return b
+
+
+def _plausible(
+    events: Iterable[Usage], seq: int, machine: str, refused: list[Poison]
+) -> Iterator[Usage]:
+    # Checked here as well as in the producer: anyone allowed to publish can bypass it.
+    for e in events:
+        why = implausible(e)
+        if why is None:
+            yield e
+        else:
+            refused.append(Poison(seq, e.event_id, machine, why))
+
+
+async def apply_items(
+    db: aiosqlite.Connection, items: list[Item], after: int, progress: Progress,
+    stream_id: str | None,
+) -> int:  # fmt: skip
+    """Apply the messages after ``after`` in one transaction and return the new cursor; an
+    event that cannot be applied is recorded as poison and skipped. ``stream_id`` None: the
+    messages come from another stream (an old archive), so no cursor is recorded."""
+    b = decode_batch(items, after, progress)
+    if b.seq <= after:
+        return after
+    await _refuse(db, b.poison, progress)
+    try:
+        await _store(db, b, b.seq, stream_id)
+    except Exception as err:
+        if not poison.is_poison(err):
+            raise
+        for item in items:
+            if item[0] > after:
+                await _apply_alone(db, item, progress, stream_id)
+    else:
+        progress.events += len(b.usages)
+    return b.seq
+
+
+async def _store(db: aiosqlite.Connection, b: _Batch, seq: int, stream_id: str | None) -> None:
+    cursor, stream = (seq, stream_id) if stream_id is not None else (0, "")
+    await apply_batch(db, CONSUMER, b.usages, cursor, stream, b.limits, b.hooks, b.plans)
+
+
+async def _apply_alone(
+    db: aiosqlite.Connection, item: Item, progress: Progress, stream_id: str | None
+) -> None:
+    """One message of a batch that failed; if it fails too, its events one by one. The cursor
+    stays before the message until its last event is in: events are idempotent in the read
+    model, so a crash in between only applies some of them again."""
+    seq, subject_, _ = item
+    b = decode_batch([item], seq - 1, Progress())  # its poison is recorded already
+    try:
+        await _store(db, b, seq, stream_id)
+        progress.events += len(b.usages)
+        return
+    except Exception as err:
+        if not poison.is_poison(err):
+            raise
+    machine = decode_token(subject_.rsplit(".", 1)[-1])
+    singles: list[tuple[str, _Batch]] = [
+        (u.event_id, _Batch([u], [], [], [], seq)) for u in b.usages
+    ]
+    singles += [(e.event_id, _Batch([], [e], [], [], seq)) for e in b.limits]
+    singles += [(e.event_id, _Batch([], [], [e], [], seq)) for e in b.hooks]
+    singles += [(e.event_id, _Batch([], [], [], [e], seq)) for e in b.plans]
+    for event_id, one in singles:
+        try:
+            await _store(db, one, seq - 1, stream_id)
+            progress.events += len(one.usages)
+        except Exception as err:
+            if not poison.is_poison(err):
+                raise
+            await _refuse(db, [Poison(seq, event_id, machine, poison.describe(err))], progress)
+    await _store(db, _Batch([], [], [], [], seq), seq, stream_id)
+
+
+async def _refuse(db: aiosqlite.Connection, items: list[Poison], progress: Progress) -> None:
+    if items:
+        await poison.record(db, items)
+        progress.refused += len(items)
+        first, last = items[0], items[-1]
+        where = f"{first.seq}" if first.seq == last.seq else f"{first.seq}-{last.seq}"
+        print(f"usagectl processor: {len(items)} event(s) refused at stream seq {where} "
+              f"({last.reason}); skipped, listed by `usagectl doctor`",
+              file=sys.stderr, flush=True)  # fmt: skip
 
 
 async def _fetch_or_stop(sub: JetStreamContext.PullSubscription, stop: asyncio.Event) -> list[Msg]:
@@ -191,13 +289,10 @@ class Processor:
         return seq
 
     async def _apply(self, db: aiosqlite.Connection, msgs: list[Msg]) -> None:
-        b = _usages(msgs, self.progress.seq, self.progress)
-        if b.seq > self.progress.seq:
-            await apply_batch(
-                db, CONSUMER, b.usages, b.seq, self.stream_id, b.limits, b.hooks, b.plans
-            )
-            self.progress.seq = b.seq
-            self.progress.events += len(b.usages)
+        items = [(m.metadata.sequence.stream, m.subject, m.data) for m in msgs]
+        self.progress.seq = await apply_items(
+            db, items, self.progress.seq, self.progress, self.stream_id
+        )
         # Committed already: an ack lost to a leader election is covered by the next batch's
         # (AckPolicy.ALL), and a redelivery is skipped by its sequence.
         with contextlib.suppress(TimeoutError, nats.errors.Error):

@@ -15,6 +15,13 @@ import msgspec
 SCHEMA = "v1"
 DEFAULT_PREFIX = "usagectl"
 
+# No real response comes near these; beyond them a value is damage or an attack, and it would
+# overflow the read model's 64-bit sums.
+MAX_TOKENS = 10**9
+MAX_COST_USD = 1e6
+# Outside these years a timestamp is damage too, and dates far from now break local-time math.
+TS_YEARS = (2000, 2199)
+
 
 class Source(msgspec.Struct, frozen=True):
     """Where a usage line came from: the file (absolute on its machine) and the line's offset."""
@@ -53,6 +60,20 @@ class Usage(msgspec.Struct, frozen=True, tag="usage"):
         return (
             self.input + self.output + self.cache_write_5m + self.cache_write_1h + self.cache_read
         )
+
+
+def implausible(u: Usage) -> str | None:
+    """Why no real response could carry these values, or None if it could."""
+    counts = (u.input, u.output, u.cache_write_5m, u.cache_write_1h, u.cache_read,
+              u.web_search_requests)  # fmt: skip
+    if any(not 0 <= n <= MAX_TOKENS for n in counts):
+        return f"token count out of range (0..{MAX_TOKENS:,})"
+    if not TS_YEARS[0] <= u.ts.year <= TS_YEARS[1]:
+        return f"timestamp out of range (years {TS_YEARS[0]}..{TS_YEARS[1]})"
+    cost = u.reported_cost_usd
+    if cost is not None and not 0 <= cost <= MAX_COST_USD:  # NaN fails both comparisons
+        return f"reported cost out of range (0..{MAX_COST_USD:,.0f} USD)"
+    return None
 
 
 class UsageBatch(msgspec.Struct, frozen=True, tag="usage_batch"):

@@ -15,9 +15,10 @@ from typing import Annotated
 
 import msgspec
 
-from .events import Source, Usage
+from .events import MAX_COST_USD, MAX_TOKENS, TS_YEARS, Source, Usage
 
-Count = Annotated[int, msgspec.Meta(ge=0)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
+Cost = Annotated[float, msgspec.Meta(ge=0, le=MAX_COST_USD)]
 
 # The marker every billable line contains; lines without it are classified by type only.
 USAGE_MARKER = b'"usage"'
@@ -57,7 +58,7 @@ class _LineView(msgspec.Struct):
     sessionId: str | None = None
     agentId: str | None = None
     cwd: str | None = None
-    costUSD: float | None = None
+    costUSD: Cost | None = None
 
 
 class _TypeView(msgspec.Struct):
@@ -86,6 +87,8 @@ KNOWN_TYPES = frozenset(
 # Reasons a line is rejected as unusable (malformed); skipped kinds are "skip:<type>".
 NOT_JSON = "not_json"
 BAD_TOKENS = "bad_token_value"
+TOO_LARGE = "token_value_too_large"
+BAD_COST = "cost_out_of_range"
 MISSING_TOKENS = "missing_token_field"
 BAD_TIMESTAMP = "bad_timestamp"
 BAD_FIELD = "bad_field_type"
@@ -150,16 +153,18 @@ def parse_timestamp(value: str | None) -> datetime | None:
         ts = datetime.fromisoformat(value)
     except ValueError:
         return None
-    if ts.tzinfo is None:
-        return None
+    if ts.tzinfo is None or not TS_YEARS[0] <= ts.year <= TS_YEARS[1]:
+        return None  # far-off years are damage, and some overflow on the way to UTC
     return ts.astimezone(UTC)
 
 
 def _classify_validation(err: msgspec.ValidationError) -> str:
     text = str(err)
     if "$.message.usage" in text:
-        return MISSING_TOKENS if "missing required field" in text else BAD_TOKENS
-    return BAD_FIELD
+        if "missing required field" in text:
+            return MISSING_TOKENS
+        return TOO_LARGE if "<=" in text else BAD_TOKENS
+    return BAD_COST if "$.costUSD" in text and "Expected `float`" in text else BAD_FIELD
 
 
 def _skip_by_type(line: bytes) -> Skipped:

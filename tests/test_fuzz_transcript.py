@@ -8,13 +8,14 @@ from datetime import UTC
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from usagectl.projections.events import Usage
+from usagectl.projections.events import MAX_TOKENS, Usage
 from usagectl.projections.transcript import Skipped, file_context, normalise
 
 CTX = file_context("/r", "/r/projects/-p/s.jsonl", "m", "a")
 REASONS = {
     "not_json", "missing_token_field", "bad_token_value", "bad_timestamp", "bad_field_type",
     "assistant_without_usage", "blank", "nested_too_deep", "invalid_utf8",
+    "token_value_too_large", "cost_out_of_range",
 }  # fmt: skip
 
 
@@ -26,7 +27,7 @@ def check(line: bytes) -> None:
     assert isinstance(result, Usage)
     for value in (result.input, result.output, result.cache_write_5m, result.cache_write_1h,
                   result.cache_read, result.web_search_requests):  # fmt: skip
-        assert isinstance(value, int) and value >= 0
+        assert isinstance(value, int) and 0 <= value <= MAX_TOKENS
     assert result.ts.tzinfo is not None and result.ts.utcoffset() == UTC.utcoffset(None)
 
 

@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 import pytest
 from usagectl.projections.events import Usage, decode, encode
 from usagectl.projections.transcript import (
+    BAD_COST,
     BAD_FIELD,
     BAD_TIMESTAMP,
     BAD_TOKENS,
     MISSING_TOKENS,
     NO_USAGE,
     NOT_JSON,
+    TOO_LARGE,
     FileContext,
     Skipped,
     file_context,
@@ -92,10 +94,19 @@ def test_subagent_file_rolls_into_parent_session() -> None:
          b'{"input_tokens":2000000.0,"output_tokens":5}}}', BAD_TOKENS, True),
         (b'{"type":"assistant","timestamp":"2026-01-01T00:00:00.000Z","message":{"usage":'
          b'{"input_tokens":"5","output_tokens":5}}}', BAD_TOKENS, True),
+        (b'{"type":"assistant","timestamp":"2026-01-01T00:00:00.000Z","message":{"usage":'
+         b'{"input_tokens":1000000000000000,"output_tokens":5}}}', TOO_LARGE, True),
+        (b'{"type":"assistant","timestamp":"2026-01-01T00:00:00.000Z","message":{"usage":'
+         b'{"input_tokens":1,"output_tokens":5,"cache_creation":'
+         b'{"ephemeral_1h_input_tokens":9223372036854775807}}}}', TOO_LARGE, True),
+        (b'{"type":"assistant","timestamp":"2026-01-01T00:00:00.000Z","costUSD":1e300,'
+         b'"message":{"usage":{"input_tokens":1,"output_tokens":5}}}', BAD_COST, True),
         (b'{"type":"assistant","timestamp":"yesterday","message":{"usage":'
          b'{"input_tokens":1,"output_tokens":5}}}', BAD_TIMESTAMP, True),
         (b'{"type":"assistant","message":{"usage":{"input_tokens":1,"output_tokens":5}}}',
          BAD_TIMESTAMP, True),
+        (b'{"type":"assistant","timestamp":"0001-01-01T00:00:00+14:00","message":{"usage":'
+         b'{"input_tokens":1,"output_tokens":5}}}', BAD_TIMESTAMP, True),
         (b'{"type":"assistant","timestamp":"2026-01-01T00:00:00.000Z","isSidechain":"yes",'
          b'"message":{"usage":{"input_tokens":1,"output_tokens":5}}}', BAD_FIELD, True),
         (b'{"type":"assistant","timestamp":"2026-01-01T00:00:00.000Z","message":{"id":"x",'
