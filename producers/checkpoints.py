@@ -36,6 +36,7 @@ class FileState:
     mtime_ns: int = 0
     lines: int = 0
     events: int = 0
+    fingerprint: str = ""  # identity.fingerprint at ``offset``
 
 
 @dataclass
@@ -56,13 +57,16 @@ class Checkpoints:
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.executescript(DDL)
         self.db.execute("PRAGMA synchronous = NORMAL")
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
+        if "fingerprint" not in columns:  # a checkpoint file from before fingerprints
+            self.db.execute("ALTER TABLE files ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
 
     def load(self) -> dict[str, FileState]:
         rows = self.db.execute(
-            "SELECT path, inode, offset, size, mtime_ns, lines, events FROM files"
+            "SELECT path, inode, offset, size, mtime_ns, lines, events, fingerprint FROM files"
         )
         return {r[0]: FileState(*r) for r in rows}
 
@@ -118,9 +122,9 @@ class Checkpoints:
         if r.reset:
             self.db.execute("DELETE FROM line_reasons WHERE path = ?", (s.path,))
         self.db.execute(
-            "INSERT OR REPLACE INTO files (path, inode, offset, size, mtime_ns, lines, events) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (s.path, s.inode, s.offset, s.size, s.mtime_ns, s.lines, s.events),
+            "INSERT OR REPLACE INTO files (path, inode, offset, size, mtime_ns, lines, events, "
+            "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (s.path, s.inode, s.offset, s.size, s.mtime_ns, s.lines, s.events, s.fingerprint),
         )
         self.db.executemany(
             "INSERT INTO line_reasons (path, reason, rejected, count) VALUES (?, ?, ?, ?) "

@@ -24,6 +24,7 @@ from usagectl.projections.transcript import FileContext, Skipped, file_context, 
 
 from .checkpoints import Checkpoints, FileState, ReadResult
 from .discovery import root_of, session_files
+from .identity import fingerprint
 from .tailer import plan_read, read_chunks
 
 BATCH_EVENTS = 400
@@ -147,6 +148,7 @@ class Producer:
             state = FileState(
                 state.path, state.inode, chunk.end, state.size, state.mtime_ns,
                 state.lines + result.lines, state.events + result.events,
+                fingerprint(state.path, chunk.end),
             )  # fmt: skip
             result.state = state
             self.known[state.path] = state

@@ -1,7 +1,8 @@
 """Incremental reading of a growing JSONL file by byte offset.
 
-A partial last line waits for its newline; a file that shrank or was replaced (new inode) is
-read again from the start; a file that vanished mid-read is simply done.
+A partial last line waits for its newline; a file that shrank, was replaced (new inode) or was
+rewritten under the same inode (identity.py) is read again from the start; a file that
+vanished mid-read is simply done.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .checkpoints import FileState
+from .identity import rewritten
 
 CHUNK_BYTES = 4 << 20
 
@@ -31,6 +33,8 @@ def plan_read(path: str, known: FileState | None) -> tuple[FileState, bool] | No
         return None
     state = known or FileState(path)
     reset = known is not None and (st.st_ino != known.inode or st.st_size < known.offset)
+    if known is not None and not reset and st.st_mtime_ns != known.mtime_ns:
+        reset = rewritten(path, known.offset, known.fingerprint)  # same inode, new bytes
     if reset or known is None:
         state = FileState(path, inode=st.st_ino)
     if st.st_size == state.offset and not reset and known is not None:
