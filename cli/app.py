@@ -99,6 +99,11 @@ def sync(plan_dirs: PlanDirs = None) -> None:
         f"synced {stats.files:,} files, {stats.lines:,} lines, {stats.events:,} usage events "
         f"({stats.rejected:,} lines rejected: see `usagectl doctor`)"
     )
+    if stats.unreadable:
+        err_console.print(
+            f"{stats.unreadable:,} file(s) or folder(s) could not be read and were skipped (the "
+            "rest is counted; they are tried again next time): see `usagectl doctor`"
+        )
 
 
 @app.command()

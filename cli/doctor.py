@@ -44,11 +44,13 @@ def _producer(settings: Settings) -> dict[str, Any]:
             for (reason, rejected), n in sorted(cp.reasons().items())
         }
         worst = cp.rejected_by_file()[:20]
+        unreadable = cp.unreadable()
     finally:
         cp.close()
     rejected_files = [{"path": p, "reason": r, "lines": n} for p, r, n in worst]
     return {"files": files, "lines": lines, "events": events, "unread_bytes": lag,
-            "lines_by_reason": reasons, "rejected_files": rejected_files}  # fmt: skip
+            "lines_by_reason": reasons, "rejected_files": rejected_files,
+            "unreadable": unreadable}  # fmt: skip
 
 
 def _plans(settings: Settings) -> dict[str, Any]:
@@ -147,6 +149,11 @@ def problems(report: dict[str, Any]) -> list[str]:
         k.startswith("rejected:") for k in report["producer"]["lines_by_reason"]
     ):
         found.append("some transcript lines were rejected (listed above; they are not counted)")
+    unreadable = report["producer"].get("unreadable", {})
+    if unreadable:
+        n = len(unreadable)
+        found.append(f"{n:,} file(s) or folder(s) could not be read (listed above); the rest "
+                     "is counted, and they are tried again at every pass")  # fmt: skip
     refused = report["read_model"].get("refused_events", {}).get("total", 0)
     if refused:
         found.append(f"the processor refused {refused:,} event(s) from the stream (listed "
@@ -210,6 +217,8 @@ def _render(console: Console, r: dict[str, Any]) -> None:
             f"  [red]rejected[/] {f['lines']:,} × {f['reason']} in {Path(f['path'])}",
             soft_wrap=True,
         )
+    for path, why in p.get("unreadable", {}).items():
+        console.print(f"  [red]unreadable[/] {path}: {why}", soft_wrap=True)
     for path, reasons in r["plans"]["rejected_manifest_lines"].items():
         counts = ", ".join(f"{n:,} × {reason}" for reason, n in sorted(reasons.items()))
         console.print(f"  [red]rejected[/] plan manifest lines {counts} in {path}", soft_wrap=True)

@@ -45,11 +45,16 @@ def machines_table(rows: list[dict[str, Any]]) -> Table:
         table.add_row(
             row["machine"], row["status"], _ago(row["secondsSinceHeartbeat"]),
             row["version"] or "", count(row["filesWatched"]), count(row["lagBytes"], " B"),
-            count(row["rejectedLines"]), count(row.get("refusedEvents")),
+            count(row["rejectedLines"]) + _unreadable(row), count(row.get("refusedEvents")),
             (row["lastUsage"] or "")[:16].replace("T", " "),
             f"{row['sessions']:,}", f"${row['totalCost']:,.2f}",
         )  # fmt: skip
     return table
+
+
+def _unreadable(row: dict[str, Any]) -> str:
+    n = len(row.get("unreadableFiles") or {})
+    return f" ({n:,} unreadable)" if n else ""
 
 
 def machines_from(conn: sqlite3.Connection, now_ms: int) -> dict[str, Any]:

@@ -15,8 +15,21 @@ def read_beats(conn: sqlite3.Connection) -> list[Beat]:
         ).fetchall()
     except sqlite3.OperationalError:  # a read model written before machines were kept
         return []
+    try:
+        unreadable = dict(conn.execute("SELECT machine, unreadable FROM machine_unreadable"))
+    except sqlite3.OperationalError:  # written before unreadable files were reported
+        unreadable = {}
     return [
-        Beat(m, ts, version, json.loads(roots), files, lag, json.loads(rejected))
+        Beat(
+            m,
+            ts,
+            version,
+            json.loads(roots),
+            files,
+            lag,
+            json.loads(rejected),
+            json.loads(unreadable.get(m, "{}")),
+        )
         for m, ts, version, roots, files, lag, rejected in rows
     ]
 

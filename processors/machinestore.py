@@ -31,6 +31,24 @@ WHERE excluded.ts_ms >= machines.ts_ms
 """
 
 
+# What each machine's producer could not read, beside its beat (a table of its own: read
+# models built before it simply lack it).
+UNREADABLE_DDL = (
+    "CREATE TABLE IF NOT EXISTS machine_unreadable (machine TEXT PRIMARY KEY, "
+    "ts_ms INTEGER NOT NULL, unreadable TEXT NOT NULL) WITHOUT ROWID"
+)
+_UPSERT_UNREADABLE = """
+INSERT INTO machine_unreadable (machine, ts_ms, unreadable) VALUES (?, ?, ?)
+ON CONFLICT (machine) DO UPDATE SET ts_ms = excluded.ts_ms, unreadable = excluded.unreadable
+WHERE excluded.ts_ms >= machine_unreadable.ts_ms
+"""
+
+
+def _unreadable_row(beat: Heartbeat) -> tuple[object, ...]:
+    return (beat.machine, int(beat.ts.timestamp() * 1000),
+            json.dumps(beat.unreadable, sort_keys=True))  # fmt: skip
+
+
 def _row(beat: Heartbeat) -> tuple[object, ...]:
     return (
         beat.machine, int(beat.ts.timestamp() * 1000), beat.version, json.dumps(list(beat.roots)),
@@ -40,6 +58,7 @@ def _row(beat: Heartbeat) -> tuple[object, ...]:
 
 async def record(db: aiosqlite.Connection, beat: Heartbeat) -> None:
     await db.execute(_UPSERT, _row(beat))
+    await db.execute(_UPSERT_UNREADABLE, _unreadable_row(beat))
 
 
 async def keep_machines(
@@ -55,6 +74,7 @@ async def keep_machines(
     from .store import open_store  # the schema (with the machines table) comes with it
 
     db = await open_store(db_path)
+    await db.execute(UNREADABLE_DDL)
     queue: asyncio.Queue[Heartbeat] = asyncio.Queue()
     info = await js.stream_info(settings.heartbeat_stream)
     backlog = int(info.state.messages or 0)
@@ -91,6 +111,8 @@ def record_now(db_path: Path, beat: Heartbeat) -> None:
     conn = sqlite3.connect(db_path, timeout=10, isolation_level=None)
     try:
         conn.executescript(DDL)
+        conn.execute(UNREADABLE_DDL)
         conn.execute(_UPSERT, _row(beat))
+        conn.execute(_UPSERT_UNREADABLE, _unreadable_row(beat))
     finally:
         conn.close()

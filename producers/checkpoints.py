@@ -20,6 +20,9 @@ CREATE TABLE IF NOT EXISTS files (
     events INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL);
+CREATE TABLE IF NOT EXISTS unreadable (
+    path TEXT PRIMARY KEY, reason TEXT NOT NULL, since_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS line_reasons (
     path TEXT NOT NULL, reason TEXT NOT NULL, rejected INTEGER NOT NULL, count INTEGER NOT NULL,
     PRIMARY KEY (path, reason)
@@ -131,6 +134,21 @@ class Checkpoints:
             "ON CONFLICT (path, reason) DO UPDATE SET count = count + excluded.count",
             [(s.path, reason, rejected, n) for (reason, rejected), n in r.reasons.items()],
         )
+
+    def file_failed(self, path: str, reason: str, now_ms: int) -> None:
+        """A file that could not be read this time (skipped; tried again at the next pass)."""
+        self.db.execute(
+            "INSERT INTO unreadable (path, reason, since_ms) VALUES (?, ?, ?) "
+            "ON CONFLICT (path) DO UPDATE SET reason = excluded.reason",
+            (path, reason, now_ms),
+        )
+
+    def file_read(self, path: str) -> None:
+        self.db.execute("DELETE FROM unreadable WHERE path = ?", (path,))
+
+    def unreadable(self) -> dict[str, str]:
+        """Files that could not be read when last tried: path -> why."""
+        return dict(self.db.execute("SELECT path, reason FROM unreadable ORDER BY path"))
 
     def reasons(self) -> Mapping[tuple[str, bool], int]:
         rows = self.db.execute(

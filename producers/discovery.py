@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -45,23 +46,56 @@ def claude_roots(config_dirs: str | None, home: Path, xdg_config_home: str | Non
     return [p for p in (xdg / "claude", home / ".claude") if (p / "projects").is_dir()]
 
 
-def session_files(root: Path) -> list[Path]:
-    """Every ``projects/**/*.jsonl`` under a root, sorted by path; symlinks are not followed."""
-    found: list[Path] = []
-    stack = [root / "projects"]
-    while stack:
-        folder = stack.pop()
+def session_files(root: Path, failed: dict[str, str] | None = None) -> list[Path]:
+    """Every ``projects/**/*.jsonl`` under a root, sorted by path.
+
+    Symlinked folders and files are followed (ccusage follows them), but each folder and file
+    is taken once however many ways lead to it, so a link cycle ends and a linked copy is not
+    read twice; a real path wins over a link, so a file keeps its name (and checkpoint).
+    Folders that exist but cannot be listed go into ``failed`` (path -> why).
+    """
+    files: dict[tuple[int, int], Path] = {}
+    seen: set[tuple[int, int]] = set()
+    real: list[Path] = [root / "projects"]
+    linked: list[Path] = []
+    linked_files: list[Path] = []
+    while real or linked:
+        folder = real.pop() if real else linked.pop(0)
         try:
-            entries = list(os.scandir(folder))
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            st = os.stat(folder)
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
             continue
+        except OSError as err:  # there, but not ours to read
+            if failed is not None:
+                failed[str(folder)] = describe(err)
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
         for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
-            elif entry.name.endswith(".jsonl") and entry.is_file(follow_symlinks=False):
-                found.append(Path(entry.path))
-    found.sort(key=str)
-    return found
+            with contextlib.suppress(OSError):
+                link = entry.is_symlink()
+                if entry.is_dir():
+                    (linked if link else real).append(Path(entry.path))
+                elif not entry.name.endswith(".jsonl") or not entry.is_file():
+                    continue
+                elif link:
+                    linked_files.append(Path(entry.path))
+                else:
+                    files.setdefault((st.st_dev, entry.inode()), Path(entry.path))
+    for path in linked_files:
+        with contextlib.suppress(OSError):
+            target = path.stat()
+            files.setdefault((target.st_dev, target.st_ino), path)
+    return sorted(files.values(), key=str)
+
+
+def describe(err: OSError) -> str:
+    """Why a file or folder could not be read, in a few words."""
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    return f"cannot read: {err.strerror or type(err).__name__}"
 
 
 def root_of(path: Path, roots: list[Path]) -> Path | None:

@@ -36,7 +36,7 @@ def heartbeat(producer: Producer, now: datetime) -> Heartbeat:
     return Heartbeat(
         ts=now, machine=producer.machine, version=_version(),
         roots=tuple(str(r) for r in producer.roots), files=files, lag_bytes=lag,
-        rejected=rejected,
+        rejected=rejected, unreadable=dict(sorted(producer.unreadable.items())[:50]),
     )  # fmt: skip
 
 

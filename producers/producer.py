@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,9 +24,9 @@ from usagectl.projections.events import Usage, UsageBatch, encode, subject
 from usagectl.projections.transcript import FileContext, Skipped, file_context, normalise
 
 from .checkpoints import Checkpoints, FileState, ReadResult
-from .discovery import root_of, session_files
+from .discovery import describe, root_of, session_files
 from .identity import fingerprint
-from .tailer import plan_read, read_chunks
+from .tailer import Chunk, plan_read, read_chunks
 
 BATCH_EVENTS = 400
 LIVE_SINGLE_MAX = 16
@@ -50,6 +51,7 @@ class SyncStats:
     events: int = 0
     rejected: int = 0
     backlog_bytes: int = 0
+    unreadable: int = 0  # files skipped this time (permission, I/O): tried again later
 
 
 @dataclass
@@ -88,9 +90,19 @@ class Producer:
         self._in_flight: deque[_Pending] = deque()
         self._lock = asyncio.Lock()
         self._touched: set[str] = set()
+        self.unreadable: dict[str, str] = checkpoints.unreadable()
 
     def files(self) -> list[Path]:
-        return [f for root in self.roots for f in session_files(root)]
+        """Every transcript; folders that cannot be listed are recorded as unreadable, and
+        what is no longer there is no longer reported."""
+        failed: dict[str, str] = {}
+        found = [f for root in self.roots for f in session_files(root, failed)]
+        for path, reason in failed.items():
+            self._failed(path, reason)
+        for gone in set(self.unreadable) - set(failed) - {str(f) for f in found}:
+            del self.unreadable[gone]
+            self.checkpoints.file_read(gone)
+        return found
 
     async def sync_all(self, stop: asyncio.Event | None = None) -> SyncStats:
         """Publish everything new in every transcript once, then wait for the last acks."""
@@ -132,7 +144,11 @@ class Producer:
 
     async def _ingest(self, path: Path, *, live: bool) -> None:
         root = root_of(path, self.roots)
-        plan = plan_read(str(path), self.known.get(str(path)))
+        try:
+            plan = plan_read(str(path), self.known.get(str(path)))
+        except OSError as err:  # e.g. a folder on the way that we may not enter
+            self._failed(str(path), err)
+            return
         if root is None or plan is None:
             return
         state, reset = plan
@@ -140,7 +156,7 @@ class Producer:
         self._touched.add(state.path)
         self.stats.files = len(self._touched)
         first = True
-        for chunk in read_chunks(str(path), state.offset):
+        for chunk in self._readable(read_chunks(str(path), state.offset), state.path):
             result = ReadResult(state=state, reset=reset and first)
             first = False
             events = self._normalise(ctx, chunk.lines, result)
@@ -164,6 +180,29 @@ class Producer:
         if reset and first:
             # Shrunk with no complete line yet: the restart from 0 must be remembered anyway.
             self._in_flight.append(_Pending([], ReadResult(state=state, reset=True)))
+
+    def _readable(self, chunks: Iterator[Chunk], path: str) -> Iterator[Chunk]:
+        """The file's chunks until it cannot be read (mode 000, an I/O error): then that file
+        alone is skipped, what was read of it stands, and the next pass tries it again."""
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                if path in self.unreadable:
+                    del self.unreadable[path]
+                    self.checkpoints.file_read(path)
+                return
+            except OSError as err:
+                self._failed(path, err)
+                return
+            yield chunk
+
+    def _failed(self, path: str, err: OSError | str) -> None:
+        reason = err if isinstance(err, str) else describe(err)
+        self.stats.unreadable += 1
+        if self.unreadable.get(path) != reason:
+            self.unreadable[path] = reason
+            self.checkpoints.file_failed(path, reason, int(time.time() * 1000))
 
     def _normalise(
         self, ctx: FileContext, lines: list[tuple[int, bytes]], result: ReadResult

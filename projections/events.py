@@ -142,6 +142,7 @@ class Heartbeat(msgspec.Struct, frozen=True, tag="heartbeat"):
     files: int = 0
     lag_bytes: int = 0
     rejected: dict[str, int] = {}
+    unreadable: dict[str, str] = {}  # files or folders skipped when last tried: path -> why
 
 
 Event = Usage | UsageBatch | Hook | Limit | Plan | Heartbeat

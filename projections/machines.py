@@ -25,6 +25,7 @@ class Beat:
     files: int
     lag_bytes: int
     rejected: dict[str, int] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)  # path -> why
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ def machine_rows(beats: list[Beat], usage: list[MachineUsage], now_ms: int) -> l
             "lagBytes": beat.lag_bytes if beat else None,
             "rejectedLines": sum(beat.rejected.values()) if beat else None,
             "rejected": dict(sorted(beat.rejected.items())) if beat else {},
+            "unreadableFiles": dict(sorted(beat.unreadable.items())) if beat else {},
             "lastUsage": iso_ms(used.last_ms) if used else None,
             "sessions": used.sessions if used else 0,
             "entries": used.entries if used else 0,

@@ -22,6 +22,7 @@ Cost = Annotated[float, msgspec.Meta(ge=0, le=MAX_COST_USD)]
 
 # The marker every billable line contains; lines without it are classified by type only.
 USAGE_MARKER = b'"usage"'
+BOM = b"\xef\xbb\xbf"
 
 
 class _CacheCreation(msgspec.Struct):
@@ -183,6 +184,8 @@ def _skip_by_type(line: bytes) -> Skipped:
 
 def normalise(ctx: FileContext, offset: int, line: bytes) -> Usage | Skipped:
     """One transcript line (without its newline) to a usage event, or why it is not one."""
+    if line.startswith(BOM):  # editors and some tools write one before the first line
+        line = line[len(BOM) :]
     if not line.strip():
         return Skipped(BLANK, False)
     if USAGE_MARKER not in line:
