@@ -142,12 +142,21 @@ def replay(
         Path | None,
         typer.Option("--from-archive", help="apply this archive directory first (see archive)"),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="swap in the rebuilt model even if it has less history")
+    ] = False,
 ) -> None:
     """Rebuild every read model from the stream (after an archive, if given) into a new file
-    and swap it in atomically."""
+    and swap it in atomically; refused if it would hold less history than the current one."""
     from .runtime import run_replay
 
-    result = run_async(run_replay(load_settings(), from_archive))
+    result = run_async(run_replay(load_settings(), from_archive, force))
+    if result.lost:
+        what = ", ".join(f"{n:,} {kind}" for kind, n in result.lost.items())
+        err_console.print(f"warning: --force: the replaced read model had {what} more")
+    if result.replaced_unreadable:
+        err_console.print(f"warning: the replaced read model could not be read "
+                          f"({result.replaced_unreadable}); nothing of it was kept")  # fmt: skip
     source, counts = "the stream", result.archive
     if result.purged_gap:
         err_console.print(f"warning: {result.purged_gap:,} older messages are no longer in the "

@@ -14,6 +14,7 @@ from pathlib import Path
 import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from usagectl.processors import history
 from usagectl.processors.archive import ArchiveCounts, ArchiveResult, apply_archive, archive
 from usagectl.processors.bus import (
     BusSettings,
@@ -250,11 +251,20 @@ class Replayed:
     events: int
     archive: ArchiveCounts | None
     purged_gap: int  # stream messages gone (purged, aged out) and not in the archive
+    lost: dict[str, int]  # what the replaced read model had and this one lacks (--force)
+    replaced_unreadable: str = ""  # the replaced model could not be read: why
 
 
-async def run_replay(settings: Settings, archive: Path | None = None) -> Replayed:
+class ReplayRefused(Exception):
+    user_facing = True
+
+
+async def run_replay(
+    settings: Settings, archive: Path | None = None, force: bool = False
+) -> Replayed:
     """Rebuild the read model from the stream (after an archive, if given) into a new file,
-    then swap it in atomically."""
+    then swap it in atomically, unless it holds less history than the current one (``force``
+    swaps it in anyway)."""
     async with hub(settings) as h:
         with exclusive(settings.home, "processor"):
             stream_id, target = await stream_identity(h.js, h.bus)
@@ -273,9 +283,31 @@ async def run_replay(settings: Settings, archive: Path | None = None) -> Replaye
                 await asyncio.gather(task, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await delete_durable(h.js, h.bus, "replay")
+            lost, unreadable = await asyncio.to_thread(_lost, fresh, settings.db_path)
+            if lost and not force:
+                await asyncio.to_thread(_remove_db, fresh)
+                raise ReplayRefused(_refusal(lost, processor.progress.purged_gap, counts))
             await asyncio.to_thread(_swap_in, fresh, settings.db_path)
             events = archived + processor.progress.events
-            return Replayed(events, counts, processor.progress.purged_gap)
+            return Replayed(events, counts, processor.progress.purged_gap, lost, unreadable)
+
+
+def _lost(fresh: Path, current: Path) -> tuple[dict[str, int], str]:
+    try:
+        return history.lost(fresh, current), ""
+    except history.CurrentUnreadable as err:
+        return {}, str(err)
+
+
+def _refusal(lost: dict[str, int], gap: int, counts: ArchiveCounts | None) -> str:
+    what = ", ".join(f"{n:,} {kind}" for kind, n in lost.items())
+    why = (f"{gap:,} older messages are no longer in the stream" if gap
+           else "the stream holds less than it did")  # fmt: skip
+    if counts is not None and counts.truncated_files:
+        why += f"; truncated archive files: {', '.join(counts.truncated_files)}"
+    hint = "add --from-archive DIR, or " if counts is None else ""
+    return (f"replay refused: the rebuilt read model would lose {what} the current one has "
+            f"({why}); the current one is kept: {hint}--force to replace it anyway")  # fmt: skip
 
 
 async def run_archive(

@@ -198,14 +198,33 @@ class ArchiveCounts:
 
 
 def read_lines(path: Path, counts: ArchiveCounts) -> Iterator[ArchivedMsg]:
-    try:
-        with gzip.open(path, "rb") as f:
-            for raw in f:
-                try:
-                    yield _decoder.decode(raw)
-                except msgspec.DecodeError:
-                    counts.bad_lines += 1
-    except (EOFError, gzip.BadGzipFile, zlib.error):
+    """Every whole line of a day file; a truncated or damaged file is read up to its last
+    whole line and named in ``counts`` (gzip.open would drop the part it was decoding)."""
+    for raw in _whole_lines(path, counts):
+        try:
+            yield _decoder.decode(raw)
+        except msgspec.DecodeError:
+            counts.bad_lines += 1
+
+
+def _whole_lines(path: Path, counts: ArchiveCounts) -> Iterator[bytes]:
+    inflate, carry, complete = zlib.decompressobj(wbits=31), b"", False
+    with path.open("rb") as f:
+        while block := f.read(1 << 16):
+            try:
+                data = inflate.decompress(block)
+                while inflate.eof and inflate.unused_data:  # another gzip member follows
+                    rest, inflate = inflate.unused_data, zlib.decompressobj(wbits=31)
+                    data += inflate.decompress(rest)
+            except zlib.error:
+                break  # damaged here: what came before stands
+            *lines, carry = (carry + data).split(b"\n")
+            yield from (line for line in lines if line)
+        else:
+            complete = inflate.eof
+    if complete and carry:
+        yield carry
+    if not complete:
         counts.truncated_files.append(path.name)
 
 

@@ -46,9 +46,12 @@ def test_archive_purge_then_replay_from_archive_gives_the_same_reports(env: Env)
     env.run("archive", "--older-than", "0", "--dir", str(target), "--purge")
     assert stream_messages(env) == 0  # the stream no longer holds the history...
 
-    plain = env.run("replay").stderr
-    assert f"warning: {messages:,} older messages are no longer in the stream" in plain
-    assert texts(env)["daily"] != before["daily"]  # ...so a plain replay has lost it
+    # ...so a plain replay would lose it: refused, in one line, and the read model is kept.
+    plain = env.run("replay", check=False)
+    assert plain.returncode == 1 and plain.stderr.count("\n") == 1, plain.stderr
+    assert f"{messages:,} older messages are no longer in the stream" in plain.stderr
+    assert "--from-archive DIR, or --force" in plain.stderr
+    assert texts(env) == before
     replayed = env.run("replay", "--from-archive", str(target)).stderr
     assert f"{messages:,} archived messages" in replayed
     assert texts(env) == before
@@ -72,8 +75,36 @@ def test_truncated_archive_is_reported_not_fatal(env: Env) -> None:
     env.run("archive", "--older-than", "0", "--dir", str(target))
     (day,) = target.glob("usagectl-*.jsonl.gz")
     day.write_bytes(day.read_bytes()[: day.stat().st_size // 2])
-    proc = env.run("replay", "--from-archive", str(target))
+    proc = env.run("replay", "--from-archive", str(target))  # the stream has it all
     assert "truncated files: " + day.name in proc.stderr
+
+
+def test_replay_never_loses_history_without_force(env: Env) -> None:
+    truth = generate(env.claude, seed=35, sessions=6, days=2)
+    env.run("sync")
+    before = texts(env)
+    target = env.root / "archive"
+    env.run("archive", "--older-than", "0", "--dir", str(target), "--purge")
+    (day,) = target.glob("usagectl-*.jsonl.gz")
+    whole = day.read_bytes()
+    day.write_bytes(whole[: len(whole) * 2 // 3])
+
+    # On the old main: exit 0 and an EMPTY read model (the readable part dropped too).
+    proc = env.run("replay", "--from-archive", str(target), check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "replay refused" in proc.stderr and f"truncated archive files: {day.name}" in proc.stderr
+    assert "--force" in proc.stderr and "Traceback" not in proc.stderr
+    assert texts(env) == before
+    assert not list(env.home.glob("usage.db.replay-*"))  # the refused rebuild is gone
+
+    forced = env.run("replay", "--from-archive", str(target), "--force").stderr
+    assert "warning: --force: the replaced read model had" in forced
+    kept = env.json("daily", "-z", "UTC")["totals"]["totalTokens"]
+    assert 0 < kept < truth["totals"]["totalTokens"]  # up to the last whole line, not nothing
+
+    day.write_bytes(whole)  # the whole archive back: nothing lost, swapped in without --force
+    env.run("replay", "--from-archive", str(target))
+    assert texts(env) == before
 
 
 def test_archive_errors_are_one_line(env: Env) -> None:
