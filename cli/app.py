@@ -217,6 +217,8 @@ def main() -> None:
         where = f": {err.filename}" if err.filename else ""
         _fail(f"{err.strerror or err}{where}")
     except sqlite3.Error as err:
+        if type(err) is sqlite3.DatabaseError:  # damaged (corrupt, not a database)
+            _fail(_damaged(err))
         _fail(f"database error: {err}")
     except Exception as err:
         # Errors a user can cause say so with a class attribute, so reports need not import
@@ -230,6 +232,25 @@ def main() -> None:
         if type(err).__name__ == "CancelledError":
             _fail("stopped")
         raise
+
+
+def _damaged(err: sqlite3.Error) -> str:
+    """Which file is damaged, and the fix: the read model is rebuilt by replay."""
+    from .doctor import damaged_read_model
+
+    try:
+        db_path = load_settings().db_path
+    except Exception:
+        return f"a usagectl database is damaged: {err}"
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            intact = conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        intact = False
+    return f"a usagectl database is damaged: {err}" if intact else damaged_read_model(db_path, err)
 
 
 def _fail(message: str) -> NoReturn:

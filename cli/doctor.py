@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +16,7 @@ from rich.table import Table
 from usagectl.processors import poison
 from usagectl.processors.readmodel import NoReadModel, applied_seq, ledger_counts, open_read
 from usagectl.processors.schema import CONSUMER
-from usagectl.producers.checkpoints import Checkpoints
+from usagectl.producers.checkpoints import Checkpoints, DamagedCheckpoints
 from usagectl.producers.discovery import NoDataRoots, claude_roots, session_files
 
 from .settings import Settings, load_settings
@@ -34,9 +35,13 @@ def _roots(settings: Settings) -> dict[str, Any]:
 
 
 def _producer(settings: Settings) -> dict[str, Any]:
+    empty = {"files": 0, "lines": 0, "events": 0, "unread_bytes": 0, "lines_by_reason": {}}
     if not settings.producer_db.exists():
-        return {"files": 0, "lines": 0, "events": 0, "unread_bytes": 0, "lines_by_reason": {}}
-    cp = Checkpoints(settings.producer_db)
+        return empty
+    try:
+        cp = Checkpoints(settings.producer_db, recover=False)
+    except (DamagedCheckpoints, sqlite3.Error) as err:
+        return {**empty, "error": str(err)}
     try:
         files, lines, events, lag = cp.totals()
         reasons = {
@@ -62,8 +67,23 @@ def _plans(settings: Settings) -> dict[str, Any]:
 
 def _read_model(settings: Settings) -> dict[str, Any]:
     try:
+        return _read_model_state(settings)
+    except sqlite3.DatabaseError as err:
+        return {"error": damaged_read_model(settings.db_path, err), "damaged": True}
+
+
+def damaged_read_model(path: Path, err: BaseException) -> str:
+    return (f"the read model {path} is damaged ({err}): run `usagectl replay` to rebuild it "
+            "from the stream")  # fmt: skip
+
+
+def _read_model_state(settings: Settings) -> dict[str, Any]:
+    try:
         conn = open_read(settings.db_path)
     except NoReadModel as err:
+        if settings.db_path.exists():
+            return {"error": damaged_read_model(settings.db_path, err.__cause__ or err),
+                    "damaged": True}  # fmt: skip
         return {"error": str(err)}
     with conn:
         counted, replays = ledger_counts(conn)
@@ -143,6 +163,10 @@ def problems(report: dict[str, Any]) -> list[str]:
     found = []
     if "error" in report["data"]:
         found.append(report["data"]["error"])
+    if "error" in report["producer"]:
+        found.append(report["producer"]["error"])
+    if report["read_model"].get("damaged"):
+        found.append(report["read_model"]["error"])
     if report["bus"].get("problem"):
         found.append(f"hub {report['bus']['hub']}: {report['bus']['problem']}")
     if report["producer"]["lines_by_reason"] and any(
@@ -202,6 +226,8 @@ def _render(console: Console, r: dict[str, Any]) -> None:
     for root in data["roots"]:
         console.print(f"[bold]root[/] {root['path']}: {root['files']:,} transcript files")
     p = r["producer"]
+    if "error" in p:
+        console.print(f"[red]producer state:[/] {p['error']}", soft_wrap=True)
     console.print(
         f"[bold]producer[/] {p['files']:,} files, {p['lines']:,} lines, {p['events']:,} usage "
         f"events, {p['unread_bytes']:,} bytes not yet read"

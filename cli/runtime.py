@@ -73,6 +73,13 @@ async def hub(settings: Settings, *, service: bool = False) -> AsyncIterator[Hub
             await asyncio.to_thread(server.stop)
 
 
+def _checkpoints(settings: Settings) -> Checkpoints:
+    checkpoints = Checkpoints(settings.producer_db)
+    if checkpoints.recovered:
+        print(f"usagectl: {checkpoints.recovered}", file=sys.stderr, flush=True)
+    return checkpoints
+
+
 async def make_producer(settings: Settings, h: Hub, checkpoints: Checkpoints) -> Producer:
     roots = claude_roots(settings.claude_config_dir, settings.user_home, settings.xdg_config_home)
     await may_publish_as(h.nc, h.bus, settings.machine)  # a hub's permissions: fail plainly
@@ -118,7 +125,7 @@ async def run_sync(
                 producer: Producer | None = None
                 try:
                     stack.enter_context(exclusive(settings.home, "producer"))
-                    checkpoints = Checkpoints(settings.producer_db)
+                    checkpoints = _checkpoints(settings)
                     stack.callback(checkpoints.close)
                     producer = await make_producer(settings, h, checkpoints)
                     producer.on_progress = on_progress
@@ -149,7 +156,7 @@ async def run_up(
     current, until stopped."""
     consumers = ConsumerChildren(settings)
     async with hub(settings, service=True) as h:
-        checkpoints = Checkpoints(settings.producer_db)
+        checkpoints = _checkpoints(settings)
         child = ProcessorChild(settings, h.bus.url)
         try:
             with exclusive(settings.home, "producer"):

@@ -27,8 +27,8 @@ def lost(fresh: Path, current: Path) -> dict[str, int]:
         return {}
     conn = sqlite3.connect(f"file:{fresh}?mode=ro", uri=True)
     try:
-        conn.execute("ATTACH DATABASE ? AS cur", (f"file:{current}?mode=ro",))
         try:
+            conn.execute("ATTACH DATABASE ? AS cur", (f"file:{current}?mode=ro",))
             version = conn.execute(
                 "SELECT value FROM cur.meta WHERE key = 'schema_version'"
             ).fetchone()

@@ -39,6 +39,9 @@ def open_read(db_path: Path) -> sqlite3.Connection:
         conn.execute("SELECT 1 FROM tracking LIMIT 1")
     except sqlite3.DatabaseError as err:
         conn.close()
+        if type(err) is sqlite3.DatabaseError:  # damaged: the stream still has everything
+            raise NoReadModel(f"the read model {db_path} is damaged ({err}): run `usagectl "
+                              "replay` to rebuild it from the stream") from err  # fmt: skip
         raise NoReadModel(f"{db_path} is not a usagectl read model: {err}") from err
     return conn
 

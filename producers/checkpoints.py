@@ -7,7 +7,9 @@ counts move in the same transaction, so a crash never counts a line twice.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,31 @@ CREATE TABLE IF NOT EXISTS line_reasons (
     PRIMARY KEY (path, reason)
 );
 """
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, timeout=10)
+    try:
+        # Small (a row per file), so checked whole: damage found later would stop the producer.
+        if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        db.executescript(DDL)
+        db.execute("PRAGMA synchronous = NORMAL")
+        columns = {r[1] for r in db.execute("PRAGMA table_info(files)")}
+        if "fingerprint" not in columns:  # a checkpoint file from before fingerprints
+            db.execute("ALTER TABLE files ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _move_aside(path: Path) -> Path:
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+    return aside
 
 
 @dataclass
@@ -54,15 +81,34 @@ class ReadResult:
     acked_seq: int = 0
 
 
+class DamagedCheckpoints(Exception):
+    user_facing = True
+
+
 class Checkpoints:
-    def __init__(self, path: Path) -> None:
+    """``recover``: a damaged file is moved aside and a fresh one started (every transcript is
+    then read again; the processor counts each line once), and ``recovered`` says so. Without
+    it (doctor, which only looks), a damaged file raises DamagedCheckpoints."""
+
+    def __init__(self, path: Path, *, recover: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.executescript(DDL)
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        columns = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
-        if "fingerprint" not in columns:  # a checkpoint file from before fingerprints
-            self.db.execute("ALTER TABLE files ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''")
+        self.recovered = ""
+        try:
+            self.db = _open(path)
+        except sqlite3.OperationalError:
+            raise  # locked, disk full, unreadable: not damage, nothing to move aside
+        except sqlite3.DatabaseError as err:
+            if not recover:
+                raise DamagedCheckpoints(
+                    f"{path} is damaged ({err}): the next `usagectl sync` or `up` moves it "
+                    "aside and reads every transcript again"
+                ) from err
+            aside = _move_aside(path)
+            self.recovered = (
+                f"{path} was damaged ({err}): moved aside to {aside.name}; every transcript is "
+                "read again (each line still counts once)"
+            )
+            self.db = _open(path)
 
     def close(self) -> None:
         self.db.close()
