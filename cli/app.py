@@ -117,10 +117,18 @@ def up(plan_dirs: PlanDirs = None) -> None:
     import asyncio
 
     async def main() -> None:
+        from .supervise import stop_within_deadline
+
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def stopping() -> None:
+            if not stop.is_set():
+                stop.set()
+                stop_within_deadline()
+
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stopping)
         with up_display(err_console, settings) as (on_progress, on_ready):
             await run_up(settings, stop, on_progress, on_ready)
 
@@ -213,25 +221,55 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         _fail("interrupted")
-    except OSError as err:
-        where = f": {err.filename}" if err.filename else ""
-        _fail(f"{err.strerror or err}{where}")
-    except sqlite3.Error as err:
-        if type(err) is sqlite3.DatabaseError:  # damaged (corrupt, not a database)
-            _fail(_damaged(err))
-        _fail(f"database error: {err}")
     except Exception as err:
-        # Errors a user can cause say so with a class attribute, so reports need not import
-        # the bus client just to recognise its errors.
-        if getattr(err, "user_facing", False):
-            _fail(str(err))
-        if os.environ.get("USAGECTL_DEBUG"):
+        while isinstance(err, ExceptionGroup):  # what failed first, not the group around it
+            err = err.exceptions[0]
+        said = _explain(err)
+        if said is None and os.environ.get("USAGECTL_DEBUG"):
             raise
-        _fail(f"internal error: {type(err).__name__}: {err} (USAGECTL_DEBUG=1 shows where)")
+        _fail(said or f"internal error: {type(err).__name__}: {err} (USAGECTL_DEBUG=1 shows where)")
     except BaseException as err:
         if type(err).__name__ == "CancelledError":
             _fail("stopped")
         raise
+
+
+def _explain(err: Exception) -> str | None:
+    """What failed and what to do, in one line; None for a failure of ours."""
+    from usagectl.producers.checkpoints import disk_full
+
+    if disk_full(err):
+        where = Path(err.filename).parent if isinstance(err, OSError) and err.filename else None
+        return (f"the disk holding {where or _home()} is full ({err}): free some space there, "
+                "then run the command again (nothing acknowledged is lost)")  # fmt: skip
+    if isinstance(err, OSError):
+        named = f": {err.filename}" if err.filename else ""
+        return f"{err.strerror or err}{named}"
+    if isinstance(err, sqlite3.Error):
+        if type(err) is sqlite3.DatabaseError:  # damaged (corrupt, not a database)
+            return _damaged(err)
+        return f"database error: {err}"
+    # The bus client's errors are recognised by name, so reports need not import it.
+    if type(err).__name__ in _HUB_GONE:
+        return (f"the hub stopped answering ({err or type(err).__name__}): nothing "
+                "acknowledged is lost; run the command again once it is back (`usagectl "
+                "doctor` checks it)")  # fmt: skip
+    # Errors a user can cause say so with a class attribute.
+    if getattr(err, "user_facing", False):
+        return str(err)
+    return None
+
+
+_HUB_GONE = frozenset({"ConnectionClosedError", "NoServersError", "StaleConnectionError",
+                       "UnexpectedEOF", "NoRespondersError", "PublishFailed",
+                       "TimeoutError"})  # fmt: skip
+
+
+def _home() -> str:
+    try:
+        return str(load_settings().home)
+    except Exception:
+        return "the usagectl data directory"
 
 
 def _damaged(err: sqlite3.Error) -> str:

@@ -4,17 +4,22 @@ be killed, restarted and measured on its own."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from .settings import Settings
 
 POLL_S = 0.05
+RESTART_FIRST_S = 0.5
+RESTART_MAX_S = 30.0
+RESTART_CALM_S = 60.0  # a child that ran this long before dying starts its backoff afresh
 BUSY_EXIT = 3  # `usagectl processor` exit status when another processor holds the role
 
 
@@ -25,15 +30,23 @@ def spawn(args: list[str], url: str, home: Path, log_path: Path) -> subprocess.P
                USAGECTL_PARENT_PID=str(os.getpid()))  # fmt: skip
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "usagectl.cli.app", *args],
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         )  # fmt: skip
+    SPAWNED.add(proc)
+    return proc
+
+
+# Every child still running: a stop that cannot wait for them kills them (supervise.py).
+SPAWNED: set[subprocess.Popen[bytes]] = set()
 
 
 def terminate(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
     """SIGTERM (an orderly stop), then SIGKILL after ``timeout`` seconds."""
     if proc is None or proc.poll() is not None:
+        if proc is not None:
+            SPAWNED.discard(proc)
         return
     proc.send_signal(signal.SIGTERM)
     try:
@@ -41,12 +54,15 @@ def terminate(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    SPAWNED.discard(proc)
 
 
-def last_line(log_path: Path) -> str:
-    """A child's last words: what it says when it fails."""
+def last_line(log_path: Path, since: int = 0) -> str:
+    """A child's last words (written past byte ``since``): what it says when it fails."""
     try:
-        lines = log_path.read_text(errors="replace").strip().splitlines()
+        with log_path.open("rb") as f:
+            f.seek(since)
+            lines = f.read().decode(errors="replace").strip().splitlines()
     except OSError:
         lines = []
     return lines[-1].removeprefix("usagectl: ") if lines else "no output"
@@ -111,8 +127,13 @@ class ProcessorChild:
         self.url = url
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = settings.home / "processor.log"
+        self.log_at = 0  # where this run's output starts
 
     def start(self) -> None:
+        try:
+            self.log_at = self.log.stat().st_size
+        except OSError:
+            self.log_at = 0
         self.proc = spawn(["processor"], self.url, self.settings.home, self.log)
 
     def stop(self) -> None:
@@ -124,18 +145,39 @@ class ProcessorChild:
         while not await asyncio.to_thread(caught_up, self.settings.db_path, target):
             if self.proc is not None and self.proc.poll() is not None:
                 if self.proc.returncode != BUSY_EXIT:
-                    raise ProcessorFailed(f"the processor stopped: {last_line(self.log)}")
+                    raise ProcessorFailed(f"the processor stopped: {last_line(self.log, self.log_at)}")
                 self.start()
             await asyncio.sleep(POLL_S)
 
     async def watch(self, stop: asyncio.Event) -> None:
-        """For `up`: the child lives as long as we do (or waits its turn behind another)."""
+        """For `up`: the child lives as long as we do (or waits its turn behind another). A
+        child that died is started again, after a pause that doubles while it keeps dying,
+        with one line per new reason (a full disk says so once, not every restart)."""
+        delay, said, started = RESTART_FIRST_S, "", time.monotonic()
         while not stop.is_set():
             if self.proc is not None and self.proc.poll() is not None:
-                if self.proc.returncode != BUSY_EXIT:
-                    raise ProcessorFailed(f"the processor stopped: {last_line(self.log)}")
+                if self.proc.returncode == BUSY_EXIT:
+                    self.start()
+                    continue
+                if time.monotonic() - started > RESTART_CALM_S:
+                    delay = RESTART_FIRST_S  # it ran well for a while: this is a new failure
+                why = last_line(self.log, self.log_at)
+                why = f"exit {self.proc.returncode}" if why == "no output" else why
+                if why != said:
+                    say(f"the processor stopped ({why}); restarting it (in {delay:g} s, then "
+                        "with longer pauses while it keeps stopping)")  # fmt: skip
+                    said = why
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    return
+                delay = min(delay * 2, RESTART_MAX_S)
                 self.start()
-            try:
+                started = time.monotonic()
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
-            except TimeoutError:
-                continue
+
+
+def say(message: str) -> None:
+    """One line for the person running `up`."""
+    print(f"usagectl: {message}", file=sys.stderr, flush=True)

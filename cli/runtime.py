@@ -42,8 +42,10 @@ from .children import ProcessorChild
 from .consumer_children import ConsumerChildren
 from .locks import Busy, exclusive
 from .settings import Settings
+from .supervise import Pauses, keep_hub, retrying
 
 POLL_S = 0.2
+CLOSE_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -59,16 +61,20 @@ async def hub(settings: Settings, *, service: bool = False) -> AsyncIterator[Hub
     """The configured hub, or the embedded one (started here if none runs; stopped if so)."""
     server = None if settings.nats_url else await ensure_embedded(settings.home)
     url = settings.nats_url or (server.url if server else "")
+    h: Hub | None = None
     try:
         bus = settings.bus(url)
         nc = await connect(bus, service=service)
         try:
             js = nc.jetstream(publish_async_max_pending=4000)
             await ensure_streams(js, bus)
-            yield Hub(nc, js, bus, server)
+            h = Hub(nc, js, bus, server)
+            yield h
         finally:
-            await nc.close()
+            with contextlib.suppress(TimeoutError):  # a hub that went away: nothing to flush
+                await asyncio.wait_for(nc.close(), CLOSE_TIMEOUT_S)
     finally:
+        server = h.server if h is not None else server  # `up` may have started it again
         if server is not None:
             await asyncio.to_thread(server.stop)
 
@@ -166,24 +172,29 @@ async def run_up(
                 consumers.start(h.bus.url)
                 side = asyncio.create_task(child.watch(stop))
                 keeper = asyncio.create_task(consumers.supervise(stop))
+                hub_keeper = asyncio.create_task(keep_hub(settings.home, h, stop))
+                pauses = Pauses()
                 # What the statusline and the hooks spooled goes out as it arrives.
                 spool = asyncio.create_task(drain_forever(h.js, h.bus.prefix, settings.home, stop))
                 heart = asyncio.create_task(beat(h.js, h.bus.prefix, producer, stop))
                 plans = asyncio.create_task(make_plan_scanner(settings, h).follow(stop))
 
-                async def produce() -> None:
+                async def backfill() -> None:
                     await producer.sync_all(stop)
+
+                async def produce() -> None:
+                    await retrying(backfill, stop, settings.home, pauses)
                     if stop.is_set():
                         return
                     if on_ready is not None:
                         on_ready(producer)
-                    await follow(producer, stop)
+                    await follow(producer, stop, on_pause=pauses.on_pause(settings.home))
 
                 try:
                     await _until_done(asyncio.create_task(produce()), side, stop)
                     await side
                 finally:
-                    for task in (spool, heart, plans, keeper):
+                    for task in (spool, heart, plans, keeper, hub_keeper):
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await task

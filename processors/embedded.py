@@ -158,8 +158,8 @@ def _reuse(store: Path) -> EmbeddedServer | None:
     )
 
 
-def _spawn(store: Path) -> EmbeddedServer:
-    port, monitor = free_port(), free_port()
+def _spawn(store: Path, port: int | None = None, monitor: int | None = None) -> EmbeddedServer:
+    port, monitor = port or free_port(), monitor or free_port()
     log = (store / "nats-server.log").open("ab")
     cmd = [
         server_binary(), "--jetstream", "--addr", "127.0.0.1", "--port", str(port),
@@ -182,6 +182,22 @@ def _spawn(store: Path) -> EmbeddedServer:
     return EmbeddedServer(
         f"nats://127.0.0.1:{port}", proc.pid, owned=True, process=proc, monitor_port=monitor
     )
+
+
+def dead(server: EmbeddedServer) -> bool:
+    """Whether the hub's process is gone (reaping it, if it is our child)."""
+    if server.process is not None:
+        return server.process.poll() is not None
+    return not _pid_alive(server.pid)
+
+
+def restart(home: Path, server: EmbeddedServer) -> EmbeddedServer:
+    """The same hub again: same port (its clients reconnect by themselves), same store (the
+    stream and the durable consumers are on disk)."""
+    port = int(server.url.rsplit(":", 1)[1])
+    store = home / "nats"
+    with _locked(store / "lock"):
+        return _reuse(store) or _spawn(store, port, server.monitor_port)
 
 
 def running_server(home: Path) -> EmbeddedServer | None:

@@ -7,6 +7,7 @@ counts move in the same transaction, so a crash never counts a line twice.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import time
@@ -30,6 +31,13 @@ CREATE TABLE IF NOT EXISTS line_reasons (
     PRIMARY KEY (path, reason)
 );
 """
+
+
+def disk_full(err: BaseException) -> bool:
+    """Whether writing failed for want of space (SQLite's words, or the OS's)."""
+    if isinstance(err, sqlite3.OperationalError):
+        return "full" in str(err)
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _open(path: Path) -> sqlite3.Connection:

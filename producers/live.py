@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import watchfiles
 
+from .checkpoints import disk_full
 from .producer import Producer, PublishFailed
 
 SWEEP_INTERVAL_S = 30.0
@@ -19,23 +22,35 @@ def _is_transcript(_: watchfiles.Change, path: str) -> bool:
     return path.endswith(".jsonl")
 
 
-class _Behind:
-    """Files whose new lines the hub did not take: retried with backoff, so a hub that comes
-    back is caught up with in seconds, not at the next change or sweep."""
+OnPause = Callable[[BaseException | None], None]
 
-    def __init__(self) -> None:
+
+class _Behind:
+    """Files whose new lines the hub did not take, or whose checkpoint the full disk did not:
+    retried with backoff, so a hub that comes back (or space freed) is caught up with in
+    seconds, not at the next change or sweep."""
+
+    def __init__(self, on_pause: OnPause | None = None) -> None:
         self.paths: set[Path] = set()
         self.wake = asyncio.Event()
+        self.on_pause = on_pause
 
     async def ingest(self, producer: Producer, path: Path) -> None:
-        """A hub that stays away past the retries is no reason to stop following: the
-        producer rewound to its last acknowledged offset, and this file is tried again."""
+        """A hub that stays away past the retries, or a full disk, is no reason to stop
+        following: the producer rewound to its last committed offset, and this file is tried
+        again."""
         try:
             await producer.ingest(path, live=True)
-        except PublishFailed:
+        except (PublishFailed, sqlite3.OperationalError, OSError) as err:
+            if not isinstance(err, PublishFailed) and not disk_full(err):
+                raise
             self.paths.add(path)
             self.wake.set()
+            if self.on_pause is not None:
+                self.on_pause(err)
         else:
+            if path in self.paths and self.on_pause is not None:
+                self.on_pause(None)
             self.paths.discard(path)
 
     async def retry(self, producer: Producer, stop: asyncio.Event) -> None:
@@ -94,13 +109,14 @@ async def follow(
     *,
     force_polling: bool | None = None,
     sweep_interval: float = SWEEP_INTERVAL_S,
+    on_pause: OnPause | None = None,
 ) -> None:
     """Publish new transcript lines as they are written, until ``stop`` is set.
 
     Notifications and the sweep run together; if either fails, both stop and the error
     surfaces at once instead of at shutdown.
     """
-    behind = _Behind()
+    behind = _Behind(on_pause)
     async with asyncio.TaskGroup() as group:
         group.create_task(_watch(producer, stop, force_polling, behind))
         group.create_task(_sweep(producer, stop, sweep_interval, behind))

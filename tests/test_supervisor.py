@@ -1,0 +1,78 @@
+"""`up` as a supervisor: a dead embedded hub and a dead processor are started again and the
+counting goes on; a stop is a stop even when the children are stuck; `sync` says in one line
+what failed and what to do."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+from pathlib import Path
+
+from chaos import _children
+from conftest import Env, make_env
+from corpus import generate
+from resilience import read_model_tokens, wait_for
+
+
+def _line(mid: str, tokens: int) -> str:
+    message = {"id": mid, "model": "claude-sonnet-4-5",
+               "usage": {"input_tokens": tokens, "output_tokens": 1}}  # fmt: skip
+    line = {"type": "assistant", "timestamp": "2026-09-03T12:00:00.000Z", "sessionId": "s",
+            "requestId": "r-" + mid, "message": message}  # fmt: skip
+    return json.dumps(line) + "\n"
+
+
+def _write(env: Env, name: str, tokens: int) -> None:
+    folder = env.claude / "projects" / f"-p-{name}"
+    folder.mkdir()
+    (folder / "s.jsonl").write_text(_line(name, tokens))
+
+
+def _processor_pid(up: int) -> int:
+    for pid in _children(up):
+        if b"processor" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return pid
+    raise AssertionError("no processor child")
+
+
+def test_up_restarts_a_dead_hub_and_processor_and_stops_when_they_are_stuck(
+    tmp_path: Path,
+) -> None:
+    env = make_env(tmp_path, None)  # the embedded hub, started and watched by `up`
+    truth = generate(env.claude, seed=61, sessions=4, days=2)
+    want = truth["totals"]["totalTokens"]
+    db = env.home / "usage.db"
+    proc = env.popen("up")
+    hub_pid = 0
+    try:
+        wait_for(lambda: read_model_tokens(db) == want, 60, "the backfill")
+        hub_pid = json.loads((env.home / "nats" / "server.json").read_text())["pid"]
+        os.kill(hub_pid, signal.SIGKILL)
+        _write(env, "after-hub", 1000)  # on the old main: never counted, `up` hangs
+        wait_for(lambda: read_model_tokens(db) == want + 1001, 90, "counting after the hub died")
+        assert env.log("up").count("the embedded hub stopped") == 1, env.log("up")
+
+        os.kill(_processor_pid(proc.pid), signal.SIGKILL)
+        _write(env, "after-processor", 20000)  # on the old main: `up` exited
+        wait_for(lambda: read_model_tokens(db) == want + 1001 + 20001, 90, "the processor back")
+        assert env.log("up").count("the processor stopped") == 1, env.log("up")
+        assert proc.poll() is None
+
+        # Stuck children (stopped, not dead) do not hold a stop up.
+        hub_pid = json.loads((env.home / "nats" / "server.json").read_text())["pid"]
+        os.kill(hub_pid, signal.SIGSTOP)
+        os.kill(_processor_pid(proc.pid), signal.SIGSTOP)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)  # on the old main: waits for the stopped children, for ever
+        assert proc.returncode == 0, env.log("up")
+        assert "Traceback" not in env.log("up")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if hub_pid:
+            for sig in (signal.SIGKILL, signal.SIGCONT):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(hub_pid, sig)
