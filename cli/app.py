@@ -117,7 +117,7 @@ def up(plan_dirs: PlanDirs = None) -> None:
     import asyncio
 
     async def main() -> None:
-        from .supervise import stop_within_deadline
+        from .supervise import stop_within_deadline, until_stopped
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -130,7 +130,8 @@ def up(plan_dirs: PlanDirs = None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, stopping)
         with up_display(err_console, settings) as (on_progress, on_ready):
-            await run_up(settings, stop, on_progress, on_ready)
+            await until_stopped(lambda: run_up(settings, stop, on_progress, on_ready),
+                                stop, settings.home)  # fmt: skip
 
     run_async(main())
 
@@ -238,9 +239,10 @@ def _explain(err: Exception) -> str | None:
     """What failed and what to do, in one line; None for a failure of ours."""
     from usagectl.producers.checkpoints import disk_full
 
-    if disk_full(err):
+    home = _home()
+    if disk_full(err, Path(home)):
         where = Path(err.filename).parent if isinstance(err, OSError) and err.filename else None
-        return (f"the disk holding {where or _home()} is full ({err}): free some space there, "
+        return (f"the disk holding {where or home} is full ({err}): free some space there, "
                 "then run the command again (nothing acknowledged is lost)")  # fmt: skip
     if isinstance(err, OSError):
         named = f": {err.filename}" if err.filename else ""
@@ -269,7 +271,7 @@ def _home() -> str:
     try:
         return str(load_settings().home)
     except Exception:
-        return "the usagectl data directory"
+        return "."
 
 
 def _damaged(err: sqlite3.Error) -> str:

@@ -145,7 +145,9 @@ class ProcessorChild:
         while not await asyncio.to_thread(caught_up, self.settings.db_path, target):
             if self.proc is not None and self.proc.poll() is not None:
                 if self.proc.returncode != BUSY_EXIT:
-                    raise ProcessorFailed(f"the processor stopped: {last_line(self.log, self.log_at)}")
+                    raise ProcessorFailed(
+                        f"the processor stopped: {last_line(self.log, self.log_at)}"
+                    )
                 self.start()
             await asyncio.sleep(POLL_S)
 

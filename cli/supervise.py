@@ -98,12 +98,33 @@ async def retrying(
         except PublishFailed as err:
             pauses.note(f"{err}; the hub is away or restarting: trying again")
         except (sqlite3.OperationalError, OSError) as err:
-            if not disk_full(err):
+            if not disk_full(err, home):
                 raise
             pauses.note(full_disk_line(home))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, RETRY_MAX_S)
+
+
+async def until_stopped(
+    run: Callable[[], Awaitable[None]], stop: asyncio.Event, home: Path
+) -> None:
+    """`up` as a whole, started again while a full disk keeps it from starting or going on
+    (its checkpoints, its lock or the read model cannot be written)."""
+    pauses, delay = Pauses(), RETRY_FIRST_S
+    while True:
+        try:
+            await run()
+            return
+        except (sqlite3.OperationalError, OSError) as err:
+            if stop.is_set() or not disk_full(err, home):
+                raise
+            pauses.note(full_disk_line(home))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        if stop.is_set():
+            return
+        delay = min(delay * 2, RETRY_MAX_S / 6)
 
 
 async def keep_hub(home: Path, h: Hub, stop: asyncio.Event) -> None:

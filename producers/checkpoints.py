@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -33,11 +34,21 @@ CREATE TABLE IF NOT EXISTS line_reasons (
 """
 
 
-def disk_full(err: BaseException) -> bool:
-    """Whether writing failed for want of space (SQLite's words, or the OS's)."""
+def disk_full(err: BaseException, where: Path | None = None) -> bool:
+    """Whether writing failed for want of space: SQLite's or the OS's words, or (SQLite in
+    WAL mode says only "disk I/O error" when its shared-memory file cannot grow) an I/O
+    error while the disk holding ``where`` has no space left."""
     if isinstance(err, sqlite3.OperationalError):
-        return "full" in str(err)
+        text = str(err)
+        return "full" in text or ("I/O error" in text and where is not None and no_space(where))
     return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_space(where: Path) -> bool:
+    try:
+        return shutil.disk_usage(where).free < 256 * 1024
+    except OSError:
+        return False
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -100,6 +111,7 @@ class Checkpoints:
 
     def __init__(self, path: Path, *, recover: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.recovered = ""
         try:
             self.db = _open(path)

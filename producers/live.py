@@ -42,7 +42,8 @@ class _Behind:
         try:
             await producer.ingest(path, live=True)
         except (PublishFailed, sqlite3.OperationalError, OSError) as err:
-            if not isinstance(err, PublishFailed) and not disk_full(err):
+            full = disk_full(err, producer.checkpoints.path.parent)
+            if not isinstance(err, PublishFailed) and not full:
                 raise
             self.paths.add(path)
             self.wake.set()

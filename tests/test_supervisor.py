@@ -8,10 +8,13 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from chaos import _children
-from conftest import Env, make_env
+from conftest import Env, NatsServer, make_env
 from corpus import generate
 from resilience import read_model_tokens, wait_for
 
@@ -76,3 +79,56 @@ def test_up_restarts_a_dead_hub_and_processor_and_stops_when_they_are_stuck(
             for sig in (signal.SIGKILL, signal.SIGCONT):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(hub_pid, sig)
+
+
+@contextlib.contextmanager
+def _small_disk(where: Path, megabytes: int) -> Iterator[Path]:
+    """A file system of its own, small enough to fill (tmpfs; needs root)."""
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs",
+                              str(where)], capture_output=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {mounted.stderr!r}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    with filler.open("wb") as f, contextlib.suppress(OSError):
+        while True:
+            f.write(b"\0" * 65536)
+            f.flush()
+    return filler
+
+
+def test_a_full_disk_pauses_up_and_fails_sync_in_one_line(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    with _small_disk(tmp_path / "small", 8) as disk:
+        env = make_env(tmp_path / "world", nats_server.url)
+        env.home = disk / "usagectl-home"
+        truth = generate(env.claude, seed=62, sessions=3, days=1)
+        want = truth["totals"]["totalTokens"]
+        env.run("sync")
+        filler = _fill(disk)
+        _write(env, "while-full", 300)
+
+        synced = env.run("sync", check=False)  # on the old main: "database error: ... full"
+        assert synced.returncode == 1 and synced.stderr.count("\n") == 1, synced.stderr
+        assert f"the disk holding {env.home}" in synced.stderr and "is full" in synced.stderr
+
+        proc = env.popen("up")
+        try:
+            wait_for(lambda: "is full" in env.log("up"), 60, "the pause")
+            assert proc.poll() is None, env.log("up")  # on the old main: ExceptionGroup, gone
+            filler.unlink()
+            db = env.home / "usage.db"
+            wait_for(lambda: read_model_tokens(db) == want + 301, 90, "counting after the pause")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+        assert proc.returncode == 0, env.log("up")
+        assert "Traceback" not in env.log("up")
