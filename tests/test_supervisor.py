@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from chaos import _children
-from conftest import Env, NatsServer, make_env
+from conftest import USAGECTL, Env, NatsServer, make_env
 from corpus import generate
 from resilience import read_model_tokens, wait_for
 
@@ -132,3 +132,34 @@ def test_a_full_disk_pauses_up_and_fails_sync_in_one_line(
             proc.wait(timeout=30)
         assert proc.returncode == 0, env.log("up")
         assert "Traceback" not in env.log("up")
+
+
+def test_sync_says_in_one_line_that_the_hub_went_away(env: Env, nats_server: NatsServer) -> None:
+    generate(env.claude, seed=63, sessions=600, days=10)
+    proc = subprocess.Popen([USAGECTL, "sync"], env=env.vars(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        wait_for(lambda: _checkpointed(env) > 0 or proc.poll() is not None, 60, "a checkpoint")
+        assert proc.poll() is None, "sync finished before the hub could be killed"
+        nats_server.kill()
+        _, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # On the old main: "internal error: ConnectionClosedError" (or a traceback).
+    assert proc.returncode == 1 and err.count("\n") == 1, err
+    assert "internal error" not in err and "run the command again" in err, err
+
+
+def _checkpointed(env: Env) -> int:
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{env.home / 'producer.db'}?mode=ro", uri=True)
+        try:
+            return int(conn.execute("SELECT count(*) FROM files").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
