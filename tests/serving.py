@@ -74,7 +74,7 @@ def serve(env: Env, *args: str, token: str | None = None, timeout: float = 30) -
         if process.poll() is not None:
             raise AssertionError(f"serve exited {process.returncode}:\n{env.log('serve')}")
         try:
-            if served.request("/api/health").status in (200, 401):
+            if served.request("/api/health").status in (200, 401, 503):
                 return served
         except OSError:
             time.sleep(0.05)

@@ -172,12 +172,20 @@ async def _dashboard(state: ServerState, p: dict[str, Any]) -> Response:
 
 
 async def _health(state: ServerState, p: dict[str, Any]) -> Response:
+    """Whether the reports can be answered: "ok" (200) only when the read model can be read;
+    otherwise "degraded" (503) with what is wrong with it."""
+    seq: int | None = None
+    problem = None
     try:
-        seq: int | None = await read(state, readmodel.applied_seq)
-    except readmodel.NoReadModel:
-        seq = None
+        seq = await read(state, readmodel.applied_seq)
+    except readmodel.NoReadModel as err:
+        problem = str(err)
+    except sqlite3.Error as err:
+        problem = f"the read model cannot be read ({err}): run `usagectl replay`"
     hub = state.live is not None and state.live.nc.is_connected
-    return json_response({"status": "ok", "readModelSeq": seq, "hub": hub})
+    body = {"status": "degraded" if problem else "ok", "readModel": problem or "ok",
+            "readModelSeq": seq, "hub": hub}  # fmt: skip
+    return json_response(body, 503 if problem else 200)
 
 
 ENDPOINTS = (

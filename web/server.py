@@ -17,6 +17,7 @@ from usagectl.cli.settings import Settings
 
 from .api import ServerState
 from .app import build_app
+from .connections import ACCEPT_BATCH, BoundedH11, quiet_resource_errors
 from .live import LiveBus
 from .security import RateLimiter, access_token, is_loopback
 
@@ -74,10 +75,11 @@ async def serve(settings: Settings, options: ServeOptions, on_ready: Callable[[s
             app = build_app(state, token=token, loopback=loopback, limiter=limiter)
             config = uvicorn.Config(
                 app, log_level="warning", access_log=False, proxy_headers=False,
-                server_header=False, lifespan="off", ws="none", http="h11",
-                timeout_graceful_shutdown=GRACE_S,
+                server_header=False, lifespan="off", ws="none", http=BoundedH11,
+                timeout_graceful_shutdown=GRACE_S, backlog=ACCEPT_BATCH,
             )  # fmt: skip
             server = uvicorn.Server(config)
+            quiet_resource_errors()
             port = sock.getsockname()[1]
             shown = f"[{options.host}]" if ":" in options.host else options.host
             ready = asyncio.create_task(_announce(server, f"http://{shown}:{port}/", on_ready))
