@@ -130,7 +130,8 @@ async def _streams(js: Any, bus: Any) -> dict[str, Any]:
 
 
 async def _bus(settings: Settings) -> dict[str, Any]:
-    from usagectl.processors.bus import BusUnavailable, connect, consumer_lag
+    from usagectl.processors.bus import BusUnavailable, connect, consumer_lag, fact_subjects
+    from usagectl.processors.consumer_check import changed, tampered_line
     from usagectl.processors.embedded import EmbeddedServer, running_server
 
     server: EmbeddedServer | None = None
@@ -150,13 +151,18 @@ async def _bus(settings: Settings) -> dict[str, Any]:
         js = nc.jetstream()
         streams = await _streams(js, bus)
         lag = await consumer_lag(js, bus, CONSUMER)
+        ours = bus.durable(CONSUMER)
+        tampered = await changed(js, bus, ours, fact_subjects(bus.prefix))
     except Exception as err:
         problem = f"the stream {bus.stream} cannot be read: {diagnose(str(err))}"
         return {"hub": shown, "reachable": True, "error": f"stream check failed: {err}",
                 "problem": problem}  # fmt: skip
     finally:
         await nc.close()
-    return {"hub": shown, "reachable": True, "auth": "accepted", **streams, "consumer_lag": lag}
+    found = {"hub": shown, "reachable": True, "auth": "accepted", **streams, "consumer_lag": lag}
+    if tampered is not None:
+        found["problem"] = tampered_line(ours, tampered)
+    return found
 
 
 def problems(report: dict[str, Any]) -> list[str]:

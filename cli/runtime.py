@@ -25,6 +25,7 @@ from usagectl.processors.bus import (
     may_publish_as,
     stream_identity,
 )
+from usagectl.processors.consumer_check import ConsumerTampered
 from usagectl.processors.embedded import EmbeddedServer, ensure_embedded
 from usagectl.processors.machinestore import keep_machines, record_now
 from usagectl.processors.processor import (
@@ -247,6 +248,9 @@ async def _keep_processing(h: Hub, settings: Settings, stop: asyncio.Event) -> N
             return
         except BusUnavailable:
             raise
+        except ConsumerTampered as err:  # made again from the read model's cursor
+            print(f"usagectl: {err}", file=sys.stderr, flush=True)
+            delay = 0.5
         except (TimeoutError, nats.errors.Error) as err:
             if stop.is_set():
                 return

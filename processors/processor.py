@@ -34,7 +34,15 @@ from usagectl.projections.events import (
 )
 
 from . import poison
-from .bus import BusSettings, from_its_machine, pull_from, resume_seq, stream_identity
+from .bus import (
+    BusSettings,
+    fact_subjects,
+    from_its_machine,
+    pull_from,
+    resume_seq,
+    stream_identity,
+)
+from .consumer_check import CHECK_EVERY_S, ConsumerTampered, changed, tampered_line
 from .poison import Poison
 from .schema import CONSUMER
 from .store import apply_batch, last_seq, open_store, refresh, tracked_stream
@@ -260,8 +268,11 @@ class Processor:
         stop: asyncio.Event,
         dirty: bool,
     ) -> None:
-        refreshed = time.monotonic()
+        refreshed = checked = time.monotonic()
         while not stop.is_set():
+            if time.monotonic() - checked > CHECK_EVERY_S:
+                checked = time.monotonic()
+                await self._check_consumer()
             msgs = await _fetch_or_stop(sub, stop)
             if msgs:
                 await self._apply(db, msgs)
@@ -272,6 +283,16 @@ class Processor:
                 refreshed = time.monotonic()
                 dirty = False
                 await self._notify()
+
+    async def _check_consumer(self) -> None:
+        """Our durable as we made it, or a restart that makes it again (the caller's)."""
+        name = self.settings.durable(self.durable)
+        try:
+            what = await changed(self.js, self.settings, name, fact_subjects(self.settings.prefix))
+        except (TimeoutError, nats.errors.Error):
+            return  # a hub that does not answer now is the fetch's business
+        if what is not None:
+            raise ConsumerTampered(tampered_line(name, what))
 
     async def _resume_from(self, db: aiosqlite.Connection) -> int:
         """Where to continue: the tracking row, unless the stream itself was recreated.
