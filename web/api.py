@@ -206,6 +206,6 @@ ENDPOINTS = (
     Endpoint("/api/export", "Usage rows as CSV, JSON or JSON Lines", P.EXPORT, _export,
              "export", "application/octet-stream"),
     Endpoint("/api/dashboard", "Everything the dashboard page draws", P.DASHBOARD, _dashboard),
-    Endpoint("/api/health", "Liveness, the read model's stream sequence, hub connection", (),
-             _health),
+    Endpoint("/api/health", "Whether reports can be answered (503 with the read model's "
+             "problem when not), its stream sequence, hub connection", (), _health),
 )  # fmt: skip
