@@ -52,16 +52,26 @@ class Tls:
     mutual: bool = False  # clients must show a certificate signed by ``ca``
 
 
-def read_permissions(name: str, prefix: str = DEFAULT_PREFIX) -> dict[str, list[str]]:
+def _durables(name: str, prefix: str) -> list[str]:
+    bus = BusSettings(url="", prefix=prefix, identity=name)
+    durables = [bus.durable(base) for base in DURABLES]
+    # Plug-in consumers installed here (alerts, anyone's) keep a durable per machine too.
+    return durables + [durable_name(consumer, name) for consumer in installed()]
+
+
+def read_permissions(
+    name: str, prefix: str = DEFAULT_PREFIX, others: tuple[str, ...] = ()
+) -> dict[str, list[str]]:
     """Publish subjects a reader named ``name`` needs: JetStream's API for its own durable
-    consumers, ordered consumers for `watch` and the streams' state; nothing else."""
+    consumers, named ordered consumers for `watch` and the streams' state; nothing else.
+
+    Not the unnamed create API: a config sent there naming an existing durable updates it,
+    whoever owns it. Named creates are allowed (ordered consumers take random names), except
+    under the names of ``others``' durables (every other user of the hub, and its admin)."""
     bus = BusSettings(url="", prefix=prefix, identity=name)
     stream, beats = bus.stream, bus.heartbeat_stream
     allow = [f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.INFO.{beats}"]
-    durables = [bus.durable(base) for base in DURABLES]
-    # Plug-in consumers installed here (alerts, anyone's) keep a durable per machine too.
-    durables += [durable_name(consumer, name) for consumer in installed()]
-    for durable in durables:
+    for durable in _durables(name, prefix):
         allow += [
             f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
             f"$JS.API.CONSUMER.DELETE.{stream}.{durable}",
@@ -69,17 +79,25 @@ def read_permissions(name: str, prefix: str = DEFAULT_PREFIX) -> dict[str, list[
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>",
         ]
-    allow += [f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.API.CONSUMER.CREATE.{beats}"]
+    for s in (stream, beats):
+        allow += [f"$JS.API.CONSUMER.CREATE.{s}.*", f"$JS.API.CONSUMER.CREATE.{s}.*.>"]
     allow += [f"$JS.FC.{stream}.>", f"$JS.FC.{beats}.>"]
-    return {"allow": allow}
+    deny = []
+    for other in sorted(set(others) - {name}):
+        for durable in _durables(other, prefix):
+            deny += [f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",
+                     f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>"]  # fmt: skip
+    return {"allow": allow, "deny": deny} if deny else {"allow": allow}
 
 
-def permissions(member: Member, prefix: str = DEFAULT_PREFIX) -> dict[str, dict[str, list[str]]]:
-    publish = read_permissions(member.name, prefix)
+def permissions(
+    member: Member, prefix: str = DEFAULT_PREFIX, others: tuple[str, ...] = ()
+) -> dict[str, dict[str, list[str]]]:
+    publish = read_permissions(member.name, prefix, others)
     if member.role == "machine":
         publish["allow"].insert(0, f"{prefix}.v1.*.{encode_token(member.name)}")
     else:
-        publish["deny"] = [f"{prefix}.>"]
+        publish["deny"] = [f"{prefix}.>", *publish.get("deny", [])]
     inbox = default_inbox_prefix(member.name)
     return {"publish": publish, "subscribe": {"allow": [f"{inbox}.>"]}}
 
@@ -93,8 +111,8 @@ def _list(items: list[str], indent: str) -> str:
     return f"[{inner}\n{indent}]"
 
 
-def _user(member: Member, prefix: str) -> str:
-    perms = permissions(member, prefix)
+def _user(member: Member, prefix: str, others: tuple[str, ...]) -> str:
+    perms = permissions(member, prefix, others)
     pad = " " * 10
     lines = [f"        # {member.role} {member.name!r}"]
     ident = f"nkey: {_q(member.secret)}" if member.nkey else (
@@ -147,7 +165,8 @@ def render_hub_conf(
         "        # the hub's admin: creates the streams, runs the hub's `usagectl processor`",
         f"        {{ user: {_q(ADMIN)}, password: {_q(admin_password)} }}",
     ]
-    out += [_user(m, prefix) for m in members]
+    everyone = (ADMIN, *(m.name for m in members))
+    out += [_user(m, prefix, everyone) for m in members]
     out += ["    ]", "  }", "}", ""]
     return "\n".join(out)
 

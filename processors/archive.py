@@ -26,6 +26,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from .bus import BusSettings, stream_identity
+from .ordered import ordered
 
 STATE_FILE = "archive-state.json"
 FILE_PREFIX = "usagectl-"
@@ -151,9 +152,7 @@ async def _copy(
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=state.last_seq + 1
     )
-    sub = await js.subscribe(
-        f"{bus.prefix}.v1.>", stream=bus.stream, ordered_consumer=True, config=config
-    )
+    sub = await ordered(js, f"{bus.prefix}.v1.>", bus.stream, config)
     writer: _DayWriter | None = None
     try:
         while True:

@@ -16,6 +16,7 @@ from usagectl.projections.limits import Observation
 from .blockstore import _RESTART_SQL, _restart
 from .bus import BusSettings
 from .limitstore import read_limits
+from .ordered import ordered
 from .readmodel import NoReadModel, open_read
 from .schema import ACCOUNT_SCOPE, CONSUMER, LEDGER_COLUMNS, entry_from_row
 
@@ -82,13 +83,7 @@ async def follow_stream(
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE if after_seq else DeliverPolicy.ALL,
         opt_start_seq=after_seq + 1 if after_seq else None,
     )
-    return await js.subscribe(
-        f"{settings.prefix}.v1.>",
-        stream=settings.stream,
-        cb=on_message,
-        ordered_consumer=True,
-        config=config,
-    )
+    return await ordered(js, f"{settings.prefix}.v1.>", settings.stream, config, on_message)
 
 
 async def follow_heartbeats(
@@ -97,10 +92,6 @@ async def follow_heartbeats(
     on_message: Callable[[Msg], Awaitable[None]],
 ) -> JetStreamContext.PushSubscription:
     """The latest heartbeat of every machine, then each new one."""
-    return await js.subscribe(
-        f"{settings.prefix}.v1.heartbeat.>",
-        stream=settings.heartbeat_stream,
-        cb=on_message,
-        ordered_consumer=True,
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT),
-    )
+    config = ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
+    subject = f"{settings.prefix}.v1.heartbeat.>"
+    return await ordered(js, subject, settings.heartbeat_stream, config, on_message)
