@@ -6,9 +6,10 @@ One account holds usagectl's streams. Its users:
   ``usagectl processor``;
 - one user per machine: may publish only its own subjects ``<prefix>.v1.*.<machine>`` (facts
   and heartbeats), read the streams' state, keep its own durable consumers
-  (``processor_<machine>``, ``replay_<machine>``), follow the stream live (``watch``) and receive
-  replies on its own inbox ``_INBOX_<machine>``; it may not create, change, purge or delete a
-  stream, nor publish as another machine;
+  (``processor_<machine>``, ``replay_<machine>``), follow the stream live (``watch``, through
+  named ordered consumers) and receive replies on its own inbox ``_INBOX_<machine>``; it may
+  not create, change, purge or delete a stream, publish as another machine, use the unnamed
+  consumer-create API, or create a consumer under another member's or the hub's durable name;
 - readers (a dashboard, a phone): the same reading rights, and no subject of usagectl's to
   publish on at all.
 
