@@ -197,16 +197,27 @@ def _run(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
     return asyncio.run(coro)
 
 
+def _section(look: Any, empty: dict[str, Any]) -> dict[str, Any]:
+    """One part of the report; whatever goes wrong in it is reported, and doctor goes on."""
+    try:
+        return dict(look())
+    except Exception as err:
+        return {**empty, "error": f"{type(err).__name__}: {err}"}
+
+
 def collect(settings: Settings) -> dict[str, Any]:
+    no_producer = {"files": 0, "lines": 0, "events": 0, "unread_bytes": 0, "lines_by_reason": {}}
     return {
         "machine": settings.machine,
         "home": str(settings.home),
-        "data": _roots(settings),
-        "producer": _producer(settings),
-        "read_model": _read_model(settings),
-        "plans": _plans(settings),
-        "bus": _run(_bus(settings)),
-    }
+        "data": _section(lambda: _roots(settings), {"roots": []}),
+        "producer": _section(lambda: _producer(settings), no_producer),
+        "read_model": _section(lambda: _read_model(settings), {}),
+        "plans": _section(lambda: _plans(settings), {"projects": [],
+                                                      "rejected_manifest_lines": {}}),
+        "bus": _section(lambda: _run(_bus(settings)), {"hub": "?", "reachable": False,
+                                                       "problem": "the hub could not be checked"}),
+    }  # fmt: skip
 
 
 @app.command()
