@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from conftest import Env
-from usagectl.processors.embedded import free_port
+from ports import free_port
 
 
 @dataclass

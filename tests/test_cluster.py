@@ -12,10 +12,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import USAGECTL, Env, make_env
 from corpus import generate
 from hubs import DEPLOY, Hub, Watch, append_live, wait_until
-from usagectl.processors.embedded import free_port
+from ports import free_port
 
 
 def start_cluster(where: Path) -> list[Hub]:
@@ -31,7 +32,7 @@ def start_cluster(where: Path) -> list[Hub]:
         conf = where / f"n{i}.conf"
         conf.write_text(text.replace(f"./usagectl-cluster/n{i}", str(where / f"n{i}-store")))
         args = ("--cluster", f"nats://127.0.0.1:{cport}", "--routes", routes)
-        nodes.append(Hub(conf, free_port(), free_port(), where / f"n{i}.log", args=args))
+        nodes.append(Hub(conf, 0, 0, where / f"n{i}.log", args=args))
     try:
         for node in nodes:
             node.start()
@@ -121,6 +122,7 @@ def stop(proc: subprocess.Popen[bytes] | None) -> int | None:
     return proc.returncode
 
 
+@pytest.mark.slow
 def test_stream_leader_killed_during_ingestion(tmp_path: Path) -> None:
     nodes = start_cluster(tmp_path / "cluster")
     try:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from conftest import Env
+import pytest
+from conftest import Env, system_tool
 from corpus import generate
 from playwright.sync_api import Page, sync_playwright
 from serving import Served, serve, wait_for
@@ -28,10 +28,7 @@ LIVE_SESSION = "5e55a0d1-live-dashboard"
 
 
 def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    # CI installs it (.ci/run): a missing browser is a failure, never a silent skip.
-    assert found, "chromium is not installed (apt-get install chromium; .ci/run does this)"
-    return found
+    return system_tool("chromium", "chromium-browser", package="chromium")
 
 
 def artifacts() -> Path:
@@ -56,6 +53,7 @@ def cost_on_page(page: Page, key: str = "today") -> float:
     return float(page.get_attribute(f"#{key}-cost", "data-cost") or "nan")
 
 
+@pytest.mark.slow
 def test_dashboard_updates_live_in_headless_chromium(env: Env) -> None:
     browser_path = chromium()
     today = datetime.now(UTC).date()

@@ -239,20 +239,19 @@ def test_garbage_never_breaks_claude_code(env: Env, tmp_path: Path) -> None:
 
 
 def test_an_open_stdin_never_hangs_it(env: Env) -> None:
-    start = time.monotonic()
     proc = subprocess.Popen([USAGECTL, "hook"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             env=env.vars())  # fmt: skip
     assert proc.stdin is not None and proc.stdout is not None
     try:
         proc.stdin.write(json.dumps(payload("Stop")).encode())
         proc.stdin.flush()
-        out = proc.stdout.read()  # returns when it exits, while its stdin is still open
+        proc.wait(timeout=60)  # it exits while its stdin is still open
+        out = proc.stdout.read()
     finally:
         proc.stdin.close()
         proc.stdout.close()
-        proc.wait(timeout=10)
+        proc.kill()
     assert (proc.returncode, out) == (0, b"")
-    assert time.monotonic() - start < 5
     assert [e["name"] for e in spooled(env.home)] == ["Stop"]
 
 

@@ -24,7 +24,7 @@ from hubs import (
     jetstream_streams,
     wait_until,
 )
-from usagectl.processors.embedded import free_port
+from ports import free_port
 
 
 def from_generated(where: Path, name: str, member_dir: Path) -> Env:
@@ -70,7 +70,7 @@ def test_hub_and_two_machines_as_readme_says(tmp_path: Path, auth: str) -> None:
                            capture_output=True, text=True, env=clean)  # fmt: skip
     assert again.returncode == 1 and "--force" in again.stderr  # never overwritten silently
 
-    hub = Hub(out / "hub.conf", port, free_port(), tmp_path / "hub.log").start()
+    hub = Hub(out / "hub.conf", port, 0, tmp_path / "hub.log").start()
     admin = from_generated(tmp_path, "hub", out / "hub")
     processor = admin.popen("processor")
     laptop = from_generated(tmp_path, "laptop", out / "machines" / "laptop")

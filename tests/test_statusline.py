@@ -117,18 +117,17 @@ def test_garbage_or_missing_input_still_prints_a_line(env: Env) -> None:
 
 
 def test_an_open_stdin_never_hangs_it(env: Env) -> None:
-    start = time.monotonic()
     proc = subprocess.Popen([USAGECTL, "statusline"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, env=env.vars())  # fmt: skip
     assert proc.stdin is not None and proc.stdout is not None
     try:
-        out = proc.stdout.read()  # returns when it exits, while its stdin is still open
+        proc.wait(timeout=60)  # it exits while its stdin is still open
+        out = proc.stdout.read()
     finally:
         proc.stdin.close()
         proc.stdout.close()
-        proc.wait(timeout=10)
+        proc.kill()
     assert proc.returncode == 0 and out.decode().startswith("🤖 ")
-    assert time.monotonic() - start < 5
 
 
 def rate_limits(five: float, seven: float) -> dict[str, Any]:
