@@ -45,8 +45,11 @@ def entry_from_row(row: Any) -> Entry:
 
 _SUMS = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in SUM_COLUMNS)
 
+# One transaction: a report that opens the file while the processor creates it sees every table
+# or none (`tracking` is what a reader checks for).
 DDL = f"""
 PRAGMA journal_mode = WAL;
+BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tracking (
     consumer TEXT PRIMARY KEY, stream_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
@@ -135,6 +138,7 @@ CREATE TABLE IF NOT EXISTS blocks_dirty (
     scope TEXT NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL, from_ms INTEGER NOT NULL,
     PRIMARY KEY (scope, account, machine)
 ) WITHOUT ROWID;
+COMMIT;
 """
 
 # The read model's cursor: the tracking row every processor run resumes from.
