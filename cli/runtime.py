@@ -122,7 +122,7 @@ async def run_sync(
                     producer = await make_producer(settings, h, checkpoints)
                     producer.on_progress = on_progress
                     await drain(h.js, h.bus.prefix, settings.home)  # statusline and hook spools
-                    await producer.sync_all()
+                    await producer.sync_all(tails_at_once=True)
                     await make_plan_scanner(settings, h).scan()
                 except Busy:
                     pass
