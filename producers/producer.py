@@ -21,7 +21,7 @@ import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from usagectl.projections.events import Usage, UsageBatch, encode, subject
-from usagectl.projections.transcript import FileContext, Skipped, file_context, normalise
+from usagectl.projections.transcript import FileContext, Skipped, file_context, normalise_line
 
 from .checkpoints import Checkpoints, FileState, ReadResult
 from .discovery import root_of, session_files
@@ -186,13 +186,13 @@ class Producer:
     ) -> list[Usage]:
         events: list[Usage] = []
         for offset, line in lines:
-            parsed = normalise(ctx, offset, line)
+            parsed = normalise_line(ctx, offset, line)
             if isinstance(parsed, Skipped):
                 key = (parsed.reason, parsed.rejected)
                 result.reasons[key] = result.reasons.get(key, 0) + 1
                 self.stats.rejected += parsed.rejected
             else:
-                events.append(parsed)
+                events.extend(parsed)
         result.lines = len(lines)
         result.events = len(events)
         self.stats.lines += len(lines)
