@@ -55,7 +55,11 @@ def names_project(project: str, wanted: str) -> bool:
 def matching_projects(conn: sqlite3.Connection, wanted: str) -> list[str]:
     projects = [r[0] for r in conn.execute("SELECT DISTINCT project FROM session_span")]
     projects += [r[0] for r in conn.execute("SELECT DISTINCT project FROM rollup")]
-    return sorted({p for p in projects if names_project(p, wanted)})
+    # A folder the host chose (CLAUDE_CODE_PROJECT_DIR_NAME) names the projects written in it.
+    chosen = conn.execute(
+        "SELECT DISTINCT project FROM session_span WHERE project_dir = ?", (wanted,)
+    )
+    return sorted({p for p in projects if names_project(p, wanted)} | {r[0] for r in chosen})
 
 
 def _where(conn: sqlite3.Connection, f: Filters, alias: str = "") -> tuple[str, list[Any]]:

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
@@ -25,6 +26,7 @@ from usagectl.projections.transcript import FileContext, Skipped, file_context, 
 
 from .checkpoints import Checkpoints, FileState, ReadResult
 from .discovery import root_of, session_files
+from .projects import FileProjects
 from .tailer import plan_read, read_chunks
 
 BATCH_EVENTS = 400
@@ -94,6 +96,7 @@ class Producer:
         # Files whose complete-looking last line waits for quiet: path -> mtime_ns when read.
         self.held: dict[str, int] = {}
         self.tails_waiting = asyncio.Event()
+        self._projects = FileProjects()
 
     def files(self) -> list[Path]:
         return [f for root in self.roots for f in session_files(root)]
@@ -192,12 +195,19 @@ class Producer:
                 result.reasons[key] = result.reasons.get(key, 0) + 1
                 self.stats.rejected += parsed.rejected
             else:
-                events.extend(parsed)
+                events.extend(self._with_project(ctx, e) for e in parsed)
         result.lines = len(lines)
         result.events = len(events)
         self.stats.lines += len(lines)
         self.stats.events += len(events)
         return events
+
+    def _with_project(self, ctx: FileContext, event: Usage) -> Usage:
+        """A line without a cwd takes its file's; the folder name only when no line has one."""
+        if event.project != ctx.project_dir:
+            return event
+        cwd = self._projects.project_for(ctx.path)
+        return event if cwd is None else msgspec.structs.replace(event, project=cwd)
 
     def _publish_batches(self, events: list[Usage], result: ReadResult) -> _Pending:
         pending = _Pending([], result)
