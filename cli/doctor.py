@@ -12,7 +12,13 @@ import nats.errors
 import typer
 from rich.console import Console
 from rich.table import Table
-from usagectl.processors.readmodel import NoReadModel, applied_seq, ledger_counts, open_read
+from usagectl.processors.readmodel import (
+    NoReadModel,
+    applied_seq,
+    ledger_counts,
+    open_read,
+    unpriced_models,
+)
 from usagectl.processors.schema import CONSUMER
 from usagectl.producers.checkpoints import Checkpoints
 from usagectl.producers.discovery import NoDataRoots, claude_roots, session_files
@@ -68,7 +74,8 @@ def _read_model(settings: Settings) -> dict[str, Any]:
     with conn:
         counted, replays = ledger_counts(conn)
         return {"path": str(settings.db_path), "applied_seq": applied_seq(conn),
-                "responses_counted": counted, "sidechain_replays_set_aside": replays}  # fmt: skip
+                "responses_counted": counted, "sidechain_replays_set_aside": replays,
+                "unpriced_models": unpriced_models(conn)}  # fmt: skip
 
 
 def diagnose(error: str) -> str:
@@ -148,6 +155,11 @@ def problems(report: dict[str, Any]) -> list[str]:
         k.startswith("rejected:") for k in report["producer"]["lines_by_reason"]
     ):
         found.append("some transcript lines were rejected (listed above; they are not counted)")
+    for u in report["read_model"].get("unpriced_models", []):
+        found.append(
+            f"model {u['model']} has no price: {u['totalTokens']:,} tokens in {u['entries']:,} "
+            "responses are missing from every cost (try `usagectl prices update`)"
+        )
     return found
 
 

@@ -139,6 +139,15 @@ def ledger_counts(conn: sqlite3.Connection) -> tuple[int, int]:
     return int(row[0] or 0), int(row[1] or 0)
 
 
+def unpriced_models(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Models whose responses have no price: their cost is in no total (never shown as $0)."""
+    rows = conn.execute(
+        "SELECT model, sum(unpriced), sum(input + output + cache_write_5m + cache_write_1h + "
+        "cache_read) FROM session_usage GROUP BY model HAVING sum(unpriced) > 0 ORDER BY model"
+    )
+    return [{"model": m, "entries": int(n), "totalTokens": int(t)} for m, n, t in rows]
+
+
 def tokens_by_machine(
     conn: sqlite3.Connection, account: str, from_ms: int, to_ms: int
 ) -> dict[str, int]:
