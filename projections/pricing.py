@@ -171,6 +171,9 @@ class PriceTable:
     def prices(self) -> list[ModelPrice]:
         return [p for key in sorted(self._by_key) for p in self._by_key[key]]
 
+    def history(self, key: str) -> tuple[ModelPrice, ...]:
+        return self._by_key.get(key, ())
+
     def key_for(self, model: str) -> str | None:
         """The table key for a model string: exact id, then normalised id, then the longest
         family prefix; None for models the table does not know (flag them, never guess)."""
