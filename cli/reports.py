@@ -119,16 +119,15 @@ def _table(title: str, key_name: str, rows: list[dict[str, Any]], payload: dict[
     console.print(
         usage_table(title, key_name, rows, payload["totals"], breakdown, console.width, extra)
     )
-    unpriced_footer(console, payload["totals"].get("unpricedModels", []))
+    unpriced_footer(console, payload["totals"].get("unpricedTokens", {}))
 
 
-def unpriced_footer(console: Console, unpriced: list[dict[str, Any]]) -> None:
+def unpriced_footer(console: Console, unpriced: dict[str, int]) -> None:
     """Under a table: models without a price are not free, their cost is missing."""
-    for u in unpriced:
+    for model, tokens in unpriced.items():
         console.print(
-            f"[yellow]unpriced:[/] {u['model']}: {u['totalTokens']:,} tokens in "
-            f"{u['entries']:,} responses have no price and are not in the costs above "
-            "(`usagectl prices update` may know it)", soft_wrap=True,
+            f"[yellow]unpriced:[/] {model}: {tokens:,} tokens have no price and are not in the "
+            "costs above (`usagectl prices update` may know it)", soft_wrap=True,
         )  # fmt: skip
 
 

@@ -167,8 +167,9 @@ def totals_json(periods: Iterable[Period]) -> dict[str, Any]:
         total.cost_nano += p.tokens.cost_nano
     out: dict[str, Any] = {**total.json(), "totalTokens": total.total, "totalCost": total.cost}
     unpriced = unpriced_models(kept)
-    if unpriced:
-        out["unpricedModels"] = unpriced
+    if unpriced:  # ccusage's key (the names), and the tokens each carries
+        out["unpricedModels"] = [u["model"] for u in unpriced]
+        out["unpricedTokens"] = {u["model"]: u["totalTokens"] for u in unpriced}
     return dict(sorted(out.items()))
 
 

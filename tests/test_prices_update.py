@@ -105,7 +105,7 @@ def test_update_from_a_file_prices_the_unknown_model_and_recosts(
     synced: Env, tmp_path: Path
 ) -> None:
     before = daily(synced)
-    assert before["totals"]["unpricedModels"][0]["model"] == "claude-zephyr-9"
+    assert before["totals"]["unpricedModels"] == ["claude-zephyr-9"]
     assert round(before["totals"]["totalCost"], 2) == SONNET
     source = tmp_path / "model_prices_and_context_window.json"
     source.write_text(json.dumps(LITELLM))

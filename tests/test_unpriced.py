@@ -36,16 +36,17 @@ def test_unpriced_models_are_named_with_their_tokens(env: Env) -> None:
     env.run("sync")
     daily = env.json("daily", "-z", "UTC")
     want = [{"model": "claude-zephyr-9", "entries": 2, "totalTokens": 3_000}]
-    assert daily["totals"]["unpricedModels"] == want
+    assert daily["totals"]["unpricedModels"] == ["claude-zephyr-9"]  # as ccusage says it
+    assert daily["totals"]["unpricedTokens"] == {"claude-zephyr-9": 3_000}
     # Sonnet 5.5: 1,000 in x $2 + 1,000 out x $10 = $0.012; the unpriced model adds nothing.
     assert round(daily["totals"]["totalCost"], 6) == 0.012
     row = next(r for r in daily["daily"] if r["date"] == "2026-10-08")
     (b,) = row["modelBreakdowns"]
     assert b["missingPricing"] is True and b["cost"] == 0
-    assert env.json("monthly", "-z", "UTC")["totals"]["unpricedModels"] == want
-    assert env.json("session")["totals"]["unpricedModels"] == want
+    for report in (env.json("monthly", "-z", "UTC"), env.json("session")):
+        assert report["totals"]["unpricedTokens"] == {"claude-zephyr-9": 3_000}
     text = env.run("daily", "-z", "UTC").stdout
-    assert "unpriced: claude-zephyr-9: 3,000 tokens in 2 responses" in text
+    assert "unpriced: claude-zephyr-9: 3,000 tokens have no price" in text
     doctor = env.json("doctor")
     assert doctor["read_model"]["unpriced_models"] == want
     assert any("claude-zephyr-9 has no price" in p for p in doctor["problems"])
