@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final, Literal
 
 import msgspec
@@ -151,8 +151,8 @@ def _family_matches(name: str, key: str) -> bool:
     return digits == _DATE_DIGITS and (not after or not after.isalnum())
 
 
-def _day(ts: datetime | None) -> str | None:
-    return None if ts is None else ts.strftime("%Y-%m-%d")
+def _start(day: str | None) -> datetime | None:
+    return None if day is None else datetime.fromisoformat(day).replace(tzinfo=UTC)
 
 
 class PriceTable:
@@ -167,6 +167,9 @@ class PriceTable:
             k: tuple(sorted(v, key=lambda p: p.effective_from or "")) for k, v in by_key.items()
         }
         self._keys: dict[str, str | None] = {}
+        # Each price's start as an aware datetime (midnight UTC): compared without formatting.
+        self._starts = {k: tuple(_start(p.effective_from) for p in v)
+                        for k, v in self._by_key.items()}  # fmt: skip
 
     def prices(self) -> list[ModelPrice]:
         return [p for key in sorted(self._by_key) for p in self._by_key[key]]
@@ -198,12 +201,13 @@ class PriceTable:
         if key is None:
             return None
         history = self._by_key[key]
-        day = _day(ts)
-        if day is None:
+        if len(history) == 1:
+            return history[0]
+        if ts is None:
             return history[-1]
         current = history[0]
-        for p in history[1:]:
-            if p.effective_from is not None and p.effective_from <= day:
+        for start, p in zip(self._starts[key][1:], history[1:], strict=True):
+            if start is not None and start <= ts:
                 current = p
         return current
 
