@@ -113,6 +113,7 @@ def _recost(settings: Any, err: Console) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from .app import run_async
+    from .locks import Busy
     from .runtime import run_replay
 
     bar = Progress(TextColumn("[bold]recost"), BarColumn(), MofNCompleteColumn(),
@@ -123,6 +124,15 @@ def _recost(settings: Any, err: Console) -> None:
         def progress(seq: int, target: int) -> None:
             bar.update(task, completed=min(seq, target), total=target)
 
-        result = run_async(run_replay(settings, None, progress))
+        try:
+            result = run_async(run_replay(settings, None, progress))
+        except Busy:
+            from .errors import UserError
+
+            raise UserError(
+                "the prices are kept, but another usagectl (up or processor) holds the read "
+                "model: stop it and run `usagectl replay` to recost (it prices with the new "
+                "table once restarted)"
+            ) from None
     err.print(f"recosted {result.events:,} usage events: the read model was rebuilt with these "
               "prices")  # fmt: skip
