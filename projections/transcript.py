@@ -39,8 +39,8 @@ class _IterationView(msgspec.Struct):
     model: str | None = None
     input_tokens: Count | None = None
     output_tokens: Count | None = None
-    cache_creation_input_tokens: Count = 0
-    cache_read_input_tokens: Count = 0
+    cache_creation_input_tokens: Count | None = 0
+    cache_read_input_tokens: Count | None = 0
     cache_creation: _CacheCreation | None = None
 
 
@@ -251,7 +251,7 @@ def _advisors(main: Usage, iterations: list[_IterationView] | tuple[()]) -> list
         if it.input_tokens is None or it.output_tokens is None:
             continue
         n = len(out)
-        cw5, cw1 = _cache_writes(it.cache_creation_input_tokens, it.cache_creation)
+        cw5, cw1 = _cache_writes(it.cache_creation_input_tokens or 0, it.cache_creation)
         h = hashlib.blake2b(digest_size=16)
         h.update(f"{main.event_id}:advisor:{n}".encode())
         out.append(
@@ -263,7 +263,7 @@ def _advisors(main: Usage, iterations: list[_IterationView] | tuple[()]) -> list
                 output=it.output_tokens,
                 cache_write_5m=cw5,
                 cache_write_1h=cw1,
-                cache_read=it.cache_read_input_tokens,
+                cache_read=it.cache_read_input_tokens or 0,
                 web_search_requests=0,
                 speed=None,
                 reported_cost_usd=None,

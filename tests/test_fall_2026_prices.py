@@ -127,3 +127,25 @@ def test_advisor_iterations_are_their_own_entries_and_fallbacks_are_not_billed()
     assert got == pytest.approx(0.01025)
     geo = BUNDLED.cost(advisor.model, (1_000, 200, 0, 0, 500), inference_geo="us")
     assert geo == pytest.approx(0.011275)
+
+
+def _with_iterations(iterations: str) -> bytes:
+    return ADVISED.replace(ADVISED[ADVISED.index(b'"iterations":[') :],
+                           b'"iterations":' + iterations.encode() + b"}}}")  # fmt: skip
+
+
+def test_advisor_iterations_without_model_or_tokens_add_nothing_and_bad_ones_are_rejected() -> None:
+    lenient = _with_iterations(
+        '[{"type":"advisor_message","input_tokens":5,"output_tokens":5},'
+        '{"type":"advisor_message","model":"claude-opus-4-7","input_tokens":5},'
+        '{"type":"advisor_message","model":"claude-opus-4-7","input_tokens":9,"output_tokens":1,'
+        '"cache_read_input_tokens":null,"cache_creation_input_tokens":null}]'
+    )
+    parsed = normalise_line(CTX, 0, lenient)
+    assert not isinstance(parsed, Skipped)
+    assert [(e.model, e.input, e.cache_read, e.message_id) for e in parsed[1:]] == [
+        ("claude-opus-4-7", 9, 0, "msg_1:advisor:0")]  # fmt: skip
+    assert isinstance(normalise_line(CTX, 0, _with_iterations("null")), tuple)
+    bad = _with_iterations('[{"type":"advisor_message","model":"m","input_tokens":-1,'
+                           '"output_tokens":1}]')  # fmt: skip
+    assert normalise_line(CTX, 0, bad) == Skipped("bad_token_value", True)
