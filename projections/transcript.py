@@ -35,7 +35,7 @@ class _ServerToolUse(msgspec.Struct):
 class _IterationView(msgspec.Struct):
     """One entry of usage.iterations[]: only ``advisor_message`` ones are billed on their own."""
 
-    type: str = ""
+    type: str | None = None
     model: str | None = None
     input_tokens: Count | None = None
     output_tokens: Count | None = None

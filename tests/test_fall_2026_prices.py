@@ -136,7 +136,7 @@ def _with_iterations(iterations: str) -> bytes:
 
 def test_advisor_iterations_without_model_or_tokens_add_nothing_and_bad_ones_are_rejected() -> None:
     lenient = _with_iterations(
-        '[{"type":"advisor_message","input_tokens":5,"output_tokens":5},'
+        '[{"type":null},{"input_tokens":1},{"type":"advisor_message","input_tokens":5,"output_tokens":5},'
         '{"type":"advisor_message","model":"claude-opus-4-7","input_tokens":5},'
         '{"type":"advisor_message","model":"claude-opus-4-7","input_tokens":9,"output_tokens":1,'
         '"cache_read_input_tokens":null,"cache_creation_input_tokens":null}]'
