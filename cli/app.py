@@ -22,6 +22,7 @@ from . import (
     hooks,
     machines,
     plans,
+    prices,
     reports,
     serve,
     service,
@@ -58,6 +59,7 @@ app.add_typer(consumers_group, name="consumers")
 app.add_typer(alerts_group, name="alerts")
 app.add_typer(deploy.group, name="deploy")
 app.add_typer(service.group, name="service")
+app.add_typer(prices.group, name="prices")
 
 T = TypeVar("T")
 PlanDirs = Annotated[

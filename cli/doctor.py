@@ -12,7 +12,13 @@ import nats.errors
 import typer
 from rich.console import Console
 from rich.table import Table
-from usagectl.processors.readmodel import NoReadModel, applied_seq, ledger_counts, open_read
+from usagectl.processors.readmodel import (
+    NoReadModel,
+    applied_seq,
+    ledger_counts,
+    open_read,
+    unpriced_models,
+)
 from usagectl.processors.schema import CONSUMER
 from usagectl.producers.checkpoints import Checkpoints
 from usagectl.producers.discovery import NoDataRoots, claude_roots, session_files
@@ -34,7 +40,8 @@ def _roots(settings: Settings) -> dict[str, Any]:
 
 def _producer(settings: Settings) -> dict[str, Any]:
     if not settings.producer_db.exists():
-        return {"files": 0, "lines": 0, "events": 0, "unread_bytes": 0, "lines_by_reason": {}}
+        return {"files": 0, "lines": 0, "events": 0, "unread_bytes": 0, "lines_by_reason": {},
+                "tails_held": []}  # fmt: skip
     cp = Checkpoints(settings.producer_db)
     try:
         files, lines, events, lag = cp.totals()
@@ -43,11 +50,13 @@ def _producer(settings: Settings) -> dict[str, Any]:
             for (reason, rejected), n in sorted(cp.reasons().items())
         }
         worst = cp.rejected_by_file()[:20]
+        held = cp.tails_held()
     finally:
         cp.close()
     rejected_files = [{"path": p, "reason": r, "lines": n} for p, r, n in worst]
     return {"files": files, "lines": lines, "events": events, "unread_bytes": lag,
-            "lines_by_reason": reasons, "rejected_files": rejected_files}  # fmt: skip
+            "lines_by_reason": reasons, "rejected_files": rejected_files,
+            "tails_held": [{"path": p, "bytes": n} for p, n in held]}  # fmt: skip
 
 
 def _plans(settings: Settings) -> dict[str, Any]:
@@ -65,7 +74,8 @@ def _read_model(settings: Settings) -> dict[str, Any]:
     with conn:
         counted, replays = ledger_counts(conn)
         return {"path": str(settings.db_path), "applied_seq": applied_seq(conn),
-                "responses_counted": counted, "sidechain_replays_set_aside": replays}  # fmt: skip
+                "responses_counted": counted, "sidechain_replays_set_aside": replays,
+                "unpriced_models": unpriced_models(conn)}  # fmt: skip
 
 
 def diagnose(error: str) -> str:
@@ -145,6 +155,11 @@ def problems(report: dict[str, Any]) -> list[str]:
         k.startswith("rejected:") for k in report["producer"]["lines_by_reason"]
     ):
         found.append("some transcript lines were rejected (listed above; they are not counted)")
+    for u in report["read_model"].get("unpriced_models", []):
+        found.append(
+            f"model {u['model']} has no price: {u['totalTokens']:,} tokens in {u['entries']:,} "
+            "responses are missing from every cost (try `usagectl prices update`)"
+        )
     return found
 
 
@@ -204,6 +219,16 @@ def _render(console: Console, r: dict[str, Any]) -> None:
             f"  [red]rejected[/] {f['lines']:,} × {f['reason']} in {Path(f['path'])}",
             soft_wrap=True,
         )
+    held = p.get("tails_held", [])
+    if held:
+        console.print(
+            f"  {len(held):,} file(s) end in a last line without its newline, "
+            f"{sum(t['bytes'] for t in held):,} bytes held (counted once it is a whole JSON "
+            "object and its file is quiet, or once its newline comes)"
+        )
+        for t in held[:10]:
+            console.print(f"    held {t['bytes']:,} bytes at the end of {t['path']}",
+                          soft_wrap=True)  # fmt: skip
     for path, reasons in r["plans"]["rejected_manifest_lines"].items():
         counts = ", ".join(f"{n:,} × {reason}" for reason, n in sorted(reasons.items()))
         console.print(f"  [red]rejected[/] plan manifest lines {counts} in {path}", soft_wrap=True)

@@ -119,6 +119,16 @@ def _table(title: str, key_name: str, rows: list[dict[str, Any]], payload: dict[
     console.print(
         usage_table(title, key_name, rows, payload["totals"], breakdown, console.width, extra)
     )
+    unpriced_footer(console, payload["totals"].get("unpricedTokens", {}))
+
+
+def unpriced_footer(console: Console, unpriced: dict[str, int]) -> None:
+    """Under a table: models without a price are not free, their cost is missing."""
+    for model, tokens in unpriced.items():
+        console.print(
+            f"[yellow]unpriced:[/] {model}: {tokens:,} tokens have no price and are not in the "
+            "costs above (`usagectl prices update` may know it)", soft_wrap=True,
+        )  # fmt: skip
 
 
 @app.command()

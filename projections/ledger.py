@@ -90,7 +90,9 @@ def to_entry(u: Usage) -> Entry:
             u.cache_write_5m,
             u.cache_write_1h,
             u.cache_read,
+            ts=u.ts,
             speed=u.speed,
+            inference_geo=u.inference_geo,
             web_search_requests=u.web_search_requests,
         )
     )

@@ -16,7 +16,14 @@ from usagectl.processors.readmodel import Filters
 from usagectl.processors.schema import ACCOUNT_SCOPE, MACHINE_SCOPE
 from usagectl.projections.blockreport import block_json
 from usagectl.projections.blocks import Block, is_active, session_ms
-from usagectl.projections.reports import Period, group_rollups, iso_ms, period_of, week_start
+from usagectl.projections.reports import (
+    Period,
+    group_rollups,
+    iso_ms,
+    period_of,
+    unpriced_models,
+    week_start,
+)
 
 from .queries import active_machines, recent_sessions, top_projects
 
@@ -103,6 +110,7 @@ def dashboard(
         "week": _sum(periods, week, today),
         "month": _sum(periods, month, today),
         "days": _days(periods, first, today),
+        "unpriced": unpriced_models(found),
         "models": sorted(models, key=lambda m: (-models[m], m)),
         "blocks": current_blocks(conn, account, now_ms),
         "limits": readmodel.official_limits(conn, account, now_ms, LENGTH_MS),

@@ -122,6 +122,7 @@ function render(d) {
     $(key + "-tokens").textContent = tokens(d[key].totalTokens) +
       (key === "today" ? "" : ` since ${d[key].from}`);
   }
+  renderUnpriced(d.unpriced || []);
   renderChart(d);
   renderBlock(d);
   renderSessions(d.sessions);
@@ -281,6 +282,15 @@ function renderMachines(machines, blocks) {
       : "No producer heartbeats yet."));
   }
   fill("machines", ...items);
+}
+
+function renderUnpriced(unpriced) {
+  // Models without a price are not free: their cost is missing from every figure above.
+  const box = $("unpriced");
+  box.hidden = !unpriced.length;
+  box.textContent = unpriced.length ? "Not in these costs (no price known): " + unpriced.map(
+    (u) => `${u.model} · ${count(u.totalTokens)} tokens`).join("; ") +
+    " — `usagectl prices update` may know them." : "";
 }
 
 function renderAlerts(alerts) {
