@@ -71,6 +71,10 @@ CREATE TABLE IF NOT EXISTS rollup (
     project TEXT NOT NULL, model TEXT NOT NULL, {_SUMS},
     PRIMARY KEY (bucket, account, machine, project, model)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage_totals (
+    account TEXT NOT NULL, machine TEXT NOT NULL, project TEXT NOT NULL, model TEXT NOT NULL,
+    {_SUMS}, PRIMARY KEY (account, machine, project, model)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS session_usage (
     project_dir TEXT NOT NULL, session_id TEXT NOT NULL, model TEXT NOT NULL, {_SUMS},
     PRIMARY KEY (project_dir, session_id, model)

@@ -12,7 +12,12 @@ import aiosqlite
 import msgspec
 from usagectl.projections.events import Hook, Limit, Plan, Usage
 from usagectl.projections.ledger import Change, Entry, counted, fold, group_id, to_entry
-from usagectl.projections.rollups import SUM_COLUMNS, rollup_deltas, session_deltas
+from usagectl.projections.rollups import (
+    SUM_COLUMNS,
+    rollup_deltas,
+    session_deltas,
+    totals_deltas,
+)
 
 from .blockstore import refresh_blocks
 from .hookstore import write_hooks
@@ -49,6 +54,7 @@ async def open_store(path: Path) -> aiosqlite.Connection:
 
 async def _prepare(db: aiosqlite.Connection) -> None:
     await db.executescript(DDL)
+    await _fill_totals(db)
     await db.execute("PRAGMA synchronous = NORMAL")
     await db.execute("PRAGMA cache_size = -32768")  # 32 MiB: the ledger indexes stay hot
     async with db.execute("SELECT value FROM meta WHERE key = 'schema_version'") as cur:
@@ -59,6 +65,21 @@ async def _prepare(db: aiosqlite.Connection) -> None:
         )
     elif int(row[0]) != SCHEMA_VERSION:
         raise SchemaMismatch(f"read model schema {row[0]}, this version needs {SCHEMA_VERSION}")
+
+
+async def _fill_totals(db: aiosqlite.Connection) -> None:
+    """A read model from before ``usage_totals`` existed gets it from its rollups, once (the
+    marker in ``meta`` says it was done; the fill is idempotent if a crash repeats it)."""
+    async with db.execute("SELECT 1 FROM meta WHERE key = 'usage_totals'") as cur:
+        if await cur.fetchone() is not None:
+            return
+    sums = ", ".join(f"sum({c})" for c in SUM_COLUMNS)
+    await db.execute(
+        f"INSERT OR REPLACE INTO usage_totals (account, machine, project, model, "
+        f"{', '.join(SUM_COLUMNS)}) SELECT account, machine, project, model, {sums} "
+        "FROM rollup GROUP BY account, machine, project, model"
+    )
+    await db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('usage_totals', '1')")
 
 
 async def last_seq(db: aiosqlite.Connection, consumer: str) -> int:
@@ -162,9 +183,11 @@ def _upsert_sql(table: str, key_cols: Sequence[str]) -> str:
 async def _write_sums(db: aiosqlite.Connection, changes: list[Change]) -> None:
     rollup_keys = ("bucket", "account", "machine", "project", "model")
     session_keys = ("project_dir", "session_id", "model")
+    totals_keys = rollup_keys[1:]
     for table, key_cols, deltas in (
         ("rollup", rollup_keys, rollup_deltas(changes)),
         ("session_usage", session_keys, session_deltas(changes)),
+        ("usage_totals", totals_keys, totals_deltas(changes)),
     ):
         await db.executemany(_upsert_sql(table, key_cols), [(*k, *d) for k, d in deltas.items()])
         # Rows whose entries all moved elsewhere go, so replay and incremental builds match.
