@@ -102,12 +102,18 @@ def sync(plan_dirs: PlanDirs = None) -> None:
 
 
 @app.command()
-def up(plan_dirs: PlanDirs = None) -> None:
+def up(
+    plan_dirs: PlanDirs = None,
+    otlp: Annotated[bool, typer.Option("--otlp", help="also receive Claude Code's OpenTelemetry "
+                                       "(OTLP/HTTP on otlp.listen, 127.0.0.1:4318)")] = False,
+) -> None:  # fmt: skip
     """Run the embedded hub, this machine's producer and the processor until Ctrl-C."""
     from .progress import up_display
     from .runtime import run_up
 
     settings = _with_plans(load_settings(), plan_dirs)
+    if otlp:
+        settings = replace(settings, otlp_enabled=True)
 
     import asyncio
 

@@ -43,6 +43,10 @@ def entry_from_row(row: Any) -> Entry:
     return Entry(**fields)
 
 
+# The request id inside a transcript copy's key ``m:<message id>\x1f<request id>``: an index on
+# it finds the transcript copy of a request an OpenTelemetry event reported.
+REQUEST_OF_KEY = "substr(key, instr(key, char(31)) + 1)"
+
 _SUMS = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in SUM_COLUMNS)
 
 DDL = f"""
@@ -66,6 +70,8 @@ CREATE INDEX IF NOT EXISTS ledger_message ON ledger (message_id) WHERE message_i
 CREATE INDEX IF NOT EXISTS ledger_account_ts ON ledger (account, ts_ms) WHERE counted;
 CREATE INDEX IF NOT EXISTS ledger_machine_ts ON ledger (account, machine, ts_ms) WHERE counted;
 CREATE INDEX IF NOT EXISTS ledger_session ON ledger (project_dir, session_id) WHERE counted;
+CREATE INDEX IF NOT EXISTS ledger_request ON ledger ({REQUEST_OF_KEY})
+    WHERE message_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS rollup (
     bucket INTEGER NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL,
     project TEXT NOT NULL, model TEXT NOT NULL, {_SUMS},

@@ -11,7 +11,7 @@ from typing import Any
 import aiosqlite
 import msgspec
 from usagectl.projections.events import Hook, Limit, Plan, Usage
-from usagectl.projections.ledger import Change, Entry, counted, fold, group_id, to_entry
+from usagectl.projections.ledger import Change, Entry, fold_covered, group_id, to_entry
 from usagectl.projections.rollups import (
     SUM_COLUMNS,
     rollup_deltas,
@@ -28,6 +28,7 @@ from .schema import (
     DDL,
     LEDGER_COLUMNS,
     MACHINE_SCOPE,
+    REQUEST_OF_KEY,
     SCHEMA_VERSION,
     entry_from_row,
 )
@@ -96,11 +97,14 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
 async def _load_groups(
     db: aiosqlite.Connection, entries: Sequence[Entry]
 ) -> dict[str, dict[str, Entry]]:
+    """The stored copies of every group the entries touch, and of the OpenTelemetry group of
+    each transcript copy's request (that copy stops counting once the transcript's arrives)."""
     mids = sorted({e.message_id for e in entries if e.message_id is not None})
-    keys = sorted({e.key for e in entries if e.message_id is None})
+    keys = {e.key for e in entries if e.message_id is None}
+    keys |= {"r:" + rid for e in entries if not e.via_otlp and (rid := e.request_id)}
     cols = ", ".join(LEDGER_COLUMNS)
     groups: dict[str, dict[str, Entry]] = {}
-    for column, values in (("message_id", mids), ("key", keys)):
+    for column, values in (("message_id", mids), ("key", sorted(keys))):
         for chunk in _chunks(values):
             marks = ", ".join("?" * len(chunk))
             sql = f"SELECT {cols} FROM ledger WHERE {column} IN ({marks})"
@@ -109,6 +113,19 @@ async def _load_groups(
                     entry = entry_from_row(row)
                     groups.setdefault(group_id(entry), {})[entry.key] = entry
     return groups
+
+
+async def _covered(db: aiosqlite.Connection, entries: Sequence[Entry]) -> set[str]:
+    """Request ids of the batch's OpenTelemetry copies that a stored transcript copy answers."""
+    wanted = sorted({rid for e in entries if e.via_otlp and (rid := e.request_id)})
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        marks = ", ".join("?" * len(chunk))
+        sql = (f"SELECT DISTINCT {REQUEST_OF_KEY} FROM ledger WHERE message_id IS NOT NULL "
+               f"AND {REQUEST_OF_KEY} IN ({marks})")  # fmt: skip
+        async with db.execute(sql, chunk) as cur:
+            found.update(str(r[0]) for r in await cur.fetchall())
+    return found
 
 
 async def tracked_stream(db: aiosqlite.Connection, consumer: str) -> str | None:
@@ -134,8 +151,9 @@ async def apply_batch(
         changes: list[Change] = []
         if entries:
             groups = await _load_groups(db, entries)
-            changed, changes = fold(groups, entries)
-            await _write_ledger(db, changed)
+            folded = fold_covered(groups, entries, await _covered(db, entries))
+            changes = folded.changes
+            await _write_ledger(db, folded.changed, folded.live)
             await _write_sums(db, changes)
             await _write_spans(db, changes)
             await _mark_blocks_dirty(db, changes)
@@ -159,10 +177,11 @@ async def apply_batch(
     return len(changes)
 
 
-async def _write_ledger(db: aiosqlite.Connection, changed: dict[str, dict[str, Entry]]) -> None:
+async def _write_ledger(
+    db: aiosqlite.Connection, changed: dict[str, dict[str, Entry]], live: set[str]
+) -> None:
     rows = []
     for members in changed.values():
-        live = counted(members)
         for key, e in members.items():
             rows.append((*msgspec.structs.astuple(e), key in live))
     marks = ", ".join("?" * (len(LEDGER_COLUMNS) + 1))

@@ -109,6 +109,16 @@ def test_counters_equal_the_reports(world: Served) -> None:
         assert got == pytest.approx(usd, abs=1e-6), model
 
 
+def test_a_scrape_after_new_usage_counts_it(world: Served) -> None:
+    before = sum(s.value for s in _samples(scrape(world), "usagectl_tokens"))
+    live = world.env.claude / "projects" / "-work-live" / "live-session.jsonl"
+    with live.open("a") as f:
+        f.write(_assistant(9, NOW - timedelta(minutes=2), 777) + "\n")
+    world.env.run("sync")
+    after = sum(s.value for s in _samples(scrape(world), "usagectl_tokens"))
+    assert after == before + 100 + 777 == world.env.json("daily")["totals"]["totalTokens"]
+
+
 def test_gauges_follow_block_limits_and_machines(world: Served) -> None:
     families = scrape(world)
     active = world.env.json("blocks", "--active")["blocks"][0]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio.to_thread
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,11 +40,11 @@ from usagectl.projections.limits import FIVE_HOUR, SEVEN_DAY, expired
 from usagectl.projections.machines import status
 
 from .api import HUB_ERRORS, ServerState
+from .metrics_counters import CounterText
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LENGTH_MS = session_ms(5.0)
 HUB_WAIT_S = 2.0  # a scrape never waits long on the hub: the pending gauge is then left out
-TOKEN_KINDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 WINDOWS = {FIVE_HOUR: "5h", SEVEN_DAY: "7d"}
 
 
@@ -56,29 +56,6 @@ class Scrape:
     project_label: bool
     alerts_db: Path
     stream_last: int | None
-
-
-def _usage(totals: list[Total], project_label: bool) -> Iterator[Metric]:
-    base = ["account", "machine", *(["project"] if project_label else []), "model"]
-    tokens = CounterMetricFamily("usagectl_tokens", "Tokens of counted responses, by kind",
-                                 labels=[*base, "kind"])  # fmt: skip
-    cost = CounterMetricFamily("usagectl_cost_usd", "Cost of counted responses in USD "
-                               "(cost mode auto)", labels=base)  # fmt: skip
-    responses = CounterMetricFamily("usagectl_responses", "Counted responses", labels=base)
-    merged: dict[tuple[str, ...], list[int]] = {}
-    for t in totals:
-        key = (t.account, t.machine, *([t.project] if project_label else []), t.model)
-        row = merged.setdefault(key, [0] * (len(TOKEN_KINDS) + 2))
-        for i, kind in enumerate(TOKEN_KINDS):
-            row[i] += t.sums[kind]
-        row[-2] += t.sums["cost_auto"]
-        row[-1] += t.sums["entries"]
-    for key, row in sorted(merged.items()):
-        for i, kind in enumerate(TOKEN_KINDS):
-            tokens.add_metric([*key, kind], row[i])
-        cost.add_metric(list(key), row[-2] / 1e9)
-        responses.add_metric(list(key), row[-1])
-    yield from (tokens, cost, responses)
 
 
 def _active(conn: sqlite3.Connection, scope: tuple[str, str, str], now_ms: int) -> Block | None:
@@ -167,13 +144,11 @@ def _machines(conn: sqlite3.Connection, now_ms: int) -> Iterator[Metric]:
 class ReadModelCollector(Collector):
     """Everything ``/metrics`` shows, read from one read-only connection per scrape."""
 
-    def __init__(self, conn: sqlite3.Connection, scrape: Scrape) -> None:
-        self.conn, self.scrape = conn, scrape
+    def __init__(self, conn: sqlite3.Connection, scrape: Scrape, totals: list[Total]) -> None:
+        self.conn, self.scrape, self.totals = conn, scrape, totals
 
     def collect(self) -> Iterator[Metric]:
-        s, conn = self.scrape, self.conn
-        totals = read_totals(conn)
-        yield from _usage(totals, s.project_label)
+        s, conn, totals = self.scrape, self.conn, self.totals
         yield from _blocks(conn, totals, s.now_ms)
         yield from _official(conn, {t.account for t in totals}, s.now_ms)
         yield from _machines(conn, s.now_ms)
@@ -191,14 +166,17 @@ class ReadModelCollector(Collector):
                                     value=max(0, s.stream_last - applied))  # fmt: skip
 
 
-def exposition(state: ServerState, scrape: Scrape) -> bytes:
+def exposition(state: ServerState, scrape: Scrape, counters: CounterText) -> bytes:
+    """The whole page: the usage counters, then every gauge."""
     from prometheus_client import generate_latest
 
     conn = readmodel.open_read(state.settings.db_path)
     try:
+        totals = read_totals(conn)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(ReadModelCollector(conn, scrape))
-        return bytes(generate_latest(registry))
+        registry.register(ReadModelCollector(conn, scrape, totals))
+        gauges = bytes(generate_latest(registry))
+        return counters.render(totals, scrape.project_label) + gauges
     finally:
         conn.close()
 
@@ -213,12 +191,14 @@ async def _stream_last(state: ServerState) -> int | None:
 
 
 def metrics_route(state: ServerState) -> Route:
+    counters = CounterText()
+
     async def endpoint(request: Request) -> Response:
         settings = state.settings
         scrape = Scrape(state.now_ms(), settings.metrics_project_label,
                         db_path(settings.home, "alerts"), await _stream_last(state))  # fmt: skip
         try:
-            body = await anyio.to_thread.run_sync(exposition, state, scrape)
+            body = await anyio.to_thread.run_sync(exposition, state, scrape, counters)
         except (readmodel.NoReadModel, sqlite3.Error) as err:
             return Response(f"{err}\n", 503, media_type="text/plain; charset=utf-8")
         return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
