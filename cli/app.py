@@ -21,6 +21,7 @@ from . import (
     export,
     hooks,
     machines,
+    otel,
     plans,
     reports,
     serve,
@@ -53,6 +54,7 @@ app.registered_commands += trends.app.registered_commands
 app.registered_commands += export.app.registered_commands
 app.registered_commands += serve.app.registered_commands
 app.add_typer(hooks.group, name="hooks")
+app.add_typer(otel.group, name="otel")
 app.add_typer(config_show.group, name="config")
 app.add_typer(consumers_group, name="consumers")
 app.add_typer(alerts_group, name="alerts")

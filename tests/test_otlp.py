@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -308,3 +309,66 @@ def test_json_bodies_work_too(world: World) -> None:
     assert status == 200, reply
     assert json.loads(reply) == {}
     world.wait_total(before + total_of(9))
+
+
+def test_otel_install_writes_the_env_block_with_a_backup(tmp_path: Path, env: Env) -> None:
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"model": "opus", "env": {"FOO": "1"}}))
+    env.extra["USAGECTL_OTLP_LISTEN"] = "127.0.0.1:4999"
+    out = env.run("otel", "install", "--settings", str(settings)).stdout
+    assert "http://127.0.0.1:4999" in out and "backup" in out
+    data = json.loads(settings.read_text())
+    assert data["model"] == "opus"
+    assert data["env"] == {
+        "FOO": "1", "CLAUDE_CODE_ENABLE_TELEMETRY": "1", "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4999",
+    }  # fmt: skip
+    assert len(list(tmp_path.glob("settings.json.bak-*"))) == 1
+    assert "already set" in env.run("otel", "install", "--settings", str(settings)).stdout
+    # Off loopback the receiver wants the token: it goes into the headers variable.
+    env.run("otel", "install", "--settings", str(settings), "--endpoint", "http://10.1.2.3:4318")
+    token = (env.home / "serve-token").read_text().strip()
+    headers = json.loads(settings.read_text())["env"]["OTEL_EXPORTER_OTLP_HEADERS"]
+    assert headers == f"Authorization=Bearer%20{token}"
+    env.run("otel", "uninstall", "--settings", str(settings))
+    assert json.loads(settings.read_text()) == {"model": "opus", "env": {"FOO": "1"}}
+    bad = env.run("otel", "install", "--settings", str(settings), "--endpoint", "ftp://x",
+                  check=False)  # fmt: skip
+    assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_off_loopback_the_receiver_wants_the_token(tmp_path: Path, env: Env) -> None:
+    port = free_port()
+    env.extra["USAGECTL_OTLP_LISTEN"] = f"0.0.0.0:{port}"
+    env.extra["USAGECTL_OTLP"] = "true"  # the config key, not the option
+    process = env.popen("up")
+    try:
+        wait_for(lambda: is_listening(port) or process.poll() is not None, 60, "the receiver")
+        assert process.poll() is None, env.log("up")
+        url = f"http://127.0.0.1:{port}/v1/logs"
+        body = _request([event_attributes(1, NOW)]).SerializeToString()
+        status, reply = post(url, body, "application/x-protobuf")
+        assert status == 401 and b"bearer token" in reply
+        token = (env.home / "serve-token").read_text().strip()
+        assert post(url, body, "application/x-protobuf", token="x" + token)[0] == 401
+        assert post(url, body, "application/x-protobuf", token=token)[0] == 200
+        emit(f"http://127.0.0.1:{port}", [event_attributes(2, NOW)], token=token)
+        wait_for(lambda: env.run("daily", "--json", check=False).returncode == 0
+                 and env.json("daily")["totals"]["totalTokens"] == total_of(1) + total_of(2),
+                 60, "both events counted")  # fmt: skip
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_a_taken_port_is_one_line(env: Env) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        env.extra["USAGECTL_OTLP_LISTEN"] = f"127.0.0.1:{s.getsockname()[1]}"
+        proc = env.run("up", "--otlp", check=False, timeout=60)
+    assert proc.returncode != 0
+    assert "cannot listen for OTLP" in proc.stderr and "Traceback" not in proc.stderr
