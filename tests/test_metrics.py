@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from conftest import make_env, start_server
 from corpus import generate
+from hubs import DEPLOY
 from prometheus_client.parser import text_string_to_metric_families
 from serving import Served, serve, wait_for
 from usagectl.processors.bus import BusSettings, connect, ensure_streams
@@ -191,38 +192,73 @@ def _query(port: int, promql: str) -> list[Any]:
     return list(body["data"]["result"])
 
 
-def _start_prometheus(binary: str, where: Path, target: int) -> tuple[subprocess.Popen[bytes], int]:
+def _alerts(port: int) -> dict[str, str]:
+    url = f"http://127.0.0.1:{port}/api/v1/alerts"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            body = json.loads(r.read())
+    except OSError:
+        return {}
+    return {a["labels"]["alertname"]: a["state"] for a in body["data"]["alerts"]}
+
+
+def _start_prometheus(
+    binary: str, where: Path, target: int, token: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Prometheus with deploy/'s own config and alert rules, the paths and target pointed at
+    this test's files and server, and one-second intervals."""
     where.mkdir(parents=True, exist_ok=True)
-    config = where / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "scrape_configs:\n  - job_name: usagectl\n"
-        f"    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
-    )
+    config = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    rules = str(DEPLOY / "prometheus" / "alerts.yml")
+    for old, new in (("30s", "1s"), ("serve:8787", f"127.0.0.1:{target}"),
+                     ("/etc/prometheus/usagectl-alerts.yml", rules),
+                     ("/usagectl/serve-token", str(token))):  # fmt: skip
+        assert old in config, old
+        config = config.replace(old, new)
+    (where / "prometheus.yml").write_text(config)
     port = free_port()
     with (where / "prometheus.log").open("ab") as log:
         process = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={where / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
+            [binary, f"--config.file={where / 'prometheus.yml'}",
+             f"--storage.tsdb.path={where / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
             stdout=log, stderr=log,
         )  # fmt: skip
     return process, port
 
 
+def test_the_dashboard_is_what_the_sdk_builds() -> None:
+    from grafana_dashboard import PATH, render
+
+    assert PATH.read_text() == render(), "run .venv/bin/python tests/grafana_dashboard.py"
+
+
 def test_a_real_prometheus_scrapes_it(world: Served, tmp_path: Path) -> None:
+    from grafana_dashboard import PATH, queries
+
     binary = _prometheus()
     if binary is None:
         pytest.skip("Debian's prometheus is not installed (apt-get install prometheus)")
-    process, port = _start_prometheus(binary, tmp_path / "prom", world.port)
+    exposed = serve(world.env, "--host", "0.0.0.0", "--rate-limit", "0")
+    token = world.env.home / "serve-token"
+    process, port = _start_prometheus(binary, tmp_path / "prom", exposed.port, token)
     try:
         expected = world.env.json("daily")["totals"]["totalTokens"]
         result = wait_for(lambda: _query(port, "sum(usagectl_tokens_total)"), 120,
                           "Prometheus to scrape usagectl")  # fmt: skip
         assert float(result[0]["value"][1]) == expected
         up = _query(port, 'up{job="usagectl"}')
-        assert up and up[0]["value"][1] == "1"
+        assert up and up[0]["value"][1] == "1"  # with serve's token, off loopback
         official = _query(port, 'usagectl_official_utilisation_percent{window="5h"}')
         assert float(official[0]["value"][1]) == 84.5
+        # The example rule on Claude Code's 5-hour figure fires (84.5% >= 80%).
+        wait_for(lambda: _alerts(port).get("UsagectlOfficialFiveHourHigh") == "firing", 120,
+                 "the official 5h alert to fire")  # fmt: skip
+        # Every dashboard query is valid PromQL with an answer (increase() once two scrapes
+        # are in), as Grafana sends it.
+        board = json.loads(PATH.read_text())
+        for expr in queries(board):
+            wait_for(lambda e=expr: _query(port, e.replace("$__range", "1h")), 60, expr)
     finally:
         process.terminate()
         process.wait(timeout=30)
+        exposed.stop()
