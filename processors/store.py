@@ -101,7 +101,8 @@ async def _load_groups(
     each transcript copy's request (that copy stops counting once the transcript's arrives)."""
     mids = sorted({e.message_id for e in entries if e.message_id is not None})
     keys = {e.key for e in entries if e.message_id is None}
-    keys |= {"r:" + rid for e in entries if not e.via_otlp and (rid := e.request_id)}
+    if await _has_otlp_copies(db):  # else no stored group to look for: no lookups at all
+        keys |= {"r:" + rid for e in entries if not e.via_otlp and (rid := e.request_id)}
     cols = ", ".join(LEDGER_COLUMNS)
     groups: dict[str, dict[str, Entry]] = {}
     for column, values in (("message_id", mids), ("key", sorted(keys))):
@@ -113,6 +114,12 @@ async def _load_groups(
                     entry = entry_from_row(row)
                     groups.setdefault(group_id(entry), {})[entry.key] = entry
     return groups
+
+
+async def _has_otlp_copies(db: aiosqlite.Connection) -> bool:
+    """Whether the ledger holds any OpenTelemetry copy (keys ``r:...``; a primary-key range)."""
+    async with db.execute("SELECT 1 FROM ledger WHERE key >= 'r:' AND key < 'r;' LIMIT 1") as cur:
+        return await cur.fetchone() is not None
 
 
 async def _covered(db: aiosqlite.Connection, entries: Sequence[Entry]) -> set[str]:

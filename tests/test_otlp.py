@@ -372,3 +372,38 @@ def test_a_taken_port_is_one_line(env: Env) -> None:
         proc = env.run("up", "--otlp", check=False, timeout=60)
     assert proc.returncode != 0
     assert "cannot listen for OTLP" in proc.stderr and "Traceback" not in proc.stderr
+
+
+async def test_read_model_is_the_same_whatever_the_order_and_batching(tmp_path: Path) -> None:
+    """The store's dedup across batches: every order and split of transcript and event copies
+    (and a retried event) gives the read model a single batch in transcript order gives."""
+    import itertools
+    import sqlite3
+
+    from usagectl.processors.schema import CONSUMER
+    from usagectl.processors.store import apply_batch, open_store
+
+    events = [_otel_usage(n) for n in (11, 12, 13)] + [_transcript_usage(n) for n in (11, 12)]
+    events.append(events[0])  # the exporter's retry
+
+    async def build(name: str, batches: list[list[Any]]) -> tuple[Any, ...]:
+        db = await open_store(tmp_path / name)
+        for seq, batch in enumerate(batches, 1):
+            await apply_batch(db, CONSUMER, batch, seq)
+        await db.close()
+        conn = sqlite3.connect(tmp_path / name)
+        try:
+            return tuple(conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4").fetchall()
+                         for t in ("usage_totals", "rollup", "session_usage"))  # fmt: skip
+        finally:
+            conn.close()
+
+    expected = await build("one.db", [events])
+    totals = expected[0]
+    assert sum(row[5] + row[6] + row[7] + row[8] + row[9] for row in totals) == sum(
+        total_of(n) for n in (11, 12, 13))  # fmt: skip
+    orders = list(itertools.permutations(events[:5]))[::29]
+    for i, order in enumerate(orders):
+        one_by_one = [[e] for e in (*order, events[0])]
+        assert await build(f"o{i}.db", one_by_one) == expected, order
+        assert await build(f"h{i}.db", [list(order[:2]), list(order[2:])]) == expected, order
