@@ -144,6 +144,32 @@ def test_gauges_follow_block_limits_and_machines(world: Served) -> None:
     assert gauge("usagectl_read_model_seq") > 0
 
 
+def test_alerts_firing_by_rule(world: Served) -> None:
+    """What the alerts consumer recorded: firing alerts counted per rule, resolved ones not."""
+    import sqlite3
+
+    from usagectl.processors.alert_store import DDL
+    from usagectl.processors.consumers import db_path
+
+    path = db_path(world.env.home, "alerts")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(DDL)
+    rows = [("a1", "daily-budget", "firing"), ("a2", "daily-budget", "firing"),
+            ("a3", "official-5h", "firing"), ("a4", "official-5h", "resolved")]  # fmt: skip
+    with conn:
+        conn.executemany(
+            "INSERT INTO alerts (id, rule, kind, account, window_key, start_ms, status, value, "
+            "latest, threshold, trigger, unit, text, fired_ms, fired_seq, updated_ms) "
+            "VALUES (?, ?, 'daily_cost', 'default', 'w', 0, ?, 1, 1, 1, 1, 'usd', 't', 0, 1, 0)",
+            rows,
+        )
+    conn.close()
+    firing = {s.labels["rule"]: s.value
+              for s in scrape(world)["usagectl_alerts_firing"].samples}  # fmt: skip
+    assert firing == {"daily-budget": 2, "official-5h": 1}
+
+
 def test_project_label_off_and_token_off_loopback(world: Served) -> None:
     env = world.env
     env.extra["USAGECTL_METRICS_PROJECT_LABEL"] = "false"
