@@ -283,7 +283,7 @@ def test_a_real_prometheus_scrapes_it(world: Served, tmp_path: Path) -> None:
         # are in), as Grafana sends it.
         board = json.loads(PATH.read_text())
         for expr in queries(board):
-            wait_for(lambda e=expr: _query(port, e.replace("$__range", "1h")), 60, expr)
+            wait_for(lambda e=expr: _query(port, e.replace("$__range", "1h")), 120, expr)
     finally:
         process.terminate()
         process.wait(timeout=30)

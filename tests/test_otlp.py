@@ -189,7 +189,7 @@ class World:
         return int(json.loads(proc.stdout)["totals"]["totalTokens"])
 
     def wait_total(self, expected: int, *args: str) -> None:
-        wait_for(lambda: self.total(*args) == expected, 60,
+        wait_for(lambda: self.total(*args) == expected, 180,
                  f"daily {' '.join(args)} to reach {expected}")  # fmt: skip
 
     def append(self, n: int) -> None:
@@ -208,7 +208,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     world.transcript.parent.mkdir(parents=True)
     world.transcript.write_text("")
     try:
-        wait_for(lambda: is_listening(port) or world.process.poll() is not None, 60,
+        wait_for(lambda: is_listening(port) or world.process.poll() is not None, 180,
                  "the OTLP receiver")  # fmt: skip
         assert world.process.poll() is None, env.log("up")
         assert "receiving Claude Code's OpenTelemetry" in env.log("up")
@@ -240,7 +240,7 @@ def test_event_first_then_the_transcript_replaces_it(world: World) -> None:
     world.wait_total(before + total_of(3))
     assert world.total("--project", "otel") == total_of(2) + total_of(3)
     world.append(3)
-    wait_for(lambda: world.total("--project", "otel") == total_of(2), 60,
+    wait_for(lambda: world.total("--project", "otel") == total_of(2), 180,
              "the transcript copy to replace the event's")  # fmt: skip
     assert world.total() == before + total_of(3)
     # The same batch sent again (an exporter's retry) is stored once.
@@ -344,7 +344,7 @@ def test_off_loopback_the_receiver_wants_the_token(tmp_path: Path, env: Env) -> 
     env.extra["USAGECTL_OTLP"] = "true"  # the config key, not the option
     process = env.popen("up")
     try:
-        wait_for(lambda: is_listening(port) or process.poll() is not None, 60, "the receiver")
+        wait_for(lambda: is_listening(port) or process.poll() is not None, 180, "the receiver")
         assert process.poll() is None, env.log("up")
         url = f"http://127.0.0.1:{port}/v1/logs"
         body = _request([event_attributes(1, NOW)]).SerializeToString()
@@ -356,7 +356,7 @@ def test_off_loopback_the_receiver_wants_the_token(tmp_path: Path, env: Env) -> 
         emit(f"http://127.0.0.1:{port}", [event_attributes(2, NOW)], token=token)
         wait_for(lambda: env.run("daily", "--json", check=False).returncode == 0
                  and env.json("daily")["totals"]["totalTokens"] == total_of(1) + total_of(2),
-                 60, "both events counted")  # fmt: skip
+                 180, "both events counted")  # fmt: skip
     finally:
         process.terminate()
         process.wait(timeout=30)
