@@ -134,6 +134,8 @@ def test_gauges_follow_block_limits_and_machines(world: Served) -> None:
     assert gauge("usagectl_block_projected_tokens", account="default") > active["totalTokens"]
     assert gauge("usagectl_block_burn_rate_tokens_per_minute", account="default") > 0
     assert gauge("usagectl_block_token_limit", account="default") > 0
+    remaining = gauge("usagectl_block_remaining_minutes", account="default")
+    assert abs(remaining - active["projection"]["remainingMinutes"]) <= 1
     assert gauge("usagectl_official_utilisation_percent", window="5h") == 84.5
     assert gauge("usagectl_official_utilisation_percent", window="7d") == 12.0
     machine = world.env.json("machines")["machines"][0]

@@ -96,7 +96,7 @@ def _blocks(conn: sqlite3.Connection, totals: list[Total], now_ms: int) -> Itera
             "burn_rate_usd_per_hour": 0.0 if rate is None else rate.cost_per_hour,
             "projected_tokens": 0 if proj is None else proj.total_tokens,
             "projected_cost_usd": 0.0 if proj is None else proj.total_cost,
-            "remaining_minutes": 0 if proj is None else proj.remaining_minutes,
+            "remaining_minutes": 0 if block is None else round((block.end_ms - now_ms) / 60_000),
         }
         for name, value in values.items():
             g[name].add_metric([account], value)
