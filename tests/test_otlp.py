@@ -7,6 +7,7 @@ one-line 400s, counted in `doctor`."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import urllib.error
@@ -86,8 +87,9 @@ def emit(url: str, events: list[dict[str, Any]], resource: dict[str, str] | None
     provider.shutdown()
 
 
-def post(url: str, body: bytes, content_type: str, token: str | None = None) -> tuple[int, bytes]:
-    headers = {"Content-Type": content_type}
+def post(url: str, body: bytes, content_type: str, token: str | None = None,
+         encoding: str | None = None) -> tuple[int, bytes]:  # fmt: skip
+    headers = {"Content-Type": content_type} | ({"Content-Encoding": encoding} if encoding else {})
     if token:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
@@ -309,6 +311,13 @@ def test_json_bodies_work_too(world: World) -> None:
     assert status == 200, reply
     assert json.loads(reply) == {}
     world.wait_total(before + total_of(9))
+    packed = gzip.compress(_request([event_attributes(10, at(10))]).SerializeToString())
+    status, reply = post(f"{world.url}/v1/logs", packed, "application/x-protobuf", encoding="gzip")
+    assert status == 200, reply
+    world.wait_total(before + total_of(9) + total_of(10))
+    status, reply = post(f"{world.url}/v1/logs", b"not gzip", "application/x-protobuf",
+                         encoding="gzip")  # fmt: skip
+    assert status == 400 and b"not valid gzip" in reply
 
 
 def test_otel_install_writes_the_env_block_with_a_backup(tmp_path: Path, env: Env) -> None:
