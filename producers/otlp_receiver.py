@@ -89,7 +89,7 @@ class Receiver:
     def __post_init__(self) -> None:
         self.stats = Stats.load(self.stats_path)
 
-    def _note(self) -> None:
+    def note(self) -> None:
         self.stats.requests += 1
         self.stats.last_ms = int(self.clock() * 1000)
         with contextlib.suppress(OSError):
@@ -167,7 +167,7 @@ def build_receiver_app(r: Receiver) -> Starlette:
             decoded = decode_logs(await _body(request), kind, r.machine, r.account)
         except BadPayload as err:
             _add(r.stats.bad_payloads, "logs: " + str(err).split(":")[0])
-            r._note()
+            r.note()
             return _text(400, str(err))
         try:
             await r.publish(decoded.usages)
@@ -177,7 +177,7 @@ def build_receiver_app(r: Receiver) -> Starlette:
         r.stats.usage_events += len(decoded.usages)
         for reason, n in decoded.rejected.items():
             _add(r.stats.rejected, reason, n)
-        r._note()
+        r.note()
         response = ExportLogsServiceResponse()
         if decoded.rejected:
             response.partial_success.rejected_log_records = sum(decoded.rejected.values())
@@ -193,10 +193,10 @@ def build_receiver_app(r: Receiver) -> Starlette:
             points = count_metric_points(await _body(request), kind)
         except BadPayload as err:
             _add(r.stats.bad_payloads, "metrics: " + str(err).split(":")[0])
-            r._note()
+            r.note()
             return _text(400, str(err))
         r.stats.metric_points += points
-        r._note()
+        r.note()
         return _reply(ExportMetricsServiceResponse(), kind)
 
     return Starlette(
