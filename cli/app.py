@@ -21,6 +21,7 @@ from . import (
     export,
     hooks,
     machines,
+    otel,
     plans,
     prices,
     reports,
@@ -54,6 +55,7 @@ app.registered_commands += trends.app.registered_commands
 app.registered_commands += export.app.registered_commands
 app.registered_commands += serve.app.registered_commands
 app.add_typer(hooks.group, name="hooks")
+app.add_typer(otel.group, name="otel")
 app.add_typer(config_show.group, name="config")
 app.add_typer(consumers_group, name="consumers")
 app.add_typer(alerts_group, name="alerts")
@@ -104,12 +106,18 @@ def sync(plan_dirs: PlanDirs = None) -> None:
 
 
 @app.command()
-def up(plan_dirs: PlanDirs = None) -> None:
+def up(
+    plan_dirs: PlanDirs = None,
+    otlp: Annotated[bool, typer.Option("--otlp", help="also receive Claude Code's OpenTelemetry "
+                                       "(OTLP/HTTP on otlp.listen, 127.0.0.1:4318)")] = False,
+) -> None:  # fmt: skip
     """Run the embedded hub, this machine's producer and the processor until Ctrl-C."""
     from .progress import up_display
     from .runtime import run_up
 
     settings = _with_plans(load_settings(), plan_dirs)
+    if otlp:
+        settings = replace(settings, otlp_enabled=True)
 
     import asyncio
 

@@ -177,8 +177,19 @@ def collect(settings: Settings) -> dict[str, Any]:
         "producer": _producer(settings),
         "read_model": _read_model(settings),
         "plans": _plans(settings),
+        "otlp": _otlp(settings),
         "bus": _run(_bus(settings)),
     }
+
+
+def _otlp(settings: Settings) -> dict[str, Any] | None:
+    """The OpenTelemetry receiver's counts (None where it never ran)."""
+    import dataclasses
+
+    from usagectl.producers.otlp_receiver import STATS_FILE, Stats
+
+    path = settings.home / STATS_FILE
+    return dataclasses.asdict(Stats.load(path)) if path.exists() else None
 
 
 @app.command()
@@ -194,6 +205,19 @@ def doctor(
         _render(Console(), report)
     if report["bus"].get("problem"):
         raise typer.Exit(1)  # scripts and service checks can tell a broken hub from a fine one
+
+
+def _render_otlp(console: Console, o: dict[str, Any] | None) -> None:
+    if o is None:
+        return
+    console.print(
+        f"[bold]OpenTelemetry receiver[/] {o['requests']:,} requests, {o['log_records']:,} log "
+        f"records, {o['usage_events']:,} usage events, {o['metric_points']:,} metric points; "
+        f"{sum(o['bad_payloads'].values()):,} bad payloads"
+    )
+    for kind, counts in (("bad payload", o["bad_payloads"]), ("rejected", o["rejected"])):
+        for reason, n in sorted(counts.items()):
+            console.print(f"  [red]{kind}[/] {n:,} × {reason}", soft_wrap=True)
 
 
 def _render(console: Console, r: dict[str, Any]) -> None:
@@ -241,6 +265,7 @@ def _render(console: Console, r: dict[str, Any]) -> None:
             f"{rm['responses_counted']:,} responses counted, "
             f"{rm['sidechain_replays_set_aside']:,} sidechain replays set aside"
         )
+    _render_otlp(console, r.get("otlp"))
     bus = r["bus"]
     state = "[green]reachable[/]" if bus.get("reachable") else "[red]not reachable[/]"
     console.print(

@@ -150,8 +150,10 @@ async def run_up(
 ) -> None:
     """Backfill, then follow transcripts live while a processor child keeps the read model
     current, until stopped."""
+    from .otlp_role import otlp_receiver
+
     consumers = ConsumerChildren(settings)
-    async with hub(settings, service=True) as h:
+    async with hub(settings, service=True) as h, otlp_receiver(settings, h.js, h.bus.prefix, stop):
         checkpoints = Checkpoints(settings.producer_db)
         child = ProcessorChild(settings, h.bus.url)
         try:

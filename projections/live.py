@@ -23,7 +23,7 @@ from .blocks import (
     projection,
 )
 from .events import Limit, Usage
-from .ledger import Entry, counted, fold, group_id, to_entry
+from .ledger import Entry, counted_entries, fold, group_id, to_entry
 from .limits import ACCOUNT, LimitKey, Observation
 from .rollups import nano
 
@@ -154,7 +154,7 @@ def level_of(tokens_per_minute_for_indicator: float) -> str:
 
 
 def _entries(state: LiveState) -> list[Entry]:
-    out = [e for g in state.groups.values() for e in counted(g).values()]
+    out = counted_entries(state.groups)
     out.sort(key=lambda e: (e.ts_ms, e.source_path, e.source_offset))
     return out
 
