@@ -16,6 +16,7 @@ from rich.console import Console
 
 from . import (
     config_show,
+    dash,
     deploy,
     doctor,
     export,
@@ -52,6 +53,7 @@ app.registered_commands += machines.app.registered_commands
 app.registered_commands += trends.app.registered_commands
 app.registered_commands += export.app.registered_commands
 app.registered_commands += serve.app.registered_commands
+app.registered_commands += dash.app.registered_commands
 app.add_typer(hooks.group, name="hooks")
 app.add_typer(config_show.group, name="config")
 app.add_typer(consumers_group, name="consumers")
