@@ -78,6 +78,7 @@ class DetailScreen(Screen[None]):
 
 class DashApp(App[None]):
     TITLE = "usagectl dash"
+    ENABLE_COMMAND_PALETTE = False
     # The daily panel keeps its height; the sessions take what is left and scroll.
     CSS = (
         "#dash-header { height: 1; } #main { height: 1fr; } "

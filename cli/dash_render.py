@@ -68,7 +68,8 @@ def header(s: DashState) -> Text:
     text = Text.assemble(("usagectl dash", "bold"), "  ")
     if s.liveness.live:
         text.append("● live", style="bold green")
-        text.append(f" · {s.liveness.machines_online} machines online")
+        online = s.liveness.machines_online
+        text.append(f" · {online} machine{'' if online == 1 else 's'} online")
     else:
         text.append(f"○ {NOT_LIVE}", style="bold yellow")
         if s.liveness.reason:
@@ -171,8 +172,9 @@ def detail_view(s: DashState, width: int) -> RenderableType:
     kinds.add_column("tokens", justify="right", no_wrap=True)
     for label, n in d.kinds:
         kinds.add_row(label, f"{n:,}")
-    side = Table.grid(padding=(0, 3))
-    side.add_row(models, kinds)
+    grid = Table.grid(padding=(0, 3))
+    grid.add_row(models, kinds)
+    side = grid if d.models else Text(f"No usage in this {d.view}.", style="dim")
     unit = "hour" if d.view == "day" else "day"
     peak = f"peak {unit}: {d.peak}" if d.peak else f"no usage in this {d.view}"
     projection = (f"{d.month} so far {usd(d.month_cost)} → {usd(d.month_projected)} projected "
