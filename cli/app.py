@@ -61,6 +61,26 @@ app.add_typer(alerts_group, name="alerts")
 app.add_typer(deploy.group, name="deploy")
 app.add_typer(service.group, name="service")
 
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"usagectl {version('usagectl')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="print the version and exit"),
+    ] = False,
+) -> None:  # fmt: skip
+    """Claude Code token and cost tracking across sessions and machines."""
+
+
 T = TypeVar("T")
 PlanDirs = Annotated[
     list[str] | None,
