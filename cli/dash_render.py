@@ -11,6 +11,7 @@ from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from usagectl.projections.figures import percent, usd
 from usagectl.projections.sessions import ENDED, IDLE, WAITING, WORKING, SessionLine
 
 from .dash_data import Detail, Overview
@@ -40,11 +41,6 @@ class DashState:
     block_cost: float | None = None
     block_ends_ms: int | None = None
     detail: Detail | None = None
-
-
-def usd(value: float) -> str:
-    """The one way a cost is written on every surface: dollars and cents."""
-    return f"${value:,.2f}"
 
 
 def when(ts_ms: int, now_ms: int, tz: ZoneInfo) -> str:
@@ -139,7 +135,7 @@ def daily_panel(s: DashState, width: int) -> RenderableType:
             style = "red" if share >= 1 else "yellow" if share >= 0.8 else "green"
             budgets.add_row(f"{b.name} ({b.period})", f"{usd(b.spent)} / {usd(b.limit)}",
                             Text(bar(b.spent, b.limit, max(8, width - 40)), style=style),
-                            f"{share:.1%}")  # fmt: skip
+                            percent(share * 100))  # fmt: skip
         parts.append(budgets)
     return Group(*parts)
 
@@ -166,7 +162,7 @@ def detail_view(s: DashState, width: int) -> RenderableType:
         cost, share = merged.get(short_model(m.model), (0.0, 0.0))
         merged[short_model(m.model)] = (cost + m.cost, share + m.share)
     for name, (cost, share) in sorted(merged.items(), key=lambda kv: (-kv[1][0], kv[0])):
-        models.add_row(name, usd(cost), f"{share:.1%}")
+        models.add_row(name, usd(cost), percent(share * 100))
     kinds = Table(title="tokens", title_justify="left", header_style="bold", pad_edge=False)
     kinds.add_column("kind", no_wrap=True)
     kinds.add_column("tokens", justify="right", no_wrap=True)

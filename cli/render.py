@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from usagectl.projections.figures import percent, usd
+
 from .fit import Col, Grid, Level, levels, tokens
 
 _WRAPPERS = re.compile(r"^(?:.*/)?(?:[a-z]+\.)?(?:anthropic\.)?(?:claude-)?")
@@ -23,8 +25,7 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
-def _usd(value: float) -> str:
-    return f"${value:,.2f}"
+_usd = usd
 
 
 _TOKEN_COLS = (
@@ -178,12 +179,6 @@ def _official_rows(official: dict[str, Any], tz: ZoneInfo) -> list[dict[str, str
         out.append({"status": f"official {label}, {when}" if when else f"official {label}",
                     "models": split, "percent": percent(w["usedPercentage"])})  # fmt: skip
     return out
-
-
-def percent(value: float) -> str:
-    """The one way a percentage is written on every surface: one decimal, as Claude Code's
-    own figures (42.5% is never 42% in one place and 43% in another)."""
-    return f"{value:.1f}%"
 
 
 def _reset_time(iso: str | None, tz: ZoneInfo) -> str:

@@ -149,7 +149,7 @@ def test_rate_limits_are_spooled_then_synced_and_split_by_machine(env: Env) -> N
     env.extra["USAGECTL_NATS_URL"] = "nats://127.0.0.1:1"
     stdin = status_json("lap", rate_limits(40, 12.5))
     line = statusline(env, stdin)
-    assert line.endswith("📊 5h 40% · 7d 12%") or line.endswith("📊 5h 40% · 7d 13%")
+    assert line.endswith("📊 5h 40.0% · 7d 12.5%")  # one decimal, as on every surface
     statusline(env, stdin)  # the same figures again: not spooled twice
     spooled = (env.home / "spool" / "limits.jsonl").read_text().splitlines()
     assert len(spooled) == 1
