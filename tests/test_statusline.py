@@ -253,6 +253,13 @@ def test_install_refuses_a_foreign_status_line_unless_forced(tmp_path: Path) -> 
     env.run("statusline", "--install", "--force")
     assert settings_of(path) == {"statusLine": OURS, "a": 1}
     assert settings_of(backups(path)[0]) == theirs
+    # Uninstalling puts back what --force replaced (and only the statusLine: "a" stays as set).
+    with_change = settings_of(path) | {"a": 2}
+    path.write_text(json.dumps(with_change))
+    out = env.run("statusline", "--uninstall").stdout
+    assert "put back" in out and "my-status.sh" in out
+    assert settings_of(path) == theirs | {"a": 2}
+    assert "left as is" in env.run("statusline", "--uninstall").stdout  # theirs again
 
 
 def test_install_default_paths_and_explicit_settings(tmp_path: Path) -> None:
