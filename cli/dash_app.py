@@ -85,7 +85,7 @@ class DashApp(App[None]):
         "#daily { height: auto; border-top: hkey $accent; }"
     )
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter,u", "detail", "detail"),
+        Binding("enter,u", "detail", "detail"),  # only the main screen shows it (check_action)
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
     ]
@@ -132,12 +132,17 @@ class DashApp(App[None]):
             self.query_one("#sessions", Static).update(sessions_panel(s, width))
             self.query_one("#daily", Static).update(daily_panel(s, width))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The detail key belongs to the main screen (the footer hides it elsewhere)."""
+        return not (action == "detail" and isinstance(self.screen, DetailScreen | HelpScreen))
+
     def on_resize(self) -> None:
         if self.last is not None:
             self.draw(self.last)
 
     def action_detail(self) -> None:
-        self.push_screen(DetailScreen(self, local_day(self.clock(), self.tz)))
+        if not isinstance(self.screen, DetailScreen | HelpScreen):
+            self.push_screen(DetailScreen(self, local_day(self.clock(), self.tz)))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
