@@ -43,6 +43,7 @@ from .watch_loop import fold_message
 LENGTH_MS = session_ms(5.0)
 BEHIND_S = 10.0  # the read model may trail the stream this long before "not live"
 REREAD_S = 60.0
+FRAME_S = 0.1
 
 
 def wall_ms() -> int:
@@ -188,18 +189,22 @@ async def run_live(
 async def _loop(model: Model, clock: Callable[[], int], draw: Callable[[DashState], None],
                 wanted: Callable[[], Request | None], wake: asyncio.Event,
                 rules: tuple[Rule, ...]) -> None:  # fmt: skip
-    read_at_seq, read_at, read_request = -1, 0.0, None
+    read_at_seq, read_at, read_request, took = -1, 0.0, None, 0.0
     while True:
         request = wanted()
         waited = time.monotonic() - read_at
-        # Behind the stream, read again now and then: the processor may be catching up.
-        stale = model.live.seq != read_at_seq or (model.applied_seq < model.live.seq
-                                                  and waited >= 2)  # fmt: skip
+        # New facts are read at most every few read-times (a long history reads slower), and
+        # while behind the stream now and then (the processor may be catching up); a key
+        # pressed is read at once.
+        gap = max(1.0, 3 * took)
+        stale = waited >= gap and (model.live.seq != read_at_seq
+                                   or model.applied_seq < model.live.seq)  # fmt: skip
         if stale or request != read_request or waited >= REREAD_S:
             read_at_seq, read_at, read_request = model.live.seq, time.monotonic(), request
             seq, model.overview, detail = await asyncio.to_thread(
                 read_figures, model, clock(), request, rules
             )
+            took = time.monotonic() - read_at
             model.detail = detail if request is not None else None
             model.applied_seq = seq
             behind = model.live.seq > seq
@@ -208,6 +213,7 @@ async def _loop(model: Model, clock: Callable[[], int], draw: Callable[[DashStat
             elif model.behind_since is None:
                 model.behind_since = time.monotonic()
         draw(model.state(clock()))
+        await asyncio.sleep(FRAME_S)  # a backfill's thousands of facts a second: 10 frames
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), 1.0)
         wake.clear()
