@@ -75,12 +75,12 @@ class Model:
     def liveness(self, now_ms: int) -> Liveness:
         online = live.machines_online(self.live, now_ms, live.Options(length_ms=LENGTH_MS))
         if not any(now_ms - ts <= 120_000 for ts in self.live.heartbeats.values()):
-            return Liveness(False, "no producer has sent a heartbeat in 2 minutes", online)
+            return Liveness(False, "no producer heartbeat in 2 min", online)
         behind = self.live.seq - self.applied_seq
         if behind > 0 and self.behind_since is not None and (
             time.monotonic() - self.behind_since >= BEHIND_S
         ):  # fmt: skip
-            return Liveness(False, f"the read model is {behind:,} facts behind the stream",
+            return Liveness(False, f"read model {behind:,} facts behind",
                             online)  # fmt: skip
         return Liveness(True, "", online)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from rich.console import Console, RenderableType
@@ -152,3 +154,20 @@ def test_views_step_by_day_week_and_month() -> None:
     assert step("day", d, -1) == date(2026, 12, 1)
     assert step("month", d, 1) == date(2027, 1, 1) and step("month", d, -1) == date(2026, 11, 1)
     assert step("week", d, 1) == date(2026, 12, 9)
+
+
+def test_liveness_needs_a_producer_and_a_read_model_that_keeps_up(tmp_path: Path) -> None:
+    from usagectl.cli.dash_live import BEHIND_S, Model
+    from usagectl.cli.settings import load_settings
+    from usagectl.projections import live
+
+    state = live.snapshot("a", 0, 10, [])
+    model = Model(load_settings({"USAGECTL_HOME": str(tmp_path)}), TZ, "sunday", state)
+    assert model.liveness(NOW_MS) == Liveness(False, "no producer heartbeat in 2 min", 0)
+    live.apply_heartbeat(state, "m", NOW_MS - 30_000)
+    model.applied_seq = 10
+    assert model.liveness(NOW_MS).live
+    model.applied_seq, model.behind_since = 4, time.monotonic() - BEHIND_S - 1
+    assert model.liveness(NOW_MS) == Liveness(False, "read model 6 facts behind", 1)
+    model.behind_since = time.monotonic()  # just fell behind: a processor may catch up
+    assert model.liveness(NOW_MS).live
