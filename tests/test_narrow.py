@@ -34,6 +34,8 @@ def keys_and_costs(env: Env, report: str) -> list[tuple[str, str]]:
     if report == "blocks":
         return [(b["startTime"][:13].replace("T", " "), usd(b["costUSD"]))
                 for b in data["blocks"] if not b["isGap"]]  # fmt: skip
+    if report == "trends":
+        return [(m["model"], usd(m["cost"])) for m in data["modelMix"]]
     if report == "machines":
         return [(m["machine"], usd(m["totalCost"])) for m in data["machines"]]
     key = {"daily": "date", "weekly": "week", "monthly": "month", "session": "sessionId"}[report]
@@ -43,12 +45,13 @@ def keys_and_costs(env: Env, report: str) -> list[tuple[str, str]]:
 
 
 def test_every_report_keeps_its_key_and_cost_whole_at_every_width(env: Env) -> None:
+    """trends' key is the model mix's full model name (us.anthropic.claude-…-v1:0)."""
     env.machine = LONG_MACHINE
     today = datetime.now(UTC).date()
-    generate(env.claude, seed=3, sessions=20, start=(today - timedelta(days=40)).isoformat(),
-             days=40)  # fmt: skip
+    generate(env.claude, seed=3, sessions=20, start=(today - timedelta(days=25)).isoformat(),
+             days=25)  # fmt: skip
     env.run("sync")
-    for report in ("daily", "weekly", "monthly", "session", "blocks", "machines"):
+    for report in ("daily", "weekly", "monthly", "session", "blocks", "machines", "trends"):
         wanted = keys_and_costs(env, report)
         assert wanted, report
         for width in WIDTHS:
@@ -61,7 +64,7 @@ def test_every_report_keeps_its_key_and_cost_whole_at_every_width(env: Env) -> N
                     assert cost in row, f"{report} at {width}: {cost} cut in\n{row}\n{out}"
                 else:
                     assert cost in out
-            if width < 100 and report != "machines":
+            if width < 100 and report not in ("machines", "trends"):
                 assert "not shown" in out  # the dropped columns are named
     wide = shown(env, 200, "daily")
     assert "Cache Create" in wide and "Models" in wide and "not shown" not in wide

@@ -101,7 +101,7 @@ async function load(after) {
     state.data = data;
     if (state.lastId === null) state.lastId = data.seq;
     render(data);
-    setStatus(`all machines · ${TZ}`);
+    liveStatus(data.machines);
     if (!state.events) follow();
   } catch (err) {
     if (err instanceof Unauthorised) askForToken();
@@ -111,6 +111,12 @@ async function load(after) {
     state.loading = false;
     if (state.wanted !== null) { const next = state.wanted; state.wanted = null; load(next); }
   }
+}
+
+// Nothing keeps the read model current without a producer: say so, as watch and dash do.
+function liveStatus(machines) {
+  const live = (machines || []).some((m) => m.status === "online");
+  setStatus(live ? `all machines · ${TZ}` : `not live: start \`usagectl up\` · ${TZ}`, !live);
 }
 
 let timer = null;
@@ -315,6 +321,7 @@ function onEvent(type, id, data) {
     list.sort((a, b) => a.machine.localeCompare(b.machine));
     state.data.machines = list;
     renderMachines(list, state.data.blocks);
+    liveStatus(list);
   } else if (type === "alert" && state.data) {
     state.data.alerts = [data, ...state.data.alerts].slice(0, 20);
     renderAlerts(state.data.alerts);
