@@ -68,6 +68,10 @@ async def test_dash_follows_the_stream_and_its_figures_equal_the_reports(env: En
     generate(env.claude, seed=11, sessions=24, start=(today - timedelta(days=5)).isoformat(),
              days=5)  # fmt: skip
     env.run("sync")
+    # A budget from the alerts config is drawn as a bar against its limit.
+    (env.home / "config.toml").write_text(
+        '[[alerts.rules]]\nname = "daily-budget"\nkind = "daily_cost"\nthreshold = 500.0\n'
+    )
     settings = load_settings(env.vars())
     bus = settings.bus(env.nats_url or "")
     nc = await connect(bus)
@@ -100,6 +104,7 @@ async def test_dash_follows_the_stream_and_its_figures_equal_the_reports(env: En
                 "today's cost to include the live usage",
             )  # fmt: skip
             assert "dashboard-live @desk" in text
+            assert f"{usd(expected['totalCost'])} / $500.00" in line_with(text, "daily-budget")
             assert "working*" in line_with(text, "dashboard-live")  # no hooks yet: activity
             await publish("hook", Hook(event_id="h1", ts=now, machine="desk", account="default",
                                        session_id=LIVE, name="Stop"))  # fmt: skip
