@@ -99,7 +99,7 @@ def sessions_panel(s: DashState, width: int) -> RenderableType:
             status.append("*", style="dim")
         table.add_row(project, *([line.machine] if wide else []), status, usd(line.block_cost),
                       usd(line.today_cost), when(line.last_ms, s.now_ms, s.tz))  # fmt: skip
-    note = Text("* from transcript activity (no hooks installed)", style="dim")
+    note = Text("* from transcript activity (no hook event seen for it)", style="dim")
     with_note = any(x.status_from == "activity" for x in s.sessions)
     return Group(table, note) if with_note else table
 

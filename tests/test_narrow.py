@@ -9,6 +9,7 @@ from typing import Any
 
 from conftest import USAGECTL, Env
 from corpus import generate
+from hookdata import recording, send, transcript
 from rich.cells import cell_len
 
 LONG_MACHINE = "build-server-with-a-rather-long-hostname-01"
@@ -34,6 +35,8 @@ def keys_and_costs(env: Env, report: str) -> list[tuple[str, str]]:
     if report == "blocks":
         return [(b["startTime"][:13].replace("T", " "), usd(b["costUSD"]))
                 for b in data["blocks"] if not b["isGap"]]  # fmt: skip
+    if report == "tools":  # no cost: the calls must stay whole
+        return [(t["tool"], f"{t['calls']:,}") for t in data["tools"]]
     if report == "trends":
         return [(m["model"], usd(m["cost"])) for m in data["modelMix"]]
     if report == "machines":
@@ -50,8 +53,14 @@ def test_every_report_keeps_its_key_and_cost_whole_at_every_width(env: Env) -> N
     today = datetime.now(UTC).date()
     generate(env.claude, seed=3, sessions=20, start=(today - timedelta(days=25)).isoformat(),
              days=25)  # fmt: skip
+    transcript(env.claude)
     env.run("sync")
-    for report in ("daily", "weekly", "monthly", "session", "blocks", "machines", "trends"):
+    for data in recording():  # hooks: session gains its hook columns, tools has rows
+        send(USAGECTL, env.vars(), data)
+    env.run("sync")
+    assert "Prompts" in shown(env, 200, "session")
+    for report in ("daily", "weekly", "monthly", "session", "blocks", "machines", "trends",
+                   "tools"):  # fmt: skip
         wanted = keys_and_costs(env, report)
         assert wanted, report
         for width in WIDTHS:
@@ -64,7 +73,7 @@ def test_every_report_keeps_its_key_and_cost_whole_at_every_width(env: Env) -> N
                     assert cost in row, f"{report} at {width}: {cost} cut in\n{row}\n{out}"
                 else:
                     assert cost in out
-            if width < 100 and report not in ("machines", "trends"):
+            if width < 100 and report not in ("machines", "trends", "tools"):
                 assert "not shown" in out  # the dropped columns are named
     wide = shown(env, 200, "daily")
     assert "Cache Create" in wide and "Models" in wide and "not shown" not in wide
