@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Container, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
@@ -79,11 +79,19 @@ class DetailScreen(Screen[None]):
 class DashApp(App[None]):
     TITLE = "usagectl dash"
     ENABLE_COMMAND_PALETTE = False
-    # The daily panel keeps its height; the sessions take what is left and scroll.
-    CSS = (
-        "#dash-header { height: 1; } #main { height: 1fr; } "
-        "#daily { height: auto; border-top: hkey $accent; }"
-    )
+    # The daily panel keeps its height under the sessions, which take what is left and scroll;
+    # a wide terminal puts it beside them.
+    CSS = """
+    #dash-header { height: 1; }
+    #body { height: 1fr; }
+    #main { height: 1fr; }
+    #daily { height: auto; border-top: hkey $accent; }
+    .wide #body { layout: horizontal; }
+    .wide #main { width: 1fr; height: 100%; }
+    .wide #daily { width: 64; height: 100%; border-top: none; border-left: vkey $accent;
+                   padding-left: 1; }
+    """
+    WIDE = 140
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter,u", "detail", "detail"),  # only the main screen shows it (check_action)
         Binding("question_mark", "help", "help"),
@@ -101,9 +109,10 @@ class DashApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Static("usagectl dash  connecting…", id="dash-header")
-        with VerticalScroll(id="main"):
-            yield Static(id="sessions")
-        yield Static(id="daily")
+        with Container(id="body"):
+            with VerticalScroll(id="main"):
+                yield Static(id="sessions")
+            yield Static(id="daily")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -128,9 +137,11 @@ class DashApp(App[None]):
             self.screen.show(s, width)
             return
         if not isinstance(self.screen, HelpScreen):
+            wide = width >= self.WIDE
+            self.screen.set_class(wide, "wide")
             self.query_one("#dash-header", Static).update(header(s))
-            self.query_one("#sessions", Static).update(sessions_panel(s, width))
-            self.query_one("#daily", Static).update(daily_panel(s, width))
+            self.query_one("#sessions", Static).update(sessions_panel(s, width - 65 * wide))
+            self.query_one("#daily", Static).update(daily_panel(s, 62 if wide else width))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The detail key belongs to the main screen (the footer hides it elsewhere)."""

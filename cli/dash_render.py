@@ -81,7 +81,7 @@ def sessions_panel(s: DashState, width: int) -> RenderableType:
         return Text(f"No session with usage in the last 5 hours{why}.", style="dim")
     table = Table(header_style="bold", expand=True, box=box.SIMPLE_HEAD, show_edge=False,
                   pad_edge=False)  # fmt: skip
-    wide = width >= 100
+    wide = width >= 90  # room for a machine column and the whole status
     table.add_column("project", ratio=1, no_wrap=True, overflow="ellipsis", min_width=8)
     if wide:
         table.add_column("machine", no_wrap=True, overflow="ellipsis", max_width=16)
