@@ -35,7 +35,9 @@ def header(v: LiveView, online: int, tz: ZoneInfo) -> Text:
     text = Text.assemble(("usagectl watch", "bold"), "  ")
     if online == 0:  # no heartbeat and no usage for 2 minutes: nothing keeps this current
         text.append(f"{NOT_LIVE} · ", style="bold yellow")
-    text.append(f"{len(v.sessions)} active sessions · {online} machines online · ")
+    sessions, machines = len(v.sessions), f"{online} machine{'' if online == 1 else 's'}"
+    text.append(f"{sessions} session{'' if sessions == 1 else 's'} in this block · "
+                f"{machines} online · ")  # fmt: skip
     if v.block is not None:
         left = v.block.end_ms - v.now_ms
         text.append(f"block resets {when(v.block.end_ms, v.now_ms, tz)} ({_minutes(left)} left)")
