@@ -129,7 +129,10 @@ BLOCK_DROPS = ("models", "percent", "status")
 
 
 def blocks_grid(rows: list[dict[str, Any]], limit: int | None, tz: ZoneInfo,
-                official: dict[str, Any] | None, level: Level) -> Grid:  # fmt: skip
+                official: dict[str, Any] | None, level: Level,
+                early: set[str] | frozenset[str] = frozenset()) -> Grid:  # fmt: skip
+    """``early``: the start times of blocks whose activity is too short for a projection
+    people should read (the rule watch, dash and the statusline use)."""
     cols = [Col("key", "Block start"), Col("status", "Duration/Status", "Status"),
             Col("models", "Models"), Col("tokens", "Tokens", justify="right"),
             Col("percent", "%", justify="right"), Col("cost", "Cost", justify="right")]  # fmt: skip
@@ -152,7 +155,7 @@ def blocks_grid(rows: list[dict[str, Any]], limit: int | None, tz: ZoneInfo,
              "tokens": tokens(b["totalTokens"], level),
              "percent": f"{b['totalTokens'] / limit * 100:.1f}%" if limit else "",
              "cost": _usd(b["costUSD"])}, "bold green" if b["isActive"] else None)  # fmt: skip
-        if b["isActive"] and b["projection"]:
+        if b["isActive"] and b["projection"] and b["startTime"] not in early:
             p = b["projection"]
             put({"status": f"projected ({p['remainingMinutes']} min left)",
                  "tokens": tokens(p["totalTokens"], level), "cost": _usd(p["totalCost"])},

@@ -22,6 +22,7 @@ from usagectl.projections.blocks import (
     is_active,
     max_completed_tokens,
     session_ms,
+    shown_rate,
 )
 from usagectl.projections.hookfold import HOOK_COLUMNS, hook_counts
 from usagectl.projections.reports import (
@@ -260,8 +261,10 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
             return
         length = session_ms(session_length)
         shown = limit if limit is not None else max_completed_tokens(kept, now_ms, length)
-        print_fitted(lambda lv: blocks_grid(payload["blocks"], shown or None, zone_info, official,
-                                            lv), levels(BLOCK_DROPS, 1), compact)  # fmt: skip
+        early = {iso_ms(b.start_ms) for b in kept if shown_rate(b, now_ms, length) is None}
+        rows = payload["blocks"]
+        print_fitted(lambda lv: blocks_grid(rows, shown or None, zone_info, official, lv, early),
+                     levels(BLOCK_DROPS, 1), compact)  # fmt: skip
 
 
 def _no_blocks(p: dict[str, Any], hours: float) -> str:

@@ -4,6 +4,7 @@ empty, and a burn rate that means something a minute into a block."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -89,6 +90,29 @@ def test_version_ranges_doctor_and_reports_that_say_why(env: Env) -> None:
     assert sum(1 for x in table.splitlines() if x.startswith("│ ") and "-" in x[2:12]) == 3
     bad = env.run("session", "--limit", "0", check=False)
     assert bad.returncode == 1 and "invalid --limit" in bad.stderr
+    _early_block_shows_no_projection(env)
     env.extra["CLAUDE_CONFIG_DIR"] = str(env.root / "no-such-claude-dir")
     broken = env.run("doctor", check=False)
     assert broken.returncode == 1 and "problem:" in broken.stdout
+
+
+def _early_block_shows_no_projection(env: Env) -> None:
+    """Two responses a minute apart: `blocks --json` keeps ccusage's burnRate and projection,
+    the table people read shows neither (the 10-minute rule)."""
+    path = env.claude / "projects" / "-work-early" / "early.jsonl"
+    path.parent.mkdir(parents=True)
+    lines = []
+    for n, ago in enumerate((2, 1)):
+        ts = (datetime.now(UTC) - timedelta(minutes=ago)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        lines.append(json.dumps({
+            "type": "assistant", "timestamp": ts, "sessionId": "early", "cwd": "/work/early",
+            "requestId": f"req_early_{n}", "message": {
+                "id": f"msg_early_{n}", "model": "claude-opus-4-6",
+                "usage": {"input_tokens": 900, "output_tokens": 4000,
+                          "cache_read_input_tokens": 1_000_000}}}))  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    env.run("sync")
+    [block] = env.json("blocks", "--active")["blocks"]
+    assert block["burnRate"] is not None and block["projection"] is not None  # ccusage's
+    table = env.run("blocks", "--active").stdout
+    assert "ACTIVE" in table and "projected" not in table
