@@ -96,5 +96,12 @@ def tools(json_out: Json = False, timezone: Tz = None, since: Since = None, unti
         conn.close()
     if json_out:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    elif not report["tools"]:
+        from .reports import empty_reason
+
+        scope = empty_reason(p).removeprefix("No usage")
+        if scope.startswith(" recorded yet"):
+            scope = " seen yet: they come from the hooks (`usagectl hooks install`)."
+        typer.echo(f"No tool calls{scope}")
     else:
         print_fitted(lambda lv: tools_grid(report, lv), levels(TOOL_DROPS))
