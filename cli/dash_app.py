@@ -96,6 +96,7 @@ class DashApp(App[None]):
         Binding("enter,u", "detail", "detail"),  # only the main screen shows it (check_action)
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),  # as watch and up
     ]
 
     def __init__(self, settings: Settings, tz: ZoneInfo, start_of_week: str = "sunday",

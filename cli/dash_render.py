@@ -199,7 +199,7 @@ def _bars(d: Detail, width: int) -> RenderableType:
 HELP = """\
 main screen
   Enter, u   detail of today
-  q          quit
+  q, Ctrl-C  quit
   ?          this help
 
 detail view
