@@ -16,6 +16,7 @@ from rich.console import Console
 
 from . import (
     config_show,
+    dash,
     deploy,
     doctor,
     export,
@@ -54,6 +55,7 @@ app.registered_commands += machines.app.registered_commands
 app.registered_commands += trends.app.registered_commands
 app.registered_commands += export.app.registered_commands
 app.registered_commands += serve.app.registered_commands
+app.registered_commands += dash.app.registered_commands
 app.add_typer(hooks.group, name="hooks")
 app.add_typer(otel.group, name="otel")
 app.add_typer(config_show.group, name="config")
@@ -62,6 +64,26 @@ app.add_typer(alerts_group, name="alerts")
 app.add_typer(deploy.group, name="deploy")
 app.add_typer(service.group, name="service")
 app.add_typer(prices.group, name="prices")
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"usagectl {version('usagectl')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="print the version and exit"),
+    ] = False,
+) -> None:  # fmt: skip
+    """Claude Code token and cost tracking across sessions and machines."""
+
 
 T = TypeVar("T")
 PlanDirs = Annotated[

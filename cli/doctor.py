@@ -146,14 +146,20 @@ async def _bus(settings: Settings) -> dict[str, Any]:
 
 
 def problems(report: dict[str, Any]) -> list[str]:
+    """What stops usagectl from working here: each one makes `doctor` exit 1."""
     found = []
     if "error" in report["data"]:
         found.append(report["data"]["error"])
     if report["bus"].get("problem"):
         found.append(f"hub {report['bus']['hub']}: {report['bus']['problem']}")
-    if report["producer"]["lines_by_reason"] and any(
-        k.startswith("rejected:") for k in report["producer"]["lines_by_reason"]
-    ):
+    return found
+
+
+def warnings(report: dict[str, Any]) -> list[str]:
+    """What is worth knowing but works: real transcripts always hold a few unusable lines, and a
+    model newer than the price table counts its tokens, only not its cost."""
+    found = []
+    if any(k.startswith("rejected:") for k in report["producer"]["lines_by_reason"]):
         found.append("some transcript lines were rejected (listed above; they are not counted)")
     for u in report["read_model"].get("unpriced_models", []):
         found.append(
@@ -199,12 +205,13 @@ def doctor(
     """Data roots found, files and lines seen, lines rejected by reason, hub and consumer lag."""
     report = collect(load_settings())
     report["problems"] = problems(report)
+    report["warnings"] = warnings(report)
     if json_out:
         typer.echo(json.dumps(report, indent=2))
     else:
         _render(Console(), report)
-    if report["bus"].get("problem"):
-        raise typer.Exit(1)  # scripts and service checks can tell a broken hub from a fine one
+    if report["problems"]:
+        raise typer.Exit(1)  # scripts and service checks can tell a broken setup from a fine one
 
 
 def _render_otlp(console: Console, o: dict[str, Any] | None) -> None:
@@ -282,5 +289,9 @@ def _render(console: Console, r: dict[str, Any]) -> None:
             console.print(f"  consumer {c['name']}: {c['pending']:,} pending, "
                           f"{c['ack_pending']:,} awaiting ack")  # fmt: skip
         console.print(f"  processor lag {bus['consumer_lag']} messages")
+    for warning in r.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     for problem in r.get("problems", []):
         console.print(f"[red]problem:[/] {problem}", soft_wrap=True)
+    if not r.get("problems"):
+        console.print("[green]no problem found[/]")

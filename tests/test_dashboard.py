@@ -131,6 +131,9 @@ def _check_panels(page: Page, served: Served) -> None:
     assert LIVE_SESSION[:8] in page.inner_text("#sessions")
     assert "live" in page.inner_text("#projects")
     wait_for(lambda: "online" in page.inner_text("#machines"), 20, "up's heartbeat")
+    # `up` keeps the read model current: the status line does not say "not live" (it did
+    # when the page was loaded before the first heartbeat arrived).
+    wait_for(lambda: "not live" not in page.inner_text("#status"), 20, "a live status line")
     assert "No recent alerts." in page.inner_text("#alerts")
 
 

@@ -148,7 +148,7 @@ def test_rate_limits_are_spooled_then_synced_and_split_by_machine(env: Env) -> N
     env.extra["USAGECTL_NATS_URL"] = "nats://127.0.0.1:1"
     stdin = status_json("lap", rate_limits(40, 12.5))
     line = statusline(env, stdin)
-    assert line.endswith("📊 5h 40% · 7d 12%") or line.endswith("📊 5h 40% · 7d 13%")
+    assert line.endswith("📊 5h 40.0% · 7d 12.5%")  # one decimal, as on every surface
     statusline(env, stdin)  # the same figures again: not spooled twice
     spooled = (env.home / "spool" / "limits.jsonl").read_text().splitlines()
     assert len(spooled) == 1
@@ -252,6 +252,13 @@ def test_install_refuses_a_foreign_status_line_unless_forced(tmp_path: Path) -> 
     env.run("statusline", "--install", "--force")
     assert settings_of(path) == {"statusLine": OURS, "a": 1}
     assert settings_of(backups(path)[0]) == theirs
+    # Uninstalling puts back what --force replaced (and only the statusLine: "a" stays as set).
+    with_change = settings_of(path) | {"a": 2}
+    path.write_text(json.dumps(with_change))
+    out = env.run("statusline", "--uninstall").stdout
+    assert "put back" in out and "my-status.sh" in out
+    assert settings_of(path) == theirs | {"a": 2}
+    assert "left as is" in env.run("statusline", "--uninstall").stdout  # theirs again
 
 
 def test_install_default_paths_and_explicit_settings(tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ def test_unpriced_models_are_named_with_their_tokens(env: Env) -> None:
     assert "unpriced: claude-zephyr-9: 3,000 tokens have no price" in text
     doctor = env.json("doctor")
     assert doctor["read_model"]["unpriced_models"] == want
-    assert any("claude-zephyr-9 has no price" in p for p in doctor["problems"])
+    assert any("claude-zephyr-9 has no price" in w for w in doctor["warnings"])
     conn = sqlite3.connect(env.home / "usage.db")
     try:
         payload = dashboard(conn, "default", ZoneInfo("UTC"), "sunday",
