@@ -189,12 +189,12 @@ def test_up_publishes_what_the_statusline_spools_while_it_runs(env: Env) -> None
     write_recent(env.claude, SESSION, [(20, 100, 2000), (5, 100, 2000)], "up")
     proc = env.popen("up")
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while env.run("blocks", "--json", check=False).returncode != 0:
             assert time.monotonic() < deadline, env.log("up")
             time.sleep(0.1)
         statusline(env, status_json(SESSION, rate_limits(33, 21)))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 120
         while "limits" not in env.json("blocks"):
             assert time.monotonic() < deadline, "the spooled limit never reached the read model"
             time.sleep(0.1)

@@ -177,7 +177,10 @@ def test_watch_in_tmux_shows_both_machines_projects_and_the_limit_warning(
 
         def active_tokens() -> int | None:
             # The read model follows the stream a moment behind the live view.
-            blocks = json.loads(laptop.run("blocks", "--active", "--json").stdout)["blocks"]
+            proc = laptop.run("blocks", "--active", "--json", check=False)
+            if proc.returncode != 0:  # no read model yet: the processor is still starting
+                return None
+            blocks = json.loads(proc.stdout)["blocks"]
             return blocks[0]["totalTokens"] if blocks else None
 
         _until(lambda: active_tokens() == 21_400, 120, "the active block at 21,400 tokens")
