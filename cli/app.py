@@ -16,12 +16,15 @@ from rich.console import Console
 
 from . import (
     config_show,
+    dash,
     deploy,
     doctor,
     export,
     hooks,
     machines,
+    otel,
     plans,
+    prices,
     reports,
     serve,
     service,
@@ -52,12 +55,35 @@ app.registered_commands += machines.app.registered_commands
 app.registered_commands += trends.app.registered_commands
 app.registered_commands += export.app.registered_commands
 app.registered_commands += serve.app.registered_commands
+app.registered_commands += dash.app.registered_commands
 app.add_typer(hooks.group, name="hooks")
+app.add_typer(otel.group, name="otel")
 app.add_typer(config_show.group, name="config")
 app.add_typer(consumers_group, name="consumers")
 app.add_typer(alerts_group, name="alerts")
 app.add_typer(deploy.group, name="deploy")
 app.add_typer(service.group, name="service")
+app.add_typer(prices.group, name="prices")
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"usagectl {version('usagectl')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="print the version and exit"),
+    ] = False,
+) -> None:  # fmt: skip
+    """Claude Code token and cost tracking across sessions and machines."""
+
 
 T = TypeVar("T")
 PlanDirs = Annotated[
@@ -107,12 +133,18 @@ def sync(plan_dirs: PlanDirs = None) -> None:
 
 
 @app.command()
-def up(plan_dirs: PlanDirs = None) -> None:
+def up(
+    plan_dirs: PlanDirs = None,
+    otlp: Annotated[bool, typer.Option("--otlp", help="also receive Claude Code's OpenTelemetry "
+                                       "(OTLP/HTTP on otlp.listen, 127.0.0.1:4318)")] = False,
+) -> None:  # fmt: skip
     """Run the embedded hub, this machine's producer and the processor until Ctrl-C."""
     from .progress import up_display
     from .runtime import run_up
 
     settings = _with_plans(load_settings(), plan_dirs)
+    if otlp:
+        settings = replace(settings, otlp_enabled=True)
 
     import asyncio
 
@@ -159,7 +191,7 @@ def replay(
     and swap it in atomically; refused if it would hold less history than the current one."""
     from .runtime import run_replay
 
-    result = run_async(run_replay(load_settings(), from_archive, force))
+    result = run_async(run_replay(load_settings(), from_archive, force=force))
     if result.lost:
         what = ", ".join(f"{n:,} {kind}" for kind, n in result.lost.items())
         err_console.print(f"warning: --force: the replaced read model had {what} more")

@@ -39,6 +39,15 @@ class HubSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     inbox_prefix: str | None = None
 
 
+class MetricsSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    project_label: bool | str | None = None  # `/metrics` labels series by project (default on)
+
+
+class OtlpSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    enabled: bool | str | None = None  # `up` runs the OTLP/HTTP receiver
+    listen: str | None = None  # host:port, default 127.0.0.1:4318
+
+
 class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     machine: str | None = None
     account: str | None = None
@@ -46,6 +55,8 @@ class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     hub: HubSection = HubSection()
     consumers: dict[str, Any] = {}
     alerts: dict[str, Any] = {}
+    metrics: MetricsSection = MetricsSection()
+    otlp: OtlpSection = OtlpSection()
 
 
 # Each setting: (config-file key path, environment variable). The env var wins.
@@ -66,6 +77,9 @@ KEYS: dict[str, tuple[str, str]] = {
     "hub.replicas": ("hub.replicas", "USAGECTL_NATS_REPLICAS"),
     "hub.inbox_prefix": ("hub.inbox_prefix", "USAGECTL_NATS_INBOX_PREFIX"),
     "consumers.enabled": ("consumers.enabled", "USAGECTL_CONSUMERS"),
+    "metrics.project_label": ("metrics.project_label", "USAGECTL_METRICS_PROJECT_LABEL"),
+    "otlp.enabled": ("otlp.enabled", "USAGECTL_OTLP"),
+    "otlp.listen": ("otlp.listen", "USAGECTL_OTLP_LISTEN"),
 }
 SECRET_KEYS = frozenset({"hub.password", "hub.token"})
 PATH_KEYS = frozenset({"hub.creds", "hub.nkey_seed", "hub.tls_ca", "hub.tls_cert", "hub.tls_key"})
@@ -157,6 +171,20 @@ def as_replicas(value: Any, source: str) -> int | None:
     if replicas not in (1, 3, 5):
         raise ConfigError(f"hub.replicas ({source}) must be 1, 3 or 5, not {replicas}")
     return replicas
+
+
+def as_bool(value: Any, source: str, key: str, default: bool) -> bool:
+    """true/false from TOML, or 1/0, true/false, yes/no, on/off from the environment."""
+    if value in (None, ""):
+        return default
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{key} ({source}) must be true or false, not {value!r}")
 
 
 def resolve_path(value: Any, base: Path) -> str | None:

@@ -14,7 +14,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from usagectl.processors import poison
-from usagectl.processors.readmodel import NoReadModel, applied_seq, ledger_counts, open_read
+from usagectl.processors.readmodel import (
+    NoReadModel,
+    applied_seq,
+    ledger_counts,
+    open_read,
+    unpriced_models,
+)
 from usagectl.processors.schema import CONSUMER
 from usagectl.producers.checkpoints import Checkpoints, DamagedCheckpoints
 from usagectl.producers.discovery import NoDataRoots, claude_roots, session_files
@@ -35,7 +41,8 @@ def _roots(settings: Settings) -> dict[str, Any]:
 
 
 def _producer(settings: Settings) -> dict[str, Any]:
-    empty = {"files": 0, "lines": 0, "events": 0, "unread_bytes": 0, "lines_by_reason": {}}
+    empty = {"files": 0, "lines": 0, "events": 0, "unread_bytes": 0, "lines_by_reason": {},
+             "tails_held": []}  # fmt: skip
     if not settings.producer_db.exists():
         return empty
     try:
@@ -50,12 +57,14 @@ def _producer(settings: Settings) -> dict[str, Any]:
         }
         worst = cp.rejected_by_file()[:20]
         unreadable = cp.unreadable()
+        held = cp.tails_held()
     finally:
         cp.close()
     rejected_files = [{"path": p, "reason": r, "lines": n} for p, r, n in worst]
     return {"files": files, "lines": lines, "events": events, "unread_bytes": lag,
             "lines_by_reason": reasons, "rejected_files": rejected_files,
-            "unreadable": unreadable}  # fmt: skip
+            "unreadable": unreadable,
+            "tails_held": [{"path": p, "bytes": n} for p, n in held]}  # fmt: skip
 
 
 def _plans(settings: Settings) -> dict[str, Any]:
@@ -89,7 +98,8 @@ def _read_model_state(settings: Settings) -> dict[str, Any]:
         counted, replays = ledger_counts(conn)
         return {"path": str(settings.db_path), "applied_seq": applied_seq(conn),
                 "responses_counted": counted, "sidechain_replays_set_aside": replays,
-                "refused_events": poison.read(conn)}  # fmt: skip
+                "refused_events": poison.read(conn),
+                "unpriced_models": unpriced_models(conn)}  # fmt: skip
 
 
 def diagnose(error: str) -> str:
@@ -166,6 +176,7 @@ async def _bus(settings: Settings) -> dict[str, Any]:
 
 
 def problems(report: dict[str, Any]) -> list[str]:
+    """What stops usagectl from working here: each one makes `doctor` exit 1."""
     found = []
     if "error" in report["data"]:
         found.append(report["data"]["error"])
@@ -175,9 +186,14 @@ def problems(report: dict[str, Any]) -> list[str]:
         found.append(report["read_model"]["error"])
     if report["bus"].get("problem"):
         found.append(f"hub {report['bus']['hub']}: {report['bus']['problem']}")
-    if report["producer"]["lines_by_reason"] and any(
-        k.startswith("rejected:") for k in report["producer"]["lines_by_reason"]
-    ):
+    return found
+
+
+def warnings(report: dict[str, Any]) -> list[str]:
+    """What is worth knowing but works: real transcripts always hold a few unusable lines, and a
+    model newer than the price table counts its tokens, only not its cost."""
+    found = []
+    if any(k.startswith("rejected:") for k in report["producer"]["lines_by_reason"]):
         found.append("some transcript lines were rejected (listed above; they are not counted)")
     unreadable = report["producer"].get("unreadable", {})
     if unreadable:
@@ -188,6 +204,11 @@ def problems(report: dict[str, Any]) -> list[str]:
     if refused:
         found.append(f"the processor refused {refused:,} event(s) from the stream (listed "
                      "above; they are not counted, and counting went on)")  # fmt: skip
+    for u in report["read_model"].get("unpriced_models", []):
+        found.append(
+            f"model {u['model']} has no price: {u['totalTokens']:,} tokens in {u['entries']:,} "
+            "responses are missing from every cost (try `usagectl prices update`)"
+        )
     return found
 
 
@@ -206,7 +227,8 @@ def _section(look: Any, empty: dict[str, Any]) -> dict[str, Any]:
 
 
 def collect(settings: Settings) -> dict[str, Any]:
-    no_producer = {"files": 0, "lines": 0, "events": 0, "unread_bytes": 0, "lines_by_reason": {}}
+    no_producer = {"files": 0, "lines": 0, "events": 0, "unread_bytes": 0, "lines_by_reason": {},
+                   "tails_held": []}  # fmt: skip
     return {
         "machine": settings.machine,
         "home": str(settings.home),
@@ -215,9 +237,27 @@ def collect(settings: Settings) -> dict[str, Any]:
         "read_model": _section(lambda: _read_model(settings), {}),
         "plans": _section(lambda: _plans(settings), {"projects": [],
                                                       "rejected_manifest_lines": {}}),
+        "otlp": _otlp_or_none(settings),
         "bus": _section(lambda: _run(_bus(settings)), {"hub": "?", "reachable": False,
                                                        "problem": "the hub could not be checked"}),
     }  # fmt: skip
+
+
+def _otlp_or_none(settings: Settings) -> dict[str, Any] | None:
+    try:
+        return _otlp(settings)
+    except Exception:
+        return None
+
+
+def _otlp(settings: Settings) -> dict[str, Any] | None:
+    """The OpenTelemetry receiver's counts (None where it never ran)."""
+    import dataclasses
+
+    from usagectl.producers.otlp_receiver import STATS_FILE, Stats
+
+    path = settings.home / STATS_FILE
+    return dataclasses.asdict(Stats.load(path)) if path.exists() else None
 
 
 @app.command()
@@ -227,12 +267,26 @@ def doctor(
     """Data roots found, files and lines seen, lines rejected by reason, hub and consumer lag."""
     report = collect(load_settings())
     report["problems"] = problems(report)
+    report["warnings"] = warnings(report)
     if json_out:
         typer.echo(json.dumps(report, indent=2))
     else:
         _render(Console(), report)
-    if report["bus"].get("problem"):
-        raise typer.Exit(1)  # scripts and service checks can tell a broken hub from a fine one
+    if report["problems"]:
+        raise typer.Exit(1)  # scripts and service checks can tell a broken setup from a fine one
+
+
+def _render_otlp(console: Console, o: dict[str, Any] | None) -> None:
+    if o is None:
+        return
+    console.print(
+        f"[bold]OpenTelemetry receiver[/] {o['requests']:,} requests, {o['log_records']:,} log "
+        f"records, {o['usage_events']:,} usage events, {o['metric_points']:,} metric points; "
+        f"{sum(o['bad_payloads'].values()):,} bad payloads"
+    )
+    for kind, counts in (("bad payload", o["bad_payloads"]), ("rejected", o["rejected"])):
+        for reason, n in sorted(counts.items()):
+            console.print(f"  [red]{kind}[/] {n:,} × {reason}", soft_wrap=True)
 
 
 def _render(console: Console, r: dict[str, Any]) -> None:
@@ -262,6 +316,16 @@ def _render(console: Console, r: dict[str, Any]) -> None:
         )
     for path, why in p.get("unreadable", {}).items():
         console.print(f"  [red]unreadable[/] {path}: {why}", soft_wrap=True)
+    held = p.get("tails_held", [])
+    if held:
+        console.print(
+            f"  {len(held):,} file(s) end in a last line without its newline, "
+            f"{sum(t['bytes'] for t in held):,} bytes held (counted once it is a whole JSON "
+            "object and its file is quiet, or once its newline comes)"
+        )
+        for t in held[:10]:
+            console.print(f"    held {t['bytes']:,} bytes at the end of {t['path']}",
+                          soft_wrap=True)  # fmt: skip
     for path, reasons in r["plans"]["rejected_manifest_lines"].items():
         counts = ", ".join(f"{n:,} × {reason}" for reason, n in sorted(reasons.items()))
         console.print(f"  [red]rejected[/] plan manifest lines {counts} in {path}", soft_wrap=True)
@@ -274,9 +338,10 @@ def _render(console: Console, r: dict[str, Any]) -> None:
             f"{rm['responses_counted']:,} responses counted, "
             f"{rm['sidechain_replays_set_aside']:,} sidechain replays set aside"
         )
-        for p in rm["refused_events"]["recent"]:
+        for p in rm.get("refused_events", {}).get("recent", []):
             console.print(f"  [red]refused[/] stream seq {p['seq']:,} from {p['machine']}: "
                           f"{p['reason']}", soft_wrap=True)  # fmt: skip
+    _render_otlp(console, r.get("otlp"))
     bus = r["bus"]
     state = "[green]reachable[/]" if bus.get("reachable") else "[red]not reachable[/]"
     console.print(
@@ -293,5 +358,9 @@ def _render(console: Console, r: dict[str, Any]) -> None:
             console.print(f"  consumer {c['name']}: {c['pending']:,} pending, "
                           f"{c['ack_pending']:,} awaiting ack")  # fmt: skip
         console.print(f"  processor lag {bus['consumer_lag']} messages")
+    for warning in r.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     for problem in r.get("problems", []):
         console.print(f"[red]problem:[/] {problem}", soft_wrap=True)
+    if not r.get("problems"):
+        console.print("[green]no problem found[/]")

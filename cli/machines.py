@@ -9,9 +9,8 @@ import time
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from .fit import Col, Grid, Level, levels, print_fitted
 from .reports import Json
 
 app = typer.Typer(add_completion=False)
@@ -29,27 +28,35 @@ def _ago(seconds: int | None) -> str:
     return f"{seconds // 86_400} d ago"
 
 
-def machines_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="Machines", header_style="bold")
-    for label, justify in (("Machine", "left"), ("Status", "left"), ("Heartbeat", "right"),
-                           ("Version", "left"), ("Files", "right"), ("Lag", "right"),
-                           ("Rejected", "right"), ("Refused", "right"), ("Last usage", "left"),
-                           ("Sessions", "right"),
-                           ("Cost", "right")):  # fmt: skip
-        table.add_column(label, justify=justify, no_wrap=label != "Machine")  # type: ignore[arg-type]
+MACHINE_DROPS = ("version", "refused", "files", "lag", "rejected", "heartbeat", "sessions",
+                 "last", "status")  # fmt: skip
+
+
+def machines_grid(rows: list[dict[str, Any]], level: Level) -> Grid:
+    cols = [Col("machine", "Machine"), Col("status", "Status"),
+            Col("heartbeat", "Heartbeat", justify="right"), Col("version", "Version"),
+            Col("files", "Files", justify="right"), Col("lag", "Lag", justify="right"),
+            Col("rejected", "Rejected", justify="right"),
+            Col("refused", "Refused", justify="right"), Col("last", "Last usage"),
+            Col("sessions", "Sessions", justify="right"),
+            Col("cost", "Cost", justify="right")]  # fmt: skip
+    grid = Grid.of("Machines", cols, level)
 
     def count(value: int | None, unit: str = "") -> str:
         return "" if value is None else f"{value:,}{unit}"
 
     for row in rows:
-        table.add_row(
-            row["machine"], row["status"], _ago(row["secondsSinceHeartbeat"]),
-            row["version"] or "", count(row["filesWatched"]), count(row["lagBytes"], " B"),
-            count(row["rejectedLines"]) + _unreadable(row), count(row.get("refusedEvents")),
-            (row["lastUsage"] or "")[:16].replace("T", " "),
-            f"{row['sessions']:,}", f"${row['totalCost']:,.2f}",
-        )  # fmt: skip
-    return table
+        cells = {
+            "machine": row["machine"], "status": row["status"],
+            "heartbeat": _ago(row["secondsSinceHeartbeat"]), "version": row["version"] or "",
+            "files": count(row["filesWatched"]), "lag": count(row["lagBytes"], " B"),
+            "rejected": count(row["rejectedLines"]) + _unreadable(row),
+            "refused": count(row.get("refusedEvents")),
+            "last": (row["lastUsage"] or "")[:16].replace("T", " "),
+            "sessions": f"{row['sessions']:,}", "cost": f"${row['totalCost']:,.2f}",
+        }  # fmt: skip
+        grid.add([cells[c.key] for c in grid.cols])
+    return grid
 
 
 def _unreadable(row: dict[str, Any]) -> str:
@@ -90,4 +97,4 @@ def machines(json_out: Json = False) -> None:
     if json_out:
         typer.echo(json.dumps(report, indent=2, sort_keys=True))
         return
-    Console().print(machines_table(report["machines"]))
+    print_fitted(lambda lv: machines_grid(report["machines"], lv), levels(MACHINE_DROPS))

@@ -123,5 +123,9 @@ def plans(json_out: Json = False, timezone: Tz = None, project: Project = None) 
         conn.close()
     if json_out:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    elif not report["plans"]:
+        where = f" in project {project}" if project else ""
+        typer.echo(f"No plans{where}: track a project's dev/active plans with "
+                   "`usagectl sync --plans DIR` (or USAGECTL_PLANS).")  # fmt: skip
     else:
         Console().print(plans_table(report, zone_info))

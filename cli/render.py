@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rich.table import Table
+from usagectl.projections.figures import percent, usd
+
+from .fit import Col, Grid, Level, levels, tokens
 
 _WRAPPERS = re.compile(r"^(?:.*/)?(?:[a-z]+\.)?(?:anthropic\.)?(?:claude-)?")
 _SNAPSHOT = re.compile(r"(?:-\d{8})?(?:-v\d+:\d+)?(?=(-fast)?$)")
@@ -23,55 +25,83 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
-def _usd(value: float) -> str:
-    return f"${value:,.2f}"
+_usd = usd
 
 
-WIDE = ("Input", "Output", "Cache Create", "Cache Read", "Total Tokens", "Cost (USD)")
-NARROW = ("Input", "Output", "Cache W", "Cache R", "Total", "Cost")
+_TOKEN_COLS = (
+    Col("input", "Input", justify="right"),
+    Col("output", "Output", justify="right"),
+    Col("cache_create", "Cache Create", "Cache W", "right"),
+    Col("cache_read", "Cache Read", "Cache R", "right"),
+    Col("total", "Total Tokens", "Total", "right"),
+)
+# The order columns go when the terminal is narrow (the key and the cost never go).
+PERIOD_DROPS = ("models", "cache_create", "input", "output", "cache_read", "total")
+SESSION_DROPS = ("models", "cache_create", "input", "output", "cache_read", "total", "project",
+                 "last")  # fmt: skip
 
 
-def usage_table(title: str, key_name: str, rows: list[dict[str, Any]], totals: dict[str, Any],
-                breakdown: bool, width: int = 120, extra: Sequence[tuple[str, str]] = ()
-                ) -> Table:  # fmt: skip
-    """Under 120 columns headers shorten; under 100 the models column goes too, as ccusage's
-    compact view.
-    ``extra`` columns (header, row key) follow the cost, e.g. a session's hook counts; they
-    take the room of long headers first, then of the models column, and need 140 columns."""
-    if width < 140:
-        extra = ()
-    narrow = width < 120 or (bool(extra) and width < 180)
-    compact = width < 100 or (bool(extra) and width < 160)
-    table = Table(title=title, show_footer=False, header_style="bold")
-    table.add_column(key_name.capitalize() if key_name != "sessionId" else "Session", no_wrap=True)
-    if not compact:
-        table.add_column("Models", min_width=13)
-    for label in NARROW if narrow else WIDE:
-        table.add_column(label, justify="right", no_wrap=True)
-    for label, key in extra:
-        table.add_column(label, justify="left" if key == "endReason" else "right", no_wrap=True)
+def usage_grid(title: str, key_name: str, rows: list[dict[str, Any]], totals: dict[str, Any],
+               breakdown: bool, level: Level, extra: Sequence[tuple[str, str]] = (),
+               tz: ZoneInfo | None = None) -> Grid:  # fmt: skip
+    """A report's table at one level of compactness. ``extra`` columns (header, row key)
+    follow the cost, e.g. a session's hook counts; they are the first to go."""
+    session = key_name == "sessionId"
+    cols = [Col("key", "Session" if session else key_name.capitalize())]
+    if session:
+        cols += [Col("project", "Project", max_width=24), Col("last", "Last activity", "Last")]
+    cols += [Col("models", "Models"), *_TOKEN_COLS, Col("cost", "Cost (USD)", "Cost", "right")]
+    cols += [Col(key, label, justify="left" if key == "endReason" else "right")
+             for label, key in extra]  # fmt: skip
+    grid = Grid.of(title, cols, level)
+    ids = [c.key for c in grid.cols]
+
+    def put(cells: dict[str, str], style: str | None = None) -> None:
+        grid.add([cells.get(k, "") for k in ids], style)
+
     for row in rows:
-        models = "\n".join(sorted({short_model(m) for m in row["modelsUsed"]}))
-        table.add_row(str(row[key_name]), *([] if compact else [models]), *_cells(row),
-                      *(_extra(row.get(key)) for _, key in extra))  # fmt: skip
-        if breakdown:
-            for b in row["modelBreakdowns"]:
-                total = sum(b[k] for k in _TOKEN_KEYS)
-                cost = "unpriced" if b.get("missingPricing") else _usd(b["cost"])
-                label = f"└ {short_model(b['modelName'])}"
-                table.add_row(
-                    *([label] if compact else ["", label]), *(_n(b[k]) for k in _TOKEN_KEYS),
-                    _n(total), cost, *([""] * len(extra)), style="dim",
-                )  # fmt: skip
-    table.add_section()
-    table.add_row("Total", *([] if compact else [""]), *_cells(totals),
-                  *(_extra(_sum(rows, key)) for _, key in extra), style="bold")  # fmt: skip
-    return table
+        cells = {"key": str(row[key_name]), **_token_cells(row, level)}
+        cells["models"] = "\n".join(sorted({short_model(m) for m in row["modelsUsed"]}))
+        if session:
+            cells["project"] = project_name(row.get("projectPath") or "")
+            cells["last"] = _local(row["lastActivity"], tz or ZoneInfo("UTC"))[5:]
+        cells.update({k: _extra(row.get(k)) for _, k in extra})
+        put(cells)
+        for b in row["modelBreakdowns"] if breakdown else ():
+            label = f"└ {short_model(b['modelName'])}"
+            part = {k: b[k] for k in _TOKEN_KEYS}
+            part |= {"totalTokens": sum(b[k] for k in _TOKEN_KEYS), "totalCost": b["cost"]}
+            cells = _token_cells(part, level)
+            if b.get("missingPricing"):
+                cells["cost"] = "unpriced"
+            cells["models" if "models" in ids else "key"] = label
+            put(cells, "dim")
+    grid.section_at = len(grid.rows)
+    put({"key": "Total", **_token_cells(totals, level),
+         **{k: _extra(_sum(rows, k)) for _, k in extra if k != "endReason"}}, "bold")  # fmt: skip
+    return grid
+
+
+def project_name(path: str) -> str:
+    """The project's folder, the part a person recognises."""
+    return path.rstrip("/").rsplit("/", 1)[-1] or path
+
+
+def _token_cells(row: dict[str, Any], level: Level) -> dict[str, str]:
+    keys = ("input", "output", "cache_create", "cache_read", "total")
+    values = (*(row[k] for k in _TOKEN_KEYS), row["totalTokens"])
+    return {**{k: tokens(v, level) for k, v in zip(keys, values, strict=True)},
+            "cost": _usd(row["totalCost"])}  # fmt: skip
+
+
+def usage_levels(key_name: str, extra: Sequence[tuple[str, str]] = ()) -> list[Level]:
+    drops = SESSION_DROPS if key_name == "sessionId" else PERIOD_DROPS
+    return levels((*reversed([k for _, k in extra]), *drops), numbers_after=len(extra) + 1)
 
 
 def _extra(value: Any) -> str:
     if value is None:
-        return ""
+        return "—"  # unknown (no hooks seen), which is not zero
     return _n(value) if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
@@ -82,10 +112,6 @@ def _sum(rows: list[dict[str, Any]], key: str) -> int | None:
 
 
 _TOKEN_KEYS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens")
-
-
-def _cells(row: dict[str, Any]) -> list[str]:
-    return [*(_n(row[k]) for k in _TOKEN_KEYS), _n(row["totalTokens"]), _usd(row["totalCost"])]
 
 
 def _local(iso: str, tz: ZoneInfo) -> str:
@@ -99,38 +125,50 @@ def _span(start: str, end: str) -> str:
     return f"{minutes // 60}h {minutes % 60:02d}m"
 
 
-def blocks_table(rows: list[dict[str, Any]], limit: int | None, tz: ZoneInfo,
-                 official: dict[str, Any] | None = None) -> Table:  # fmt: skip
-    table = Table(title="5-hour blocks", header_style="bold")
-    for label in ("Block start", "Duration/Status", "Models", "Tokens", "%", "Cost"):
-        right = label in ("Tokens", "%", "Cost")
-        table.add_column(label, justify="right" if right else "left", no_wrap=label != "Models")
+BLOCK_DROPS = ("models", "percent", "status")
+
+
+def blocks_grid(rows: list[dict[str, Any]], limit: int | None, tz: ZoneInfo,
+                official: dict[str, Any] | None, level: Level,
+                early: set[str] | frozenset[str] = frozenset()) -> Grid:  # fmt: skip
+    """``early``: the start times of blocks whose activity is too short for a projection
+    people should read (the rule watch, dash and the statusline use)."""
+    cols = [Col("key", "Block start"), Col("status", "Duration/Status", "Status"),
+            Col("models", "Models"), Col("tokens", "Tokens", justify="right"),
+            Col("percent", "%", justify="right"), Col("cost", "Cost", justify="right")]  # fmt: skip
+    grid = Grid.of("5-hour blocks", cols, level)
+    ids = [c.key for c in grid.cols]
+
+    def put(cells: dict[str, str], style: str | None = None) -> None:
+        if "status" not in ids and cells.get("status") and not cells.get("key"):
+            cells["key"] = cells["status"]  # a projection or official row keeps its label
+        grid.add([cells.get(k, "") for k in ids], style)
+
     for b in rows:
+        start = _local(b["startTime"], tz)
         if b["isGap"]:
-            gap = f"({_span(b['startTime'], b['endTime'])} gap)"
-            table.add_row(_local(b["startTime"], tz), gap, "", "", "", "", style="dim")
+            put({"key": start, "status": f"({_span(b['startTime'], b['endTime'])} gap)"}, "dim")
             continue
         used = _span(b["startTime"], b["actualEndTime"])
-        status = f"ACTIVE ({used})" if b["isActive"] else used
-        percent = f"{b['totalTokens'] / limit * 100:.1f}%" if limit else ""
-        table.add_row(
-            _local(b["startTime"], tz), status, "\n".join(short_model(m) for m in b["models"]),
-            _n(b["totalTokens"]), percent,
-            _usd(b["costUSD"]), style="bold green" if b["isActive"] else None,
-        )  # fmt: skip
-        if b["isActive"] and b["projection"]:
+        put({"key": start, "status": f"ACTIVE ({used})" if b["isActive"] else used,
+             "models": "\n".join(short_model(m) for m in b["models"]),
+             "tokens": tokens(b["totalTokens"], level),
+             "percent": f"{b['totalTokens'] / limit * 100:.1f}%" if limit else "",
+             "cost": _usd(b["costUSD"])}, "bold green" if b["isActive"] else None)  # fmt: skip
+        if b["isActive"] and b["projection"] and b["startTime"] not in early:
             p = b["projection"]
-            table.add_row(
-                "", f"projected ({p['remainingMinutes']} min left)", "",
-                _n(p["totalTokens"]), "", _usd(p["totalCost"]), style="yellow",
-            )  # fmt: skip
+            put({"status": f"projected ({p['remainingMinutes']} min left)",
+                 "tokens": tokens(p["totalTokens"], level), "cost": _usd(p["totalCost"])},
+                "yellow")  # fmt: skip
         if b["isActive"] and official:
-            _official_rows(table, official, tz)
-    return table
+            for cells in _official_rows(official, tz):
+                put(cells, "cyan")
+    return grid
 
 
-def _official_rows(table: Table, official: dict[str, Any], tz: ZoneInfo) -> None:
+def _official_rows(official: dict[str, Any], tz: ZoneInfo) -> list[dict[str, str]]:
     """Claude Code's own figures under our estimate: the only ground truth for the limits."""
+    out = []
     for key, label in (("fiveHour", "5h"), ("sevenDay", "7d")):
         w = official.get(key)
         if w is None:
@@ -139,12 +177,11 @@ def _official_rows(table: Table, official: dict[str, Any], tz: ZoneInfo) -> None
         split = ""
         if key == "fiveHour":
             split = "\n".join(
-                f"{m['machine']} {m['fiveHourPercentage']:.1f}%" for m in official["byMachine"]
+                f"{m['machine']} {percent(m['fiveHourPercentage'])}" for m in official["byMachine"]
             )
-        table.add_row(
-            "", f"official {label}, {when}" if when else f"official {label}", split, "",
-            f"{w['usedPercentage']:.1f}%", "", style="cyan",
-        )  # fmt: skip
+        out.append({"status": f"official {label}, {when}" if when else f"official {label}",
+                    "models": split, "percent": percent(w["usedPercentage"])})  # fmt: skip
+    return out
 
 
 def _reset_time(iso: str | None, tz: ZoneInfo) -> str:

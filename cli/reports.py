@@ -22,6 +22,7 @@ from usagectl.projections.blocks import (
     is_active,
     max_completed_tokens,
     session_ms,
+    shown_rate,
 )
 from usagectl.projections.hookfold import HOOK_COLUMNS, hook_counts
 from usagectl.projections.reports import (
@@ -50,6 +51,8 @@ Machine = Annotated[str | None, typer.Option("--machine", help="only this machin
 Project = Annotated[str | None, typer.Option("--project", "-p", help="path, name or folder")]
 Mode = Annotated[str, typer.Option("--mode", "-m", help="cost: auto|calculate|display")]
 Order = Annotated[str, typer.Option("--order", "-o", help="asc|desc")]
+Compact = Annotated[bool, typer.Option("--compact", help="the narrow table (3.6M, fewer "
+                                       "columns) whatever the width")]  # fmt: skip
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -72,6 +75,15 @@ def parse_day(value: str | None, flag: str) -> date | None:
     raise UserError(f"invalid {flag} {value!r}: use YYYY-MM-DD or YYYYMMDD")
 
 
+def day_range(since: str | None, until: str | None) -> tuple[date | None, date | None]:
+    """--since and --until; a range that ends before it starts is a mistake, not an empty
+    report."""
+    first, last = parse_day(since, "--since"), parse_day(until, "--until")
+    if first and last and first > last:
+        raise UserError(f"invalid range: --since {first} is after --until {last}")
+    return first, last
+
+
 def check_choice(value: str, choices: tuple[str, ...], flag: str) -> str:
     if value not in choices:
         raise UserError(f"invalid {flag} {value!r}: choose one of {', '.join(choices)}")
@@ -87,9 +99,10 @@ def _emit(payload: dict[str, Any]) -> None:
 
 def _period_report(kind: str, key_name: str, *, json_out: bool, tz: str | None, since: str | None,
                    until: str | None, breakdown: bool, machine: str | None, project: str | None,
-                   mode: str, order: str, start_of_week: str = "sunday") -> None:  # fmt: skip
+                   mode: str, order: str, start_of_week: str = "sunday",
+                   compact: bool = False) -> None:  # fmt: skip
     zone_info = zone(tz)
-    since_d, until_d = parse_day(since, "--since"), parse_day(until, "--until")
+    since_d, until_d = day_range(since, until)
     check_choice(mode, tuple(COST_INDEX), "--mode")
     check_choice(order, ("asc", "desc"), "--order")
     p = {
@@ -108,27 +121,52 @@ def _period_report(kind: str, key_name: str, *, json_out: bool, tz: str | None, 
     if json_out:
         _emit(payload)
     else:
-        _table(f"Claude Code usage — {kind}", key_name, rows, payload, breakdown)
+        _table(f"Claude Code usage — {kind}", key_name, rows, payload, breakdown, p=p,
+               compact=compact)  # fmt: skip
+
+
+def empty_reason(p: dict[str, Any]) -> str:
+    """Why a report has no row, in the terms of the options given."""
+    scope = [f"--{k} {p[k]}" for k in ("since", "until", "machine", "project") if p.get(k)]
+    if not scope:
+        return "No usage recorded yet: run `usagectl sync` (or keep `usagectl up` running)."
+    return f"No usage for {' '.join(scope)}."
 
 
 def _table(title: str, key_name: str, rows: list[dict[str, Any]], payload: dict[str, Any],
-           breakdown: bool, extra: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
-    from .render import usage_table
+           breakdown: bool, extra: tuple[tuple[str, str], ...] = (),
+           p: dict[str, Any] | None = None, compact: bool = False) -> None:  # fmt: skip
+    from .fit import print_fitted
+    from .render import usage_grid, usage_levels
 
-    console = Console()
-    console.print(
-        usage_table(title, key_name, rows, payload["totals"], breakdown, console.width, extra)
-    )
+    if not rows:
+        Console().print(empty_reason(p or {}))
+        return
+    tz = (p or {}).get("timezone")
+    print_fitted(
+        lambda lv: usage_grid(title, key_name, rows, payload["totals"], breakdown, lv, extra, tz),
+        usage_levels(key_name, extra), compact,
+    )  # fmt: skip
+    unpriced_footer(Console(), payload["totals"].get("unpricedTokens", {}))
+
+
+def unpriced_footer(console: Console, unpriced: dict[str, int]) -> None:
+    """Under a table: models without a price are not free, their cost is missing."""
+    for model, tokens in unpriced.items():
+        console.print(
+            f"[yellow]unpriced:[/] {model}: {tokens:,} tokens have no price and are not in the "
+            "costs above (`usagectl prices update` may know it)", soft_wrap=True,
+        )  # fmt: skip
 
 
 @app.command()
 def daily(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
           breakdown: Breakdown = False, machine: Machine = None, project: Project = None,
-          mode: Mode = "auto", order: Order = "asc") -> None:  # fmt: skip
+          mode: Mode = "auto", order: Order = "asc", compact: Compact = False) -> None:  # fmt: skip
     """Usage per day."""
     _period_report("daily", "date", json_out=json_out, tz=timezone, since=since, until=until,
                    breakdown=breakdown, machine=machine, project=project, mode=mode,
-                   order=order)  # fmt: skip
+                   order=order, compact=compact)  # fmt: skip
 
 
 @app.command()
@@ -136,36 +174,44 @@ def weekly(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
            breakdown: Breakdown = False, machine: Machine = None, project: Project = None,
            mode: Mode = "auto", order: Order = "asc",
            start_of_week: Annotated[str, typer.Option("--start-of-week", "-w")] = "sunday",
-           ) -> None:  # fmt: skip
+           compact: Compact = False) -> None:  # fmt: skip
     """Usage per week (weeks start on Sunday, as `ccusage claude weekly`)."""
     check_choice(start_of_week, WEEKDAYS, "--start-of-week")
     _period_report("weekly", "week", json_out=json_out, tz=timezone, since=since, until=until,
                    breakdown=breakdown, machine=machine, project=project, mode=mode,
-                   order=order, start_of_week=start_of_week)  # fmt: skip
+                   order=order, start_of_week=start_of_week, compact=compact)  # fmt: skip
 
 
 @app.command()
 def monthly(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
             breakdown: Breakdown = False, machine: Machine = None, project: Project = None,
-            mode: Mode = "auto", order: Order = "asc") -> None:  # fmt: skip
+            mode: Mode = "auto", order: Order = "asc", compact: Compact = False,
+            ) -> None:  # fmt: skip
     """Usage per month."""
     _period_report("monthly", "month", json_out=json_out, tz=timezone, since=since, until=until,
                    breakdown=breakdown, machine=machine, project=project, mode=mode,
-                   order=order)  # fmt: skip
+                   order=order, compact=compact)  # fmt: skip
 
 
 @app.command()
 def session(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
             breakdown: Breakdown = False, machine: Machine = None, project: Project = None,
-            mode: Mode = "auto") -> None:  # fmt: skip
+            mode: Mode = "auto", compact: Compact = False,
+            limit: Annotated[int | None, typer.Option("--limit", help="only the N most "
+                                                      "expensive sessions")] = None,
+            ) -> None:  # fmt: skip
     """Usage per session, most expensive first (subagent files roll into their session)."""
+    first, last = day_range(since, until)
+    if limit is not None and limit < 1:
+        raise UserError(f"invalid --limit {limit}: a positive number of sessions")
     p = {
+        "limit": limit,
         "machine": machine,
         "project": project,
         "timezone": zone(timezone),
         "mode": check_choice(mode, tuple(COST_INDEX), "--mode"),
-        "since": parse_day(since, "--since"),
-        "until": parse_day(until, "--until"),
+        "since": first,
+        "until": last,
     }
     with readmodel.open_read(load_settings().db_path) as conn:
         payload = session_report(conn, p)
@@ -176,7 +222,7 @@ def session(json_out: Json = False, timezone: Tz = None, since: Since = None, un
         hooked = any(any(row.get(k) for _, k in HOOK_COLUMNS) for row in session_json)
         extra = HOOK_COLUMNS if hooked else ()
         _table("Claude Code usage — sessions", "sessionId", session_json, payload, breakdown,
-               extra)  # fmt: skip
+               extra, p, compact)  # fmt: skip
 
 
 @app.command()
@@ -188,10 +234,10 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
            token_limit: Annotated[str | None, typer.Option("--token-limit", "-t",
                                                            help="N or max")] = None,
            session_length: Annotated[float, typer.Option("--session-length", "-n")]
-           = DEFAULT_SESSION_HOURS) -> None:  # fmt: skip
+           = DEFAULT_SESSION_HOURS, compact: Compact = False) -> None:  # fmt: skip
     """5-hour billing blocks, account-wide (or one machine's with --machine)."""
     zone_info = zone(timezone)
-    since_d, until_d = parse_day(since, "--since"), parse_day(until, "--until")
+    since_d, until_d = day_range(since, until)
     check_choice(mode, tuple(COST_INDEX), "--mode")
     check_choice(order, ("asc", "desc"), "--order")
     if session_length <= 0:
@@ -217,11 +263,26 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
     if json_out:
         _emit(payload)
     else:
-        from .render import blocks_table
+        from .fit import levels, print_fitted
+        from .render import BLOCK_DROPS, blocks_grid
 
+        if not payload["blocks"]:
+            Console().print(_no_blocks(p, session_length))
+            return
         length = session_ms(session_length)
         shown = limit if limit is not None else max_completed_tokens(kept, now_ms, length)
-        Console().print(blocks_table(payload["blocks"], shown or None, zone_info, official))
+        early = {iso_ms(b.start_ms) for b in kept if shown_rate(b, now_ms, length) is None}
+        rows = payload["blocks"]
+        print_fitted(lambda lv: blocks_grid(rows, shown or None, zone_info, official, lv, early),
+                     levels(BLOCK_DROPS, 1), compact)  # fmt: skip
+
+
+def _no_blocks(p: dict[str, Any], hours: float) -> str:
+    if p["active"]:
+        return f"No active block: no usage in the last {hours:g} hours."
+    if p["recent"]:
+        return "No block in the last 3 days."
+    return empty_reason(p)
 
 
 def _block_kept(start_ms: int, tz: ZoneInfo, since: date | None, until: date | None,
@@ -291,7 +352,8 @@ def session_periods(conn: sqlite3.Connection, p: dict[str, Any]) -> SessionRows:
 
 
 def session_report(conn: sqlite3.Connection, p: dict[str, Any]) -> dict[str, Any]:
-    rows = session_periods(conn, p)
+    """``session``: the totals are those of the sessions listed (the first ``limit``)."""
+    rows = session_periods(conn, p)[: p.get("limit") or None]
     return {"sessions": [r for _, r, _ in rows], "totals": totals_json(x for x, _, _ in rows)}
 
 

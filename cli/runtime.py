@@ -28,6 +28,7 @@ from usagectl.processors.bus import (
 from usagectl.processors.consumer_check import ConsumerTampered
 from usagectl.processors.embedded import EmbeddedServer, ensure_embedded
 from usagectl.processors.machinestore import keep_machines, record_now
+from usagectl.processors.prices import activate as activate_prices
 from usagectl.processors.processor import (
     Processor,
 )
@@ -59,7 +60,10 @@ class Hub:
 
 @contextlib.asynccontextmanager
 async def hub(settings: Settings, *, service: bool = False) -> AsyncIterator[Hub]:
-    """The configured hub, or the embedded one (started here if none runs; stopped if so)."""
+    """The configured hub, or the embedded one (started here if none runs; stopped if so).
+
+    Whoever uses the hub may price responses: the kept price update applies from here on."""
+    activate_prices(settings.home)
     server = None if settings.nats_url else await ensure_embedded(settings.home)
     url = settings.nats_url or (server.url if server else "")
     h: Hub | None = None
@@ -137,7 +141,7 @@ async def run_sync(
                     producer = await make_producer(settings, h, checkpoints)
                     producer.on_progress = on_progress
                     await drain(h.js, h.bus.prefix, settings.home)  # statusline and hook spools
-                    await producer.sync_all()
+                    await producer.sync_all(tails_at_once=True)
                     await make_plan_scanner(settings, h).scan()
                 except Busy:
                     pass
@@ -161,8 +165,10 @@ async def run_up(
 ) -> None:
     """Backfill, then follow transcripts live while a processor child keeps the read model
     current, until stopped."""
+    from .otlp_role import otlp_receiver
+
     consumers = ConsumerChildren(settings)
-    async with hub(settings, service=True) as h:
+    async with hub(settings, service=True) as h, otlp_receiver(settings, h.js, h.bus.prefix, stop):
         checkpoints = _checkpoints(settings)
         child = ProcessorChild(settings, h.bus.url)
         try:
@@ -282,11 +288,14 @@ class ReplayRefused(Exception):
 
 
 async def run_replay(
-    settings: Settings, archive: Path | None = None, force: bool = False
+    settings: Settings,
+    archive: Path | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> Replayed:
     """Rebuild the read model from the stream (after an archive, if given) into a new file,
     then swap it in atomically, unless it holds less history than the current one (``force``
-    swaps it in anyway)."""
+    swaps it in anyway). ``on_progress(seq, target)`` after each applied batch."""
     async with hub(settings) as h:
         with exclusive(settings.home, "processor"):
             stream_id, target = await stream_identity(h.js, h.bus)
@@ -297,6 +306,8 @@ async def run_replay(
                 archived, counts = await apply_archive(fresh, archive, stream_id)
             stop = asyncio.Event()
             processor = Processor(h.js, h.bus, fresh, durable="replay")
+            if on_progress is not None:
+                processor.on_batch = lambda p: on_progress(p.seq, target)
             task = asyncio.create_task(processor.run(stop))
             try:
                 await _until_done(asyncio.create_task(processor.wait_until(target)), task, stop)

@@ -45,6 +45,9 @@ class Settings:
     sections: Mapping[str, Any] = field(default_factory=dict)  # raw tables: alerts, consumers
     replicas: int | None = None  # copies of each stream on a cluster (1, 3, 5); None: as is
     inbox_prefix: str | None = None  # default `_INBOX_<machine>` (hub permissions expect it)
+    metrics_project_label: bool = True  # `/metrics` series carry a project label
+    otlp_enabled: bool = False  # `up` runs the OTLP/HTTP receiver (`--otlp` turns it on too)
+    otlp_listen: str = "127.0.0.1:4318"
 
     @property
     def plans_state(self) -> Path:
@@ -127,4 +130,9 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
         sections={"alerts": file.alerts, "consumers": file.consumers},
         replicas=config.as_replicas(*values["hub.replicas"]),
         inbox_prefix=text("hub.inbox_prefix"),
+        metrics_project_label=config.as_bool(
+            *values["metrics.project_label"], "metrics.project_label", True
+        ),
+        otlp_enabled=config.as_bool(*values["otlp.enabled"], "otlp.enabled", False),
+        otlp_listen=text("otlp.listen") or "127.0.0.1:4318",
     )

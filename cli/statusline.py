@@ -24,7 +24,12 @@ def statusline(
         typer.Option("--install", help="write the statusLine entry into Claude Code's settings"),
     ] = False,
     uninstall: Annotated[
-        bool, typer.Option("--uninstall", help="remove usagectl's statusLine entry")
+        bool,
+        typer.Option(
+            "--uninstall",
+            help="remove usagectl's statusLine entry (and put back "
+            "the one --install --force replaced)",
+        ),
     ] = False,
     settings_file: Annotated[
         Path | None,
@@ -49,9 +54,11 @@ def statusline(
 
         raise typer.Exit(run())
     from . import statusline_install as setup
+    from .settings import load_settings
 
     path = settings_file or setup.default_settings_path()
+    memo = load_settings().home / "statusline-replaced.json"  # what --force replaced, per file
     if install:
-        typer.echo(setup.install(path, setup.our_command(), force=force))
+        typer.echo(setup.install(path, setup.our_command(), force=force, memo=memo))
     else:
-        typer.echo(setup.uninstall(path))
+        typer.echo(setup.uninstall(path, memo=memo))

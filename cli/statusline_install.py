@@ -33,8 +33,32 @@ def _describe(entry: Any) -> str:
     return json.dumps(entry)[:60]
 
 
-def install(path: Path, command: str, *, force: bool = False, now: datetime | None = None) -> str:
-    """Write our statusLine entry; returns what happened, as one line."""
+def _memo_key(path: Path) -> str:
+    return str(path.expanduser().resolve())
+
+
+def _read_memo(memo: Path | None) -> dict[str, Any]:
+    if memo is None or not memo.exists():
+        return {}
+    try:
+        found = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _write_memo(memo: Path, data: dict[str, Any]) -> None:
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(memo)
+
+
+def install(path: Path, command: str, *, force: bool = False, now: datetime | None = None,
+            memo: Path | None = None) -> str:  # fmt: skip
+    """Write our statusLine entry; returns what happened, as one line. A statusLine replaced
+    with ``force`` is remembered in ``memo`` (usagectl's data dir) for ``uninstall``."""
+    replaced: list[Any] = []
 
     def change(data: dict[str, Any]) -> None:
         current = data.get("statusLine")
@@ -44,23 +68,42 @@ def install(path: Path, command: str, *, force: bool = False, now: datetime | No
         elif current is not None and not force:
             raise UserError(
                 f"{path} already has a statusLine that is not usagectl's ({_describe(current)}); "
-                "--force replaces it (a backup is kept)"
+                "--force replaces it (a backup is kept; --uninstall puts it back)"
             )
+        elif current is not None:
+            replaced.append(current)
         data["statusLine"] = entry
 
     changed, backup = edit(path, change, now)
+    if replaced and memo is not None:
+        _write_memo(memo, {**_read_memo(memo), _memo_key(path): replaced[0]})
     if not changed:
         return f"usagectl statusline already installed in {path}"
     kept = f" (backup: {backup})" if backup else ""
     return f"installed the usagectl statusline in {path}{kept}"
 
 
-def uninstall(path: Path, *, now: datetime | None = None) -> str:
-    """Remove our statusLine entry, and only ours."""
+def uninstall(path: Path, *, now: datetime | None = None, memo: Path | None = None) -> str:
+    """Remove our statusLine entry, and only ours; put back the one ``install`` replaced."""
     current = load(path).get("statusLine")
     if current is None:
         return f"no statusLine in {path}: nothing to remove"
     if not is_ours(current):
         return f"the statusLine in {path} is not usagectl's ({_describe(current)}): left as is"
-    _, backup = edit(path, lambda data: data.pop("statusLine", None), now)
-    return f"removed the usagectl statusline from {path} (backup: {backup})"
+    remembered = _read_memo(memo)
+    previous = remembered.get(_memo_key(path))
+
+    def change(data: dict[str, Any]) -> None:
+        if previous is None:
+            data.pop("statusLine", None)
+        else:
+            data["statusLine"] = previous
+
+    _, backup = edit(path, change, now)
+    if previous is None:
+        return f"removed the usagectl statusline from {path} (backup: {backup})"
+    if memo is not None:
+        remembered.pop(_memo_key(path))
+        _write_memo(memo, remembered)
+    return (f"removed the usagectl statusline from {path} and put back the one it replaced "
+            f"({_describe(previous)}; backup: {backup})")  # fmt: skip

@@ -9,10 +9,9 @@ from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from .reports import Json, Machine, Project, Since, Tz, Until, parse_day, zone
+from .fit import Col, Grid, Level, levels, print_fitted
+from .reports import Json, Machine, Project, Since, Tz, Until, day_range, zone
 
 app = typer.Typer(add_completion=False)
 
@@ -33,23 +32,28 @@ def _ms(value: float | None) -> str:
     return f"{int(value // 60_000)}m {int(value % 60_000 // 1000):02d}s"
 
 
-def tools_table(report: dict[str, Any]) -> Table:
-    table = Table(title="Claude Code tool calls", header_style="bold")
-    table.add_column("Tool", no_wrap=True)
-    for label in ("Calls", "Failures", "Fail %", "p50", "p95"):
-        table.add_column(label, justify="right", no_wrap=True)
-    table.add_column("Errors")
+TOOL_DROPS = ("errors", "p95", "p50", "failures", "rate")
 
-    def cells(row: dict[str, Any]) -> list[str]:
+
+def tools_grid(report: dict[str, Any], level: Level) -> Grid:
+    cols = [Col("tool", "Tool"), Col("calls", "Calls", justify="right"),
+            Col("failures", "Failures", justify="right"), Col("rate", "Fail %", justify="right"),
+            Col("p50", "p50", justify="right"), Col("p95", "p95", justify="right"),
+            Col("errors", "Errors", max_width=40)]  # fmt: skip
+    grid = Grid.of("Claude Code tool calls", cols, level)
+
+    def add(name: str, row: dict[str, Any], style: str | None = None) -> None:
         errors = ", ".join(f"{k} ×{n}" for k, n in list(row["errorKinds"].items())[:3])
-        return [f"{row['calls']:,}", f"{row['failures']:,}", f"{row['failureRate'] * 100:.1f}%",
-                _ms(row["p50DurationMs"]), _ms(row["p95DurationMs"]), errors]  # fmt: skip
+        cells = {"tool": name, "calls": f"{row['calls']:,}", "failures": f"{row['failures']:,}",
+                 "rate": f"{row['failureRate'] * 100:.1f}%", "p50": _ms(row["p50DurationMs"]),
+                 "p95": _ms(row["p95DurationMs"]), "errors": errors}  # fmt: skip
+        grid.add([cells[c.key] for c in grid.cols], style)
 
     for row in report["tools"]:
-        table.add_row(row["tool"], *cells(row))
-    table.add_section()
-    table.add_row("Total", *cells(report["totals"]), style="bold")
-    return table
+        add(row["tool"], row)
+    grid.section_at = len(grid.rows)
+    add("Total", report["totals"], "bold")
+    return grid
 
 
 def tools_report(conn: sqlite3.Connection, p: dict[str, Any]) -> dict[str, Any]:
@@ -82,9 +86,9 @@ def tools(json_out: Json = False, timezone: Tz = None, since: Since = None, unti
 
     from .settings import load_settings
 
-    p = {"timezone": zone(timezone), "since": parse_day(since, "--since"),
-         "until": parse_day(until, "--until"), "machine": machine, "project": project,
-         "session": session}  # fmt: skip
+    first, last = day_range(since, until)
+    p = {"timezone": zone(timezone), "since": first, "until": last, "machine": machine,
+         "project": project, "session": session}  # fmt: skip
     conn = readmodel.open_read(load_settings().db_path)
     try:
         report = tools_report(conn, p)
@@ -92,5 +96,12 @@ def tools(json_out: Json = False, timezone: Tz = None, since: Since = None, unti
         conn.close()
     if json_out:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    elif not report["tools"]:
+        from .reports import empty_reason
+
+        scope = empty_reason(p).removeprefix("No usage")
+        if scope.startswith(" recorded yet"):
+            scope = " seen yet: they come from the hooks (`usagectl hooks install`)."
+        typer.echo(f"No tool calls{scope}")
     else:
-        Console().print(tools_table(report))
+        print_fitted(lambda lv: tools_grid(report, lv), levels(TOOL_DROPS))

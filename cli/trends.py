@@ -10,16 +10,18 @@ import typer
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
+from usagectl.projections.figures import percent, usd
 from usagectl.projections.reports import COST_INDEX
 
 from .errors import UserError
+from .fit import Col, Grid, Level, fitted, levels, output_width, tokens
 from .reports import Json, Machine, Mode, Project, Tz, _emit, check_choice, parse_day, zone
 
 app = typer.Typer(add_completion=False)
 
 
 def _money(x: float) -> str:
-    return f"${x:,.2f}"
+    return usd(x)
 
 
 def _summary(t: dict[str, Any]) -> Table:
@@ -55,13 +57,18 @@ def _weekdays(t: dict[str, Any]) -> Table:
     return table
 
 
-def _models(t: dict[str, Any]) -> Table:
-    table = Table(title="model mix", header_style="bold")
-    for label in ("model", "cost", "share", "tokens"):
-        table.add_column(label, justify="left" if label == "model" else "right")
+def _models(t: dict[str, Any], level: Level) -> Grid:
+    """The model's full name is the key: on a narrow terminal tokens, then share, go first."""
+    cols = [Col("model", "model"), Col("cost", "cost", justify="right"),
+            Col("share", "share", justify="right"),
+            Col("tokens", "tokens", justify="right")]  # fmt: skip
+    grid = Grid.of("model mix", cols, level)
     for m in t["modelMix"]:
-        table.add_row(m["model"], _money(m["cost"]), f"{m['costShare']:.1%}", f"{m['tokens']:,}")
-    return table
+        cells = {"model": m["model"], "cost": _money(m["cost"]),
+                 "share": percent(m["costShare"] * 100),
+                 "tokens": tokens(m["tokens"], level)}  # fmt: skip
+        grid.add([cells[c.key] for c in grid.cols])
+    return grid
 
 
 def _hours(rows: list[dict[str, Any]], title: str) -> Table:
@@ -105,9 +112,14 @@ def trends(
     if json_out:
         _emit(payload)
         return
-    parts: list[Any] = [_summary(payload), _weekdays(payload), _models(payload)]
+    console = Console()
+    width = output_width(console)
+    grid, level = fitted(lambda lv: _models(payload, lv), levels(("tokens", "share")), width)
+    parts: list[Any] = [_summary(payload), _weekdays(payload), grid.table(level)]
     parts.append(_hours(payload["hourOfDay"], "cost by hour of day (whole window)"))
     if "hourly" in payload:
         h = payload["hourly"]
         parts.append(_hours(h["hours"], f"{h['date']}: {_money(h['totalCost'])}"))
-    Console().print(Group(*parts))
+    if width is None:  # a pipe: as wide as the widest part, never cut to 80
+        console = Console(width=max(grid.width(level), 100), file=console.file)
+    console.print(Group(*parts))

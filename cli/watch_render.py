@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,17 +10,15 @@ from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
+from usagectl.projections.figures import percent, usd
 from usagectl.projections.limits import FIVE_HOUR, SEVEN_DAY
 from usagectl.projections.live import LiveView, Share
 from usagectl.projections.reports import iso_ms
 
+from .dash_render import NOT_LIVE, when
 from .render import short_model
 
 LEVEL_STYLE = {"NORMAL": "green", "MODERATE": "yellow", "HIGH": "bold red"}
-
-
-def _clock(ts_ms: int, tz: ZoneInfo) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, UTC).astimezone(tz).strftime("%H:%M")
 
 
 def _minutes(ms: int) -> str:
@@ -35,20 +32,26 @@ def _ago(now_ms: int, ts_ms: int) -> str:
 
 
 def header(v: LiveView, online: int, tz: ZoneInfo) -> Text:
-    text = Text.assemble(("usagectl watch", "bold"), f"  {len(v.sessions)} active sessions · ",
-                         f"{online} machines online · ")  # fmt: skip
+    text = Text.assemble(("usagectl watch", "bold"), "  ")
+    if online == 0:  # no heartbeat and no usage for 2 minutes: nothing keeps this current
+        text.append(f"{NOT_LIVE} · ", style="bold yellow")
+    sessions, machines = len(v.sessions), f"{online} machine{'' if online == 1 else 's'}"
+    text.append(f"{sessions} session{'' if sessions == 1 else 's'} in this block · "
+                f"{machines} online · ")  # fmt: skip
     if v.block is not None:
         left = v.block.end_ms - v.now_ms
-        text.append(f"block resets {_clock(v.block.end_ms, tz)} ({_minutes(left)} left)")
+        text.append(f"block resets {when(v.block.end_ms, v.now_ms, tz)} ({_minutes(left)} left)")
     else:
         text.append("no active block", style="dim")
     return text
 
 
-def usage_panel(v: LiveView, compact: bool) -> RenderableType:
+def usage_panel(v: LiveView, compact: bool, online: int = 1) -> RenderableType:
     b = v.block
     if b is None:
-        return Panel(Text("No usage in the last 5 hours.", style="dim"), title="current block")
+        why = "" if online else f" ({NOT_LIVE})"
+        return Panel(Text(f"No usage in the last 5 hours{why}.", style="dim"),
+                     title="current block")  # fmt: skip
     grid = Table.grid(padding=(0, 2))
     grid.add_column(no_wrap=True)
     grid.add_column()
@@ -59,13 +62,13 @@ def usage_panel(v: LiveView, compact: bool) -> RenderableType:
         grid.add_row("", Text(f"limit: {v.limit_source}", style="dim"))
     grid.add_row("tokens", f"{b.total_tokens:,} (in {b.input:,} · out {b.output:,} · cache "
                  f"{b.cache_create + b.cache_read:,})")  # fmt: skip
-    grid.add_row("cost", f"${b.cost():,.2f}")
+    grid.add_row("block cost", usd(b.cost()))
     if v.rate is not None:
         level = Text(v.level, style=LEVEL_STYLE[v.level])
         grid.add_row(
             "burn rate",
             Text.assemble(
-                f"{v.rate.tokens_per_minute:,.0f} tok/min · ${v.rate.cost_per_hour:,.2f}/h  ", level
+                f"{v.rate.tokens_per_minute:,.0f} tok/min · {usd(v.rate.cost_per_hour)}/h  ", level
             ),
         )
     if v.projected is not None:
@@ -82,17 +85,17 @@ def _official(v: LiveView) -> str:
     parts = []
     five, seven = v.official.get(FIVE_HOUR), v.official.get(SEVEN_DAY)
     if five is not None:
-        ours = f" (our estimate {v.limit_tokens / v.limit:.0%})" if v.limit else ""
-        split = ", ".join(f"{m.name} {five.used_pct * m.share:.0f}%" for m in v.machines)
-        parts.append(f"5-hour {five.used_pct:.0f}%{ours}" + (f" = {split}" if split else ""))
+        ours = f" (our estimate {percent(v.limit_tokens / v.limit * 100)})" if v.limit else ""
+        split = ", ".join(f"{m.name} {percent(five.used_pct * m.share)}" for m in v.machines)
+        parts.append(f"5-hour {percent(five.used_pct)}{ours}" + (f" = {split}" if split else ""))
     if seven is not None:
-        parts.append(f"7-day {seven.used_pct:.0f}%")
+        parts.append(f"7-day {percent(seven.used_pct)}")
     return " · ".join(parts) + "  (Claude Code)"
 
 
 def machines_table(v: LiveView, compact: bool) -> Table:
     t = Table(title="machines", header_style="bold", expand=False)
-    cols = ["machine", "tokens", "share", "cost", "burn", "last seen"]
+    cols = ["machine", "tokens", "share", "block cost", "burn", "last seen"]
     for c in cols[: 4 if compact else None]:
         t.add_column(c, justify="left" if c == "machine" else "right", no_wrap=True)
     for m in v.machines:
@@ -104,7 +107,8 @@ def machines_table(v: LiveView, compact: bool) -> Table:
 
 def projects_table(v: LiveView, compact: bool, tz: ZoneInfo) -> Table:
     t = Table(title="projects and active sessions", header_style="bold")
-    cols = ["project / session", "tokens", "share", "cost", "started", "elapsed", "burn", "machine"]
+    cols = ["project / session", "tokens", "share", "block cost", "started", "elapsed", "burn",
+            "machine"]  # fmt: skip
     for c in cols[: 4 if compact else None]:
         t.add_column(c, justify="left" if c in (cols[0], "machine") else "right",
                      no_wrap=c != cols[0])  # fmt: skip
@@ -123,7 +127,7 @@ def _share_row(s: Share, v: LiveView, tz: ZoneInfo, compact: bool, label: str) -
         f"{s.tokens:,}",
         f"{s.share:.0%}",
         f"${s.cost:,.2f}",
-        _clock(s.first_ms, tz),
+        when(s.first_ms, v.now_ms, tz),
         _minutes(v.now_ms - s.first_ms),
         Text(s.level, style=LEVEL_STYLE[s.level]),
         s.machine,
@@ -136,7 +140,7 @@ def render(v: LiveView, online: int, tz: ZoneInfo, compact: bool) -> RenderableT
     parts: list[RenderableType] = [header(v, online, tz)]
     for w in v.warnings:
         parts.append(Text(f"⚠ {w}", style="bold red" if "EXCEEDED" in w else "yellow"))
-    parts.append(usage_panel(v, compact))
+    parts.append(usage_panel(v, compact, online))
     if v.machines:
         parts.append(machines_table(v, compact))
     if v.projects:

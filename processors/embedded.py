@@ -43,12 +43,6 @@ def server_binary() -> str:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -158,25 +152,55 @@ def _reuse(store: Path) -> EmbeddedServer | None:
     )
 
 
-def _spawn(store: Path, port: int | None = None, monitor: int | None = None) -> EmbeddedServer:
-    port, monitor = port or free_port(), monitor or free_port()
-    log = (store / "nats-server.log").open("ab")
-    cmd = [
-        server_binary(), "--jetstream", "--addr", "127.0.0.1", "--port", str(port),
-        "--store_dir", str(store / "jetstream"), "--server_name", "usagectl-embedded",
-        "--http_port", str(monitor),
-    ]  # fmt: skip
-    # A session of its own: Ctrl-C in the terminal reaches usagectl, which stops it in order.
-    proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
-    log.close()
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while not _port_open(port):
+def _read_ports(ports_file: Path) -> tuple[int, int | None] | None:
+    try:
+        ports = json.loads(ports_file.read_text())
+        client = int(ports["nats"][0].rsplit(":", 1)[1])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None  # not written yet, or written halfway
+    monitoring = ports.get("monitoring") or [None]
+    monitor = int(monitoring[0].rsplit(":", 1)[1]) if monitoring[0] else None
+    return client, monitor
+
+
+def start_server(
+    args: list[str], ports_dir: Path, log: Path, timeout: float = READY_TIMEOUT_S, **popen: object
+) -> tuple[subprocess.Popen[bytes], int, int | None]:
+    """Start nats-server on ports it picks itself (``-p -1``/``-m -1`` in ``args``) and read
+    them back from its ports file once it listens.
+
+    Picking a free port here and passing it on races with every other process that binds one
+    in between (two servers starting at once, a client's ephemeral port).
+    """
+    ports_dir.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        cmd = [server_binary(), *args, "--ports_file_dir", str(ports_dir)]
+        proc = subprocess.Popen(cmd, stdout=out, stderr=out, **popen)  # type: ignore[call-overload]
+    ports_file = ports_dir / f"{Path(cmd[0]).name}_{proc.pid}.ports"
+    deadline = time.monotonic() + timeout
+    while True:
+        ports = _read_ports(ports_file)
+        if ports is not None and _port_open(ports[0]):
+            return proc, ports[0], ports[1]
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise EmbeddedServerError(
-                f"embedded nats-server did not start; see {store / 'nats-server.log'}"
-            )
+            proc.wait()
+            raise EmbeddedServerError(f"nats-server did not start; see {log}")
         time.sleep(0.02)
+
+
+def _spawn(store: Path, port: int | None = None, monitor: int | None = None) -> EmbeddedServer:
+    """A new server; on ``port``/``monitor`` if given (a restart: its clients know that port),
+    else on ports it picks."""
+    args = [
+        "--jetstream", "--addr", "127.0.0.1", "--port", str(port or -1),
+        "--http_port", str(monitor or -1),
+        "--store_dir", str(store / "jetstream"), "--server_name", "usagectl-embedded",
+    ]  # fmt: skip
+    # A session of its own: Ctrl-C in the terminal reaches usagectl, which stops it in order.
+    proc, port, monitor = start_server(
+        args, store / "ports", store / "nats-server.log", start_new_session=True
+    )
     state = {"pid": proc.pid, "port": port, "monitor": monitor, "owner": os.getpid()}
     _state_file(store).write_text(json.dumps(state))
     return EmbeddedServer(

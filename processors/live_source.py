@@ -30,8 +30,11 @@ class Snapshot:
     official: dict[str, Observation]
 
 
-def load_snapshot(db_path: Path, account: str, now_ms: int, length_ms: int) -> Snapshot:
-    """The window starts at the block before any block that may still be active."""
+def load_snapshot(
+    db_path: Path, account: str, now_ms: int, length_ms: int, horizon_ms: int | None = None
+) -> Snapshot:
+    """The window starts at the block before any block that may still be active (or that
+    holds ``horizon_ms``, when earlier: `dash` wants all of today)."""
     try:
         conn = open_read(db_path)
     except NoReadModel:
@@ -46,7 +49,8 @@ def load_snapshot(db_path: Path, account: str, now_ms: int, length_ms: int) -> S
             "SELECT from_ms FROM blocks_dirty WHERE scope = ? AND account = ? AND machine = ?",
             scope,
         ).fetchone()
-        horizon = now_ms - length_ms if dirty is None else min(dirty[0], now_ms - length_ms)
+        horizon = now_ms - length_ms if horizon_ms is None else min(horizon_ms, now_ms - length_ms)
+        horizon = horizon if dirty is None else min(dirty[0], horizon)
         start, _ = _restart(conn.execute(_RESTART_SQL, (*scope, horizon)).fetchall())
         cols = ", ".join(LEDGER_COLUMNS)
         entries = [

@@ -58,7 +58,11 @@ def names_project(project: str, wanted: str) -> bool:
 def matching_projects(conn: sqlite3.Connection, wanted: str) -> list[str]:
     projects = [r[0] for r in conn.execute("SELECT DISTINCT project FROM session_span")]
     projects += [r[0] for r in conn.execute("SELECT DISTINCT project FROM rollup")]
-    return sorted({p for p in projects if names_project(p, wanted)})
+    # A folder the host chose (CLAUDE_CODE_PROJECT_DIR_NAME) names the projects written in it.
+    chosen = conn.execute(
+        "SELECT DISTINCT project FROM session_span WHERE project_dir = ?", (wanted,)
+    )
+    return sorted({p for p in projects if names_project(p, wanted)} | {r[0] for r in chosen})
 
 
 def _where(conn: sqlite3.Connection, f: Filters, alias: str = "") -> tuple[str, list[Any]]:
@@ -136,6 +140,15 @@ def ledger_counts(conn: sqlite3.Connection) -> tuple[int, int]:
     """Distinct responses counted, and copies set aside as replays."""
     row = conn.execute("SELECT sum(counted), sum(NOT counted) FROM ledger").fetchone()
     return int(row[0] or 0), int(row[1] or 0)
+
+
+def unpriced_models(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Models whose responses have no price: their cost is in no total (never shown as $0)."""
+    rows = conn.execute(
+        "SELECT model, sum(unpriced), sum(input + output + cache_write_5m + cache_write_1h + "
+        "cache_read) FROM session_usage GROUP BY model HAVING sum(unpriced) > 0 ORDER BY model"
+    )
+    return [{"model": m, "entries": int(n), "totalTokens": int(t)} for m, n, t in rows]
 
 
 def tokens_by_machine(

@@ -43,10 +43,17 @@ def entry_from_row(row: Any) -> Entry:
     return Entry(**fields)
 
 
+# The request id inside a transcript copy's key ``m:<message id>\x1f<request id>``: an index on
+# it finds the transcript copy of a request an OpenTelemetry event reported.
+REQUEST_OF_KEY = "substr(key, instr(key, char(31)) + 1)"
+
 _SUMS = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in SUM_COLUMNS)
 
+# One transaction: a report that opens the file while the processor creates it sees every table
+# or none (`tracking` is what a reader checks for).
 DDL = f"""
 PRAGMA journal_mode = WAL;
+BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tracking (
     consumer TEXT PRIMARY KEY, stream_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
@@ -66,10 +73,16 @@ CREATE INDEX IF NOT EXISTS ledger_message ON ledger (message_id) WHERE message_i
 CREATE INDEX IF NOT EXISTS ledger_account_ts ON ledger (account, ts_ms) WHERE counted;
 CREATE INDEX IF NOT EXISTS ledger_machine_ts ON ledger (account, machine, ts_ms) WHERE counted;
 CREATE INDEX IF NOT EXISTS ledger_session ON ledger (project_dir, session_id) WHERE counted;
+CREATE INDEX IF NOT EXISTS ledger_request ON ledger ({REQUEST_OF_KEY})
+    WHERE message_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS rollup (
     bucket INTEGER NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL,
     project TEXT NOT NULL, model TEXT NOT NULL, {_SUMS},
     PRIMARY KEY (bucket, account, machine, project, model)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage_totals (
+    account TEXT NOT NULL, machine TEXT NOT NULL, project TEXT NOT NULL, model TEXT NOT NULL,
+    {_SUMS}, PRIMARY KEY (account, machine, project, model)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS session_usage (
     project_dir TEXT NOT NULL, session_id TEXT NOT NULL, model TEXT NOT NULL, {_SUMS},
@@ -135,6 +148,7 @@ CREATE TABLE IF NOT EXISTS blocks_dirty (
     scope TEXT NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL, from_ms INTEGER NOT NULL,
     PRIMARY KEY (scope, account, machine)
 ) WITHOUT ROWID;
+COMMIT;
 """
 
 # The read model's cursor: the tracking row every processor run resumes from.

@@ -11,8 +11,13 @@ from typing import Any
 import aiosqlite
 import msgspec
 from usagectl.projections.events import Hook, Limit, Plan, Usage
-from usagectl.projections.ledger import Change, Entry, counted, fold, group_id, to_entry
-from usagectl.projections.rollups import SUM_COLUMNS, rollup_deltas, session_deltas
+from usagectl.projections.ledger import Change, Entry, fold_covered, group_id, to_entry
+from usagectl.projections.rollups import (
+    SUM_COLUMNS,
+    rollup_deltas,
+    session_deltas,
+    totals_deltas,
+)
 
 from .blockstore import refresh_blocks
 from .hookstore import write_hooks
@@ -23,6 +28,7 @@ from .schema import (
     DDL,
     LEDGER_COLUMNS,
     MACHINE_SCOPE,
+    REQUEST_OF_KEY,
     SCHEMA_VERSION,
     entry_from_row,
 )
@@ -49,6 +55,7 @@ async def open_store(path: Path) -> aiosqlite.Connection:
 
 async def _prepare(db: aiosqlite.Connection) -> None:
     await db.executescript(DDL)
+    await _fill_totals(db)
     await db.execute("PRAGMA synchronous = NORMAL")
     await db.execute("PRAGMA cache_size = -32768")  # 32 MiB: the ledger indexes stay hot
     async with db.execute("SELECT value FROM meta WHERE key = 'schema_version'") as cur:
@@ -59,6 +66,21 @@ async def _prepare(db: aiosqlite.Connection) -> None:
         )
     elif int(row[0]) != SCHEMA_VERSION:
         raise SchemaMismatch(f"read model schema {row[0]}, this version needs {SCHEMA_VERSION}")
+
+
+async def _fill_totals(db: aiosqlite.Connection) -> None:
+    """A read model from before ``usage_totals`` existed gets it from its rollups, once (the
+    marker in ``meta`` says it was done; the fill is idempotent if a crash repeats it)."""
+    async with db.execute("SELECT 1 FROM meta WHERE key = 'usage_totals'") as cur:
+        if await cur.fetchone() is not None:
+            return
+    sums = ", ".join(f"sum({c})" for c in SUM_COLUMNS)
+    await db.execute(
+        f"INSERT OR REPLACE INTO usage_totals (account, machine, project, model, "
+        f"{', '.join(SUM_COLUMNS)}) SELECT account, machine, project, model, {sums} "
+        "FROM rollup GROUP BY account, machine, project, model"
+    )
+    await db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('usage_totals', '1')")
 
 
 async def last_seq(db: aiosqlite.Connection, consumer: str) -> int:
@@ -75,11 +97,15 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
 async def _load_groups(
     db: aiosqlite.Connection, entries: Sequence[Entry]
 ) -> dict[str, dict[str, Entry]]:
+    """The stored copies of every group the entries touch, and of the OpenTelemetry group of
+    each transcript copy's request (that copy stops counting once the transcript's arrives)."""
     mids = sorted({e.message_id for e in entries if e.message_id is not None})
-    keys = sorted({e.key for e in entries if e.message_id is None})
+    keys = {e.key for e in entries if e.message_id is None}
+    if await _has_otlp_copies(db):  # else no stored group to look for: no lookups at all
+        keys |= {"r:" + rid for e in entries if not e.via_otlp and (rid := e.request_id)}
     cols = ", ".join(LEDGER_COLUMNS)
     groups: dict[str, dict[str, Entry]] = {}
-    for column, values in (("message_id", mids), ("key", keys)):
+    for column, values in (("message_id", mids), ("key", sorted(keys))):
         for chunk in _chunks(values):
             marks = ", ".join("?" * len(chunk))
             sql = f"SELECT {cols} FROM ledger WHERE {column} IN ({marks})"
@@ -88,6 +114,25 @@ async def _load_groups(
                     entry = entry_from_row(row)
                     groups.setdefault(group_id(entry), {})[entry.key] = entry
     return groups
+
+
+async def _has_otlp_copies(db: aiosqlite.Connection) -> bool:
+    """Whether the ledger holds any OpenTelemetry copy (keys ``r:...``; a primary-key range)."""
+    async with db.execute("SELECT 1 FROM ledger WHERE key >= 'r:' AND key < 'r;' LIMIT 1") as cur:
+        return await cur.fetchone() is not None
+
+
+async def _covered(db: aiosqlite.Connection, entries: Sequence[Entry]) -> set[str]:
+    """Request ids of the batch's OpenTelemetry copies that a stored transcript copy answers."""
+    wanted = sorted({rid for e in entries if e.via_otlp and (rid := e.request_id)})
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        marks = ", ".join("?" * len(chunk))
+        sql = (f"SELECT DISTINCT {REQUEST_OF_KEY} FROM ledger WHERE message_id IS NOT NULL "
+               f"AND {REQUEST_OF_KEY} IN ({marks})")  # fmt: skip
+        async with db.execute(sql, chunk) as cur:
+            found.update(str(r[0]) for r in await cur.fetchall())
+    return found
 
 
 async def tracked_stream(db: aiosqlite.Connection, consumer: str) -> str | None:
@@ -113,8 +158,9 @@ async def apply_batch(
         changes: list[Change] = []
         if entries:
             groups = await _load_groups(db, entries)
-            changed, changes = fold(groups, entries)
-            await _write_ledger(db, changed)
+            folded = fold_covered(groups, entries, await _covered(db, entries))
+            changes = folded.changes
+            await _write_ledger(db, folded.changed, folded.live)
             await _write_sums(db, changes)
             await _write_spans(db, changes)
             await _mark_blocks_dirty(db, changes)
@@ -138,10 +184,11 @@ async def apply_batch(
     return len(changes)
 
 
-async def _write_ledger(db: aiosqlite.Connection, changed: dict[str, dict[str, Entry]]) -> None:
+async def _write_ledger(
+    db: aiosqlite.Connection, changed: dict[str, dict[str, Entry]], live: set[str]
+) -> None:
     rows = []
     for members in changed.values():
-        live = counted(members)
         for key, e in members.items():
             rows.append((*msgspec.structs.astuple(e), key in live))
     marks = ", ".join("?" * (len(LEDGER_COLUMNS) + 1))
@@ -162,9 +209,11 @@ def _upsert_sql(table: str, key_cols: Sequence[str]) -> str:
 async def _write_sums(db: aiosqlite.Connection, changes: list[Change]) -> None:
     rollup_keys = ("bucket", "account", "machine", "project", "model")
     session_keys = ("project_dir", "session_id", "model")
+    totals_keys = rollup_keys[1:]
     for table, key_cols, deltas in (
         ("rollup", rollup_keys, rollup_deltas(changes)),
         ("session_usage", session_keys, session_deltas(changes)),
+        ("usage_totals", totals_keys, totals_deltas(changes)),
     ):
         await db.executemany(_upsert_sql(table, key_cols), [(*k, *d) for k, d in deltas.items()])
         # Rows whose entries all moved elsewhere go, so replay and incremental builds match.

@@ -237,3 +237,13 @@ class Checkpoints:
             "coalesce(sum(max(size - offset, 0)), 0) FROM files"
         ).fetchone()
         return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+    def tails_held(self) -> list[tuple[str, int]]:
+        """Files whose last line was not counted when last read (no newline yet, and not a
+        whole JSON object or not quiet yet): path and bytes held."""
+        return [
+            (r[0], int(r[1]))
+            for r in self.db.execute(
+                "SELECT path, size - offset FROM files WHERE size > offset ORDER BY path"
+            )
+        ]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import watchfiles
 
 from .checkpoints import disk_full
-from .producer import Producer, PublishFailed
+from .producer import QUIET_TAIL_NS, Producer, PublishFailed
 
 SWEEP_INTERVAL_S = 30.0
 RETRY_FIRST_S = 1.0
@@ -86,6 +87,23 @@ async def _sweep(producer: Producer, stop: asyncio.Event, interval: float, behin
                 await behind.ingest(producer, path)
 
 
+async def _quiet_tails(producer: Producer, stop: asyncio.Event, behind: _Behind) -> None:
+    """Read again, once quiet, the files whose complete last line had no newline yet: no
+    notification comes when a file merely stops changing."""
+    while not stop.is_set():
+        if not producer.held:
+            producer.tails_waiting.clear()
+            await _either(stop, producer.tails_waiting)
+            continue
+        due = min(producer.held.values()) + QUIET_TAIL_NS
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(due - time.time_ns(), 0) / 1e9 + 0.05)
+        now = time.time_ns()
+        for path, mtime_ns in sorted(producer.held.items()):
+            if not stop.is_set() and mtime_ns + QUIET_TAIL_NS <= now:
+                await behind.ingest(producer, Path(path))
+
+
 async def _watch(
     producer: Producer, stop: asyncio.Event, force_polling: bool | None, behind: _Behind
 ) -> None:
@@ -122,3 +140,4 @@ async def follow(
         group.create_task(_watch(producer, stop, force_polling, behind))
         group.create_task(_sweep(producer, stop, sweep_interval, behind))
         group.create_task(behind.retry(producer, stop))
+        group.create_task(_quiet_tails(producer, stop, behind))

@@ -17,15 +17,17 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from usagectl.projections.events import Usage, UsageBatch, encode, subject
-from usagectl.projections.transcript import FileContext, Skipped, file_context, normalise
+from usagectl.projections.transcript import FileContext, Skipped, file_context, normalise_line
 
 from .checkpoints import Checkpoints, FileState, ReadResult
 from .discovery import describe, root_of, session_files
 from .identity import fingerprint
+from .projects import FileProjects
 from .tailer import Chunk, plan_read, read_chunks
 
 BATCH_EVENTS = 400
@@ -35,6 +37,9 @@ ACK_TIMEOUT_S = 5.0  # acks come in milliseconds; longer means the hub went away
 # Backoff 0.2, 0.4 ... capped at 5 s: about half a minute, past a cluster's leader election
 # (publishes get "no responders" for ~5 s after a stream leader dies).
 PUBLISH_RETRIES = 10
+# A complete last line without its newline counts once its file was quiet this long: Claude
+# Code may never write that newline, but a writer in mid-line is never quiet for seconds.
+QUIET_TAIL_NS = 2_000_000_000
 
 
 class PublishFailed(Exception):
@@ -91,6 +96,10 @@ class Producer:
         self._lock = asyncio.Lock()
         self._touched: set[str] = set()
         self.unreadable: dict[str, str] = checkpoints.unreadable()
+        # Files whose complete-looking last line waits for quiet: path -> mtime_ns when read.
+        self.held: dict[str, int] = {}
+        self.tails_waiting = asyncio.Event()
+        self._projects = FileProjects()
 
     def files(self) -> list[Path]:
         """Every transcript; folders that cannot be listed are recorded as unreadable, and
@@ -104,15 +113,20 @@ class Producer:
             self.checkpoints.file_read(gone)
         return found
 
-    async def sync_all(self, stop: asyncio.Event | None = None) -> SyncStats:
-        """Publish everything new in every transcript once, then wait for the last acks."""
+    async def sync_all(
+        self, stop: asyncio.Event | None = None, *, tails_at_once: bool = False
+    ) -> SyncStats:
+        """Publish everything new in every transcript once, then wait for the last acks.
+
+        ``tails_at_once``: a complete unterminated last line counts now (a one-off ``sync``),
+        not only after its file was quiet for a moment."""
         async with self._exclusive():
             files = self.files()
             self.stats.backlog_bytes = sum(self._unread(p) for p in files)
             for path in files:
                 if stop is not None and stop.is_set():
                     break
-                await self._ingest(path, live=False)
+                await self._ingest(path, live=False, tails_at_once=tails_at_once)
             await self._drain(0)
         return self.stats
 
@@ -142,8 +156,9 @@ class Producer:
             return 0
         return size if known is None or size < known.offset else size - known.offset
 
-    async def _ingest(self, path: Path, *, live: bool) -> None:
+    async def _ingest(self, path: Path, *, live: bool, tails_at_once: bool = False) -> None:
         root = root_of(path, self.roots)
+        self.held.pop(str(path), None)
         try:
             plan = plan_read(str(path), self.known.get(str(path)))
         except OSError as err:  # e.g. a folder on the way that we may not enter
@@ -152,11 +167,12 @@ class Producer:
         if root is None or plan is None:
             return
         state, reset = plan
+        quiet = tails_at_once or time.time_ns() - state.mtime_ns >= QUIET_TAIL_NS
         ctx = file_context(str(root), str(path), self.machine, self.account)
         self._touched.add(state.path)
         self.stats.files = len(self._touched)
         first = True
-        for chunk in self._readable(read_chunks(str(path), state.offset), state.path):
+        for chunk in self._readable(read_chunks(str(path), state.offset, tail=quiet), state.path):
             result = ReadResult(state=state, reset=reset and first)
             first = False
             events = self._normalise(ctx, chunk.lines, result)
@@ -177,9 +193,13 @@ class Producer:
             else:
                 self._in_flight.append(self._publish_batches(events, result))
                 await self._drain(IN_FLIGHT_CHUNKS)
-        if reset and first:
-            # Shrunk with no complete line yet: the restart from 0 must be remembered anyway.
-            self._in_flight.append(_Pending([], ReadResult(state=state, reset=True)))
+        if not quiet and state.offset < state.size:
+            self.held[state.path] = state.mtime_ns
+            self.tails_waiting.set()
+        if first and (reset or state.offset < state.size):
+            # No complete line yet: the restart from 0 of a shrunk file must be remembered
+            # anyway, and so must the bytes held at the end (doctor shows them).
+            self._in_flight.append(_Pending([], ReadResult(state=state, reset=reset)))
 
     def _readable(self, chunks: Iterator[Chunk], path: str) -> Iterator[Chunk]:
         """The file's chunks until it cannot be read (mode 000, an I/O error): then that file
@@ -209,18 +229,25 @@ class Producer:
     ) -> list[Usage]:
         events: list[Usage] = []
         for offset, line in lines:
-            parsed = normalise(ctx, offset, line)
+            parsed = normalise_line(ctx, offset, line)
             if isinstance(parsed, Skipped):
                 key = (parsed.reason, parsed.rejected)
                 result.reasons[key] = result.reasons.get(key, 0) + 1
                 self.stats.rejected += parsed.rejected
             else:
-                events.append(parsed)
+                events.extend(self._with_project(ctx, e) for e in parsed)
         result.lines = len(lines)
         result.events = len(events)
         self.stats.lines += len(lines)
         self.stats.events += len(events)
         return events
+
+    def _with_project(self, ctx: FileContext, event: Usage) -> Usage:
+        """A line without a cwd takes its file's; the folder name only when no line has one."""
+        if event.project != ctx.project_dir:
+            return event
+        cwd = self._projects.project_for(ctx.path)
+        return event if cwd is None else msgspec.structs.replace(event, project=cwd)
 
     def _publish_batches(self, events: list[Usage], result: ReadResult) -> _Pending:
         pending = _Pending([], result)

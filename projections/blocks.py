@@ -156,6 +156,38 @@ def projection(block: Block, now_ms: int, length_ms: int, mode: int = 0) -> Proj
     )
 
 
+# ccusage's burn levels, on input + output tokens per minute (tokensPerMinuteForIndicator).
+MODERATE_TPM, HIGH_TPM = 2_000, 5_000
+# A rate over a minute or two of activity says nothing (one response that reads a large cache
+# is millions of tokens "a minute"): people are shown a rate, a level and a projection only
+# once the block's activity spans this long. `blocks --json` keeps ccusage's burnRate as is.
+MIN_RATE_SPAN_MS = 10 * 60_000
+
+
+def burn_level(tokens_per_minute_for_indicator: float) -> str:
+    """NORMAL below 2,000, MODERATE below 5,000, else HIGH (ccusage's statusline rule)."""
+    if tokens_per_minute_for_indicator < MODERATE_TPM:
+        return "NORMAL"
+    return "MODERATE" if tokens_per_minute_for_indicator < HIGH_TPM else "HIGH"
+
+
+def shown_rate(block: Block, now_ms: int, length_ms: int, mode: int = 0) -> BurnRate | None:
+    """The burn rate a person is shown (watch, statusline, dash): none before the block's
+    activity spans MIN_RATE_SPAN_MS."""
+    if block.first_ms is None or block.last_ms is None:
+        return None
+    if block.last_ms - block.first_ms < MIN_RATE_SPAN_MS:
+        return None
+    return burn_rate(block, now_ms, length_ms, mode)
+
+
+def shown_projection(block: Block, now_ms: int, length_ms: int, mode: int = 0
+                     ) -> Projection | None:  # fmt: skip
+    if shown_rate(block, now_ms, length_ms, mode) is None:
+        return None
+    return projection(block, now_ms, length_ms, mode)
+
+
 def max_completed_tokens(blocks: Iterable[Block], now_ms: int, length_ms: int) -> int:
     """The high-water mark ccusage uses for ``--token-limit max``."""
     return max(

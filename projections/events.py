@@ -54,6 +54,7 @@ class Usage(msgspec.Struct, frozen=True, tag="usage"):
     web_search_requests: int = 0
     speed: str | None = None
     reported_cost_usd: float | None = None
+    inference_geo: str | None = None  # usage.inference_geo; "us" is billed 1.1x
 
     @property
     def total_tokens(self) -> int:

@@ -191,11 +191,11 @@ HOOK_COLUMNS = (("Prompts", "prompts"), ("Tools", "toolCalls"), ("Agents", "suba
 
 
 def hook_counts(s: SessionHooks | None) -> dict[str, object]:
-    """A session's hook figures as ``session --json`` adds them to ccusage's keys (zeros and
-    a null end reason when no hook was seen)."""
+    """A session's hook figures as ``session --json`` adds them to ccusage's keys; nulls when
+    no hook was seen (the hooks were not installed: the counts are unknown, not zero)."""
     if s is None:
-        return {"prompts": 0, "toolCalls": 0, "toolFailures": 0, "subagents": 0,
-                "compactions": 0, "endReason": None}  # fmt: skip
+        return {"prompts": None, "toolCalls": None, "toolFailures": None, "subagents": None,
+                "compactions": None, "endReason": None}  # fmt: skip
     return {"prompts": s.prompts, "toolCalls": s.tool_calls, "toolFailures": s.tool_failures,
             "subagents": s.subagents, "compactions": s.compactions,
             "endReason": s.end_reason}  # fmt: skip

@@ -11,7 +11,7 @@ result does not depend on arrival order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 
 import msgspec
@@ -21,6 +21,10 @@ from .pricing import cost_usd
 
 SYNTHETIC = "<synthetic>"
 BUCKET_SECONDS = 900
+# Source paths of usage from Claude Code's OpenTelemetry events (producers.otlp): such a copy
+# has a request id and no message id, and counts only while no transcript copy of that
+# request is known (the transcript copy is richer: message id, cwd, 5m/1h cache split).
+OTLP_SOURCE = "otlp:"
 
 
 class Entry(msgspec.Struct, frozen=True):
@@ -61,6 +65,19 @@ class Entry(msgspec.Struct, frozen=True):
         return self.cost_calculated or 0.0
 
     @property
+    def request_id(self) -> str | None:
+        """The request this copy answers, when known (from its key)."""
+        if self.key.startswith("r:"):
+            return self.key[2:]
+        if self.key.startswith("m:"):
+            return self.key.partition("\x1f")[2] or None
+        return None
+
+    @property
+    def via_otlp(self) -> bool:
+        return self.key.startswith("r:")
+
+    @property
     def bucket(self) -> int:
         return self.ts_ms // 1000 // BUCKET_SECONDS * BUCKET_SECONDS
 
@@ -78,6 +95,12 @@ def dedup_key(message_id: str | None, request_id: str | None, event_id: str) -> 
     return f"m:{message_id}\x1f{request_id or ''}"
 
 
+def entry_key(u: Usage) -> str:
+    if u.source.path.startswith(OTLP_SOURCE) and u.message_id is None and u.request_id:
+        return "r:" + u.request_id
+    return dedup_key(u.message_id, u.request_id, u.event_id)
+
+
 def to_entry(u: Usage) -> Entry:
     synthetic = not u.model or u.model == SYNTHETIC
     calculated = (
@@ -90,12 +113,14 @@ def to_entry(u: Usage) -> Entry:
             u.cache_write_5m,
             u.cache_write_1h,
             u.cache_read,
+            ts=u.ts,
             speed=u.speed,
+            inference_geo=u.inference_geo,
             web_search_requests=u.web_search_requests,
         )
     )
     return Entry(
-        key=dedup_key(u.message_id, u.request_id, u.event_id),
+        key=entry_key(u),
         message_id=u.message_id,
         event_id=u.event_id,
         ts_ms=int(u.ts.timestamp() * 1000 + 0.5),
@@ -153,13 +178,37 @@ def group_id(entry: Entry) -> str:
     return entry.message_id if entry.message_id is not None else entry.key
 
 
-def fold(
-    groups: Mapping[str, Group], entries: Iterable[Entry]
-) -> tuple[dict[str, dict[str, Entry]], list[Change]]:
-    """Apply new copies to the current winners; return the changed groups and counted changes.
+def transcript_requests(groups: Iterable[Group]) -> set[str]:
+    """Request ids that a transcript copy answers, among these groups."""
+    return {
+        rid
+        for members in groups
+        for e in members.values()
+        if not e.via_otlp and (rid := e.request_id) is not None
+    }
 
-    ``groups`` holds the stored winners of every group the new entries touch.
-    """
+
+def counted_in(gid: str, group: Group, covered: Set[str]) -> dict[str, Entry]:
+    """``counted`` for a group, where an OpenTelemetry copy of a request in ``covered`` (a
+    transcript copy of it is known) does not count."""
+    if gid.startswith("r:") and gid[2:] in covered:
+        return {}
+    return counted(group)
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    changed: dict[str, dict[str, Entry]]  # group -> all its copies, for every group changed
+    changes: list[Change]
+    live: set[str]  # keys that count, among the changed groups' copies
+
+
+def fold_covered(
+    groups: Mapping[str, Group], entries: Iterable[Entry], covered: Set[str] = frozenset()
+) -> Folded:
+    """Apply new copies to the current winners; ``groups`` holds the stored copies of every
+    group the new entries touch (and the OpenTelemetry group ``r:<request>`` of each of their
+    request ids), ``covered`` the request ids a stored transcript copy answers."""
     before = {g: dict(members) for g, members in groups.items()}
     after = {g: dict(members) for g, members in groups.items()}
     for entry in entries:
@@ -167,16 +216,33 @@ def fold(
         current = members.get(entry.key)
         if current is None or beats(entry, current):
             members[entry.key] = entry
-    changed: dict[str, dict[str, Entry]] = {}
-    changes: list[Change] = []
+    covered_before = set(covered) | transcript_requests(before.values())
+    covered_after = covered_before | transcript_requests(after.values())
+    out = Folded({}, [], set())
     for gid, members in after.items():
         old_members = before.get(gid, {})
-        if members == old_members:
+        old_counted = counted_in(gid, old_members, covered_before)
+        new_counted = counted_in(gid, members, covered_after)
+        if members == old_members and old_counted == new_counted:
             continue
-        changed[gid] = members
-        old_counted, new_counted = counted(old_members), counted(members)
+        out.changed[gid] = members
+        out.live.update(new_counted)
         for key in old_counted.keys() | new_counted.keys():
             old, new = old_counted.get(key), new_counted.get(key)
             if old != new:
-                changes.append(Change(old, new))
-    return changed, changes
+                out.changes.append(Change(old, new))
+    return out
+
+
+def fold(
+    groups: Mapping[str, Group], entries: Iterable[Entry]
+) -> tuple[dict[str, dict[str, Entry]], list[Change]]:
+    """``fold_covered`` with nothing known beyond ``groups``."""
+    folded = fold_covered(groups, entries)
+    return folded.changed, folded.changes
+
+
+def counted_entries(groups: Mapping[str, Group]) -> list[Entry]:
+    """Every copy that counts across ``groups`` (all of them known)."""
+    covered = transcript_requests(groups.values())
+    return [e for gid, g in groups.items() for e in counted_in(gid, g, covered).values()]

@@ -12,18 +12,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from . import limits
+from .blocks import HIGH_TPM as HIGH_TPM  # the alerts' "high" and "moderate" levels
 from .blocks import (
+    MIN_RATE_SPAN_MS,
     Block,
     BlockEntry,
     BurnRate,
     Projection,
-    burn_rate,
+    burn_level,
     identify_blocks,
     is_active,
-    projection,
+    shown_projection,
+    shown_rate,
 )
+from .blocks import MODERATE_TPM as MODERATE_TPM
 from .events import Limit, Usage
-from .ledger import Entry, counted, fold, group_id, to_entry
+from .ledger import Entry, counted_entries, fold, group_id, to_entry
 from .limits import ACCOUNT, LimitKey, Observation
 from .rollups import nano
 
@@ -31,8 +35,6 @@ from .rollups import nano
 # publishes no token figures; these are community estimates, so the official percentage from
 # Claude Code is shown whenever it is known.
 PLAN_TOKENS = {"pro": 19_000, "max5": 88_000, "max20": 220_000}
-# ccusage's burn-rate levels on (input + output) tokens per minute.
-MODERATE_TPM, HIGH_TPM = 2_000, 5_000
 NEW_THING_MS = 10 * 60_000
 
 
@@ -147,14 +149,11 @@ def machines_online(state: LiveState, now_ms: int, o: Options) -> int:
     return sum(1 for ts in seen.values() if now_ms - ts <= o.silent_after_ms)
 
 
-def level_of(tokens_per_minute_for_indicator: float) -> str:
-    if tokens_per_minute_for_indicator >= HIGH_TPM:
-        return "HIGH"
-    return "MODERATE" if tokens_per_minute_for_indicator >= MODERATE_TPM else "NORMAL"
+level_of = burn_level
 
 
 def _entries(state: LiveState) -> list[Entry]:
-    out = [e for g in state.groups.values() for e in counted(g).values()]
+    out = counted_entries(state.groups)
     out.sort(key=lambda e: (e.ts_ms, e.source_path, e.source_offset))
     return out
 
@@ -179,7 +178,7 @@ def _shares(entries: list[Entry], key: str, total: int, block: Block) -> list[Sh
         out.append(Share(
             name=name, tokens=tokens, cost=sum(m.cost_auto for m in members),
             share=tokens / total if total else 0.0, first_ms=first, last_ms=last,
-            level=level_of(io / minutes) if minutes > 0 else "NORMAL",
+            level=level_of(io / minutes) if last - first >= MIN_RATE_SPAN_MS else "NORMAL",
             machine=members[-1].machine, sessions=len({_session(m) for m in members}),
             parent=members[-1].project if key == "session" else "",
         ))  # fmt: skip
@@ -227,8 +226,8 @@ def view(state: LiveState, now_ms: int, o: Options) -> LiveView:
     active = block is not None and is_active(block, now_ms, o.length_ms)
     current = [e for e in entries if block and block.start_ms <= e.ts_ms] if active else []
     total = block.total_tokens if active and block else 0
-    rate = burn_rate(block, now_ms, o.length_ms) if block else None
-    proj = projection(block, now_ms, o.length_ms) if block else None
+    rate = shown_rate(block, now_ms, o.length_ms) if block else None
+    proj = shown_projection(block, now_ms, o.length_ms) if block else None
     limit, source = _limit(state, o)
     by_io = o.plan in PLAN_TOKENS
     measured = (block.input + block.output) if (block and by_io) else total

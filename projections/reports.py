@@ -139,21 +139,37 @@ def group_rollups(
     return [periods[k] for k in sorted(periods)]
 
 
-def totals_json(periods: Iterable[Period]) -> dict[str, Any]:
-    total = Tokens()
-    unpriced: set[str] = set()
+def unpriced_models(periods: Iterable[Period]) -> list[dict[str, Any]]:
+    """Models with responses no price covers, and the tokens they carry: their cost is in no
+    total, so a report must say so instead of looking free."""
+    found: dict[str, Tokens] = {}
     for p in periods:
         for name, t in p.models.items():
             if t.unpriced:
-                unpriced.add(name)
+                into = found.setdefault(name, Tokens())
+                into.unpriced += t.unpriced
+                into.input += t.input
+                into.output += t.output
+                into.cache_create += t.cache_create
+                into.cache_read += t.cache_read
+    return [{"model": name, "entries": t.unpriced, "totalTokens": t.total}
+            for name, t in sorted(found.items())]  # fmt: skip
+
+
+def totals_json(periods: Iterable[Period]) -> dict[str, Any]:
+    total = Tokens()
+    kept = list(periods)
+    for p in kept:
         total.input += p.tokens.input
         total.output += p.tokens.output
         total.cache_create += p.tokens.cache_create
         total.cache_read += p.tokens.cache_read
         total.cost_nano += p.tokens.cost_nano
     out: dict[str, Any] = {**total.json(), "totalTokens": total.total, "totalCost": total.cost}
-    if unpriced:
-        out["unpricedModels"] = sorted(unpriced)
+    unpriced = unpriced_models(kept)
+    if unpriced:  # ccusage's key (the names), and the tokens each carries
+        out["unpricedModels"] = [u["model"] for u in unpriced]
+        out["unpricedTokens"] = {u["model"]: u["totalTokens"] for u in unpriced}
     return dict(sorted(out.items()))
 
 

@@ -84,3 +84,16 @@ def session_deltas(changes: Iterable[Change]) -> dict[SessionKey, list[int]]:
     for entry, sign in _signed(changes):
         _add(out, (entry.project_dir, entry.session_id, entry.model), contribution(entry, sign))
     return out
+
+
+TotalsKey = tuple[str, str, str, str]
+
+
+def totals_deltas(changes: Iterable[Change]) -> dict[TotalsKey, list[int]]:
+    """All-time sums per (account, machine, project, model): what ``/metrics`` exports as
+    counters, kept so a scrape reads a few hundred rows, not a year of buckets."""
+    out: dict[TotalsKey, list[int]] = {}
+    for entry, sign in _signed(changes):
+        key = (entry.account, entry.machine, entry.project, entry.model)
+        _add(out, key, contribution(entry, sign))
+    return out

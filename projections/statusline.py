@@ -12,20 +12,11 @@ from typing import Any
 
 import msgspec
 
-from .blocks import Block, burn_rate, is_active
+from .blocks import Block, is_active, shown_rate
+from .blocks import burn_level as burn_level  # the one rule, shared with watch and dash
+from .figures import percent, usd
 
-# ccusage's thresholds on tokensPerMinuteForIndicator (input + output tokens per minute).
-MODERATE_TPM = 2000
-HIGH_TPM = 5000
 LEVEL_MARK = {"NORMAL": "🟢", "MODERATE": "⚠️", "HIGH": "🚨"}
-
-
-def burn_level(tokens_per_minute_for_indicator: float) -> str:
-    if tokens_per_minute_for_indicator < MODERATE_TPM:
-        return "NORMAL"
-    if tokens_per_minute_for_indicator < HIGH_TPM:
-        return "MODERATE"
-    return "HIGH"
 
 
 class StatusInput(msgspec.Struct, frozen=True):
@@ -78,14 +69,15 @@ class BlockFigures(msgspec.Struct, frozen=True):
 
 
 def active_block(blocks: Iterable[Block], now_ms: int, length_ms: int) -> BlockFigures | None:
-    """The account-wide block running now, with its burn rate (none for a single entry)."""
+    """The account-wide block running now, with its burn rate (none until the block's
+    activity spans MIN_RATE_SPAN_MS: the rule watch and dash use too)."""
     current = None
     for b in blocks:
         if is_active(b, now_ms, length_ms):
             current = b
     if current is None:
         return None
-    rate = burn_rate(current, now_ms, length_ms)
+    rate = shown_rate(current, now_ms, length_ms)
     return BlockFigures(
         cost=current.cost(),
         left_ms=max(current.end_ms - now_ms, 0),
@@ -102,8 +94,7 @@ class Figures(msgspec.Struct, frozen=True):
     block: BlockFigures | None
 
 
-def _usd(value: float) -> str:
-    return f"${value:,.2f}"
+_usd = usd
 
 
 def time_left(ms: int) -> str:
@@ -111,8 +102,7 @@ def time_left(ms: int) -> str:
     return f"{minutes // 60}h {minutes % 60}m" if minutes >= 60 else f"{minutes}m"
 
 
-def _pct(value: float) -> str:
-    return f"{value:.0f}%"
+_pct = percent
 
 
 def render(inp: StatusInput, figures: Figures | None) -> str:

@@ -34,6 +34,18 @@ class _ServerToolUse(msgspec.Struct):
     web_search_requests: Count = 0
 
 
+class _IterationView(msgspec.Struct):
+    """One entry of usage.iterations[]: only ``advisor_message`` ones are billed on their own."""
+
+    type: str | None = None
+    model: str | None = None
+    input_tokens: Count | None = None
+    output_tokens: Count | None = None
+    cache_creation_input_tokens: Count | None = 0
+    cache_read_input_tokens: Count | None = 0
+    cache_creation: _CacheCreation | None = None
+
+
 class _UsageView(msgspec.Struct):
     input_tokens: Count
     output_tokens: Count
@@ -42,6 +54,8 @@ class _UsageView(msgspec.Struct):
     cache_creation: _CacheCreation | None = None
     server_tool_use: _ServerToolUse | None = None
     speed: str | None = None
+    inference_geo: str | None = None
+    iterations: list[_IterationView] | None = None
 
 
 class _MessageView(msgspec.Struct):
@@ -183,7 +197,18 @@ def _skip_by_type(line: bytes) -> Skipped:
 
 
 def normalise(ctx: FileContext, offset: int, line: bytes) -> Usage | Skipped:
-    """One transcript line (without its newline) to a usage event, or why it is not one."""
+    """One transcript line (without its newline) to its main usage event, or why it has none."""
+    parsed = normalise_line(ctx, offset, line)
+    return parsed if isinstance(parsed, Skipped) else parsed[0]
+
+
+def normalise_line(ctx: FileContext, offset: int, line: bytes) -> tuple[Usage, ...] | Skipped:
+    """One transcript line (without its newline) to its usage events, or why it has none.
+
+    The first event is the response itself; one more follows for each ``advisor_message``
+    iteration, billed under the advisor's own model (its tokens are not in the top-level
+    usage), with message id ``<id>:advisor:<n>`` as ccusage 20.0.17+ does. ``fallback_message``
+    iterations are failed attempts and add nothing."""
     if line.startswith(BOM):  # editors and some tools write one before the first line
         line = line[len(BOM) :]
     if not line.strip():
@@ -214,7 +239,46 @@ def normalise(ctx: FileContext, offset: int, line: bytes) -> Usage | Skipped:
     ts = parse_timestamp(view.timestamp)
     if ts is None:
         return Skipped(BAD_TIMESTAMP, True)
-    return _usage_event(ctx, offset, line, view, message, message.usage, ts)
+    main = _usage_event(ctx, offset, line, view, message, message.usage, ts)
+    return (main, *_advisors(main, message.usage.iterations or ()))
+
+
+def _cache_writes(flat: int, split: _CacheCreation | None) -> tuple[int, int]:  # (5-minute, 1-hour)
+    # With a TTL breakdown, its parts replace the flat count (as ccusage does); without one,
+    # every cache write was a 5-minute write.
+    if split is not None:
+        return split.ephemeral_5m_input_tokens, split.ephemeral_1h_input_tokens
+    return flat, 0
+
+
+def _advisors(main: Usage, iterations: list[_IterationView] | tuple[()]) -> list[Usage]:
+    out: list[Usage] = []
+    for it in iterations:
+        if it.type != "advisor_message" or not it.model:
+            continue
+        if it.input_tokens is None or it.output_tokens is None:
+            continue
+        n = len(out)
+        cw5, cw1 = _cache_writes(it.cache_creation_input_tokens or 0, it.cache_creation)
+        h = hashlib.blake2b(digest_size=16)
+        h.update(f"{main.event_id}:advisor:{n}".encode())
+        out.append(
+            msgspec.structs.replace(
+                main,
+                event_id=h.hexdigest(),
+                model=it.model,
+                input=it.input_tokens,
+                output=it.output_tokens,
+                cache_write_5m=cw5,
+                cache_write_1h=cw1,
+                cache_read=it.cache_read_input_tokens or 0,
+                web_search_requests=0,
+                speed=None,
+                reported_cost_usd=None,
+                message_id=None if main.message_id is None else f"{main.message_id}:advisor:{n}",
+            )
+        )
+    return out
 
 
 def _usage_event(
@@ -226,13 +290,7 @@ def _usage_event(
     usage: _UsageView,
     ts: datetime,
 ) -> Usage:
-    # With a TTL breakdown, its parts replace the flat count (as ccusage does); without one,
-    # every cache write was a 5-minute write.
-    if usage.cache_creation is not None:
-        cw5 = usage.cache_creation.ephemeral_5m_input_tokens
-        cw1 = usage.cache_creation.ephemeral_1h_input_tokens
-    else:
-        cw5, cw1 = usage.cache_creation_input_tokens, 0
+    cw5, cw1 = _cache_writes(usage.cache_creation_input_tokens, usage.cache_creation)
     web = usage.server_tool_use.web_search_requests if usage.server_tool_use else 0
     return Usage(
         event_id=event_id(ctx, offset, line),
@@ -256,4 +314,5 @@ def _usage_event(
         web_search_requests=web,
         speed=usage.speed,
         reported_cost_usd=view.costUSD,
+        inference_geo=usage.inference_geo,
     )

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from usagectl.processors.embedded import free_port, server_binary
+from usagectl.processors.embedded import start_server as start_nats
 
 BIN = Path(sys.executable).parent
 USAGECTL = str(BIN / "usagectl")
@@ -32,30 +32,32 @@ class NatsServer:
 
     def start(self) -> None:
         """(Re)start on the same port and store, as a crashed hub would come back."""
-        self.process = _spawn(self.port, self.store)
+        self.process, _ = _spawn(str(self.port), self.store)
 
 
-def _spawn(port: int, store: Path) -> subprocess.Popen[bytes]:
-    cmd = [server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    import socket
-
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                if s.recv(4) == b"INFO":
-                    return proc
-        except OSError:
-            time.sleep(0.02)
-    proc.kill()
-    raise RuntimeError("nats-server did not start")
+def _spawn(port: str, store: Path) -> tuple[subprocess.Popen[bytes], int]:
+    args = ["-js", "-a", "127.0.0.1", "-p", port, "-sd", str(store)]
+    proc, bound, _ = start_nats(args, store.parent / "ports", store.parent / "nats-server.log")
+    return proc, bound
 
 
 def start_server(where: Path) -> NatsServer:
-    port = free_port()
     store = where / "nats-store"
-    return NatsServer(f"nats://127.0.0.1:{port}", port, store, _spawn(port, store))
+    proc, port = _spawn("-1", store)
+    return NatsServer(f"nats://127.0.0.1:{port}", port, store, proc)
+
+
+def system_tool(*names: str, package: str) -> str:
+    """The path of a system program a test drives (a browser, tmux). Missing, the test is
+    skipped with one line saying how to get it; under CI (CI=true) a missing one fails, as
+    .ci/run installs it."""
+    for name in names:
+        if found := shutil.which(name):
+            return found
+    how = f"{names[0]} is not installed (apt-get install {package}; .ci/run does this)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(how)
+    pytest.skip(how)
 
 
 @pytest.fixture

@@ -16,6 +16,11 @@ billed), ``<synthetic>`` error lines, bookkeeping lines, old ``costUSD`` lines, 
 gateway lines and malformed lines. ``--quirks`` adds lines ccusage 20 rejects although they are
 valid (``"id":null`` inside a tool input, a microsecond timestamp, version ``"2.1"``) and an orphan
 ``agent_progress`` line whose nested usage exists nowhere else (ccusage's daily loader bills it).
+``--fall`` writes what Claude Code wrote in fall 2026 instead: the models of September and October
+2026 (across Sonnet 5.5's 2026-10-07 price cut), ``inference_geo`` "us", fast Opus 5.5, advisor
+and fallback iterations, host-chosen project folders (``CLAUDE_CODE_PROJECT_DIR_NAME``) and files
+whose complete last line has no newline; its ground truth adds each day's and model's cost, from
+the generator's own copy of the fall-2026 price list.
 """
 
 from __future__ import annotations
@@ -51,6 +56,15 @@ MODELS = (  # main-session model mix
     ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", 7),
 )
 SUB_MODELS = ("claude-haiku-4-5-20251001", "claude-sonnet-4-5-20250929")
+FALL_MODELS = (
+    ("claude-opus-5-5", 20), ("claude-opus-5-5[1m]", 8), ("claude-sonnet-5-5", 26),
+    ("claude-haiku-5-5", 12), ("claude-fable-5-1", 8), ("claude-mythos-5-1", 6),
+    ("claude-sonnet-4-5-20250929", 10), ("claude-opus-4-6", 10),
+)  # fmt: skip
+FALL_SUB_MODELS = ("claude-haiku-5-5", "claude-sonnet-5-5")
+FAST_MODELS = ("claude-opus-4-6", "claude-opus-5-5", "claude-opus-5-5[1m]")
+ADVISORS = ("claude-opus-5-5", "claude-fable-5-1")
+UNTERMINATED = 0.15  # share of main transcripts whose last line has no newline (--fall)
 TOOLS = (("Read", 30), ("Bash", 25), ("Edit", 14), ("Grep", 10), ("Glob", 5), ("TodoWrite", 5))
 TOOLS += (("WebFetch", 3), ("Task", 8))
 MALFORMED = ("not_json", "truncated", "missing_input_tokens", "negative_tokens")
@@ -66,6 +80,7 @@ class Version(NamedTuple):
     modern: bool  # slug, inference_geo, null stop_reason on every line (2.1.38/39)
     rich: bool  # speed, server_tool_use, iterations, entrypoint, final stop_reason (2.1.2xx)
     cost: bool  # costUSD on assistant lines (before 1.0.9)
+    geo: bool = False  # inference_geo may be "us" (2.1.239+)
 
 
 VERSIONS = (
@@ -75,6 +90,38 @@ VERSIONS = (
     (Version("2.1.39", True, True, False, False), 30),
     (Version("2.1.233", True, True, True, False), 30),
 )
+FALL_VERSIONS = (
+    (Version("2.1.39", True, True, False, False), 10),
+    (Version("2.1.233", True, True, True, False), 30),
+    (Version("2.1.240", True, True, True, False, True), 60),
+)
+
+# The fall-2026 price list as the pricing page states it, USD per million tokens: (from, (input,
+# output, 5m write, 1h write, cache read)); band = (prompt tokens, rates for the whole request).
+FALL_PRICES: dict[str, tuple[tuple[str, tuple[float, ...]], ...]] = {
+    "claude-opus-5-5": (("", (4, 20, 5, 8, 0.20)),),
+    "claude-sonnet-5-5": (("", (2, 10, 2.5, 4, 0.20)), ("2026-10-07", (2, 10, 2.5, 4, 0.10))),
+    "claude-haiku-5-5": (("", (0.10, 0.50, 0.125, 0.20, 0.01)),),
+    "claude-fable-5-1": (("", (10, 50, 12.5, 20, 0.25)),),
+    "claude-mythos-5-1": (("", (10, 50, 12.5, 20, 0.25)),),
+    "claude-sonnet-4-5-20250929": (("", (3, 15, 3.75, 6, 0.30)),),
+    "claude-opus-4-6": (("", (5, 25, 6.25, 10, 0.50)),),
+}
+FALL_PRICES["claude-opus-5-5[1m]"] = FALL_PRICES["claude-opus-5-5"]
+FALL_BANDS = {"claude-haiku-5-5": (100_000, (0.50, 2.50, 0.625, 1.00, 0.05))}
+FALL_FAST = {"claude-opus-5-5": 2.0, "claude-opus-5-5[1m]": 2.0, "claude-opus-4-6": 6.0}
+
+
+def fall_cost(ts: str, model: str, u: Usage, fast: bool, geo: str) -> float:
+    """What Anthropic bills for one response, by the fall-2026 price list."""
+    rates = [r for since, r in FALL_PRICES[model] if since <= ts[:10]][-1]
+    band = FALL_BANDS.get(model)
+    if band and u.inp + u.cc5 + u.cc1h + u.read > band[0]:
+        rates = band[1]
+    tokens = (u.inp, u.out, u.cc5, u.cc1h, u.read)
+    usd = sum(n * rate for n, rate in zip(tokens, rates, strict=True)) / 1e6
+    usd *= FALL_FAST.get(model, 1.0) if fast else 1.0
+    return usd * (1.1 if geo == "us" else 1.0)
 
 
 class Usage(NamedTuple):
@@ -144,6 +191,7 @@ class Truth:
         self.lines: Counter[str] = Counter()
         self.files = 0
         self.bytes = 0
+        self.costs: dict[str, dict[str, float]] | None = None
 
     def add(self, ts: str, model: str, u: Usage, kind: str | None = None) -> None:
         table = self.daily if kind is None else self.special.setdefault(kind, {})
@@ -157,6 +205,8 @@ class Truth:
         lines["assistant_lines"] = sum(lines[k] for k in ASSISTANT_KINDS)
         out["lines"] = dict(sorted(lines.items()))
         out |= _summarise(self.daily)
+        if self.costs is not None:
+            out["costs"] = {d: dict(sorted(m.items())) for d, m in sorted(self.costs.items())}
         out["special"] = {
             kind: {"counted": kind in COUNTED_SPECIALS, **_summarise(self.special.get(kind, {}))}
             for kind in SPECIAL_KINDS
@@ -217,9 +267,14 @@ class Writer:
             self.f.write(self.buf)
             self.buf.clear()
 
-    def close(self) -> None:
+    def close(self, unterminated: bool = False) -> None:
         if self.f.closed:
             return
+        if unterminated and self.buf.endswith(b"\n"):
+            del self.buf[-1]  # a complete last line without its newline: ccusage counts it
+            self.n -= 1
+            self.truth.bytes -= 1
+            self.truth.lines["unterminated_last_line"] += 1
         self.f.write(self.buf)
         self.f.close()
 
@@ -239,12 +294,13 @@ class Session:
         self.g, self.truth, self.plan = g, g.truth, plan
         self.sid, self.cwd, self.ver = uuid4(r), plan["cwd"], plan["version"]
         self.model, self.has_req = plan["model"], plan["has_req"]
-        self.fast = self.model == "claude-opus-4-6" and self.ver.rich and r.random() < 0.4
+        self.fast = self.model in FAST_MODELS and self.ver.rich and r.random() < 0.4
+        self.geo = r.choice(("us", "us", "", "not_available")) if self.ver.geo else "not_available"
         self.ttl = r.choice(("5m", "1h", "1h", "mix"))
         self.branch = r.choice(("main", "main", "master", "feature/api", "fix/cache", "", "HEAD"))
         self.slug = "-".join(r.sample(g.words, 3)) if self.ver.modern else None
         self.t, self.end, self.bytes_budget = plan["start"], g.end_ms, plan["budget"]
-        self.dir = g.root / "projects" / encode_cwd(self.cwd)
+        self.dir = g.root / "projects" / (plan.get("folder") or encode_cwd(self.cwd))
         self.main = Stream(Writer(self.dir / f"{self.sid}.jsonl", g.truth), self.model)
         self.writers = [self.main.w]
         self.tail: deque[dict[str, Any]] = deque(maxlen=40)
@@ -354,7 +410,7 @@ class Session:
             d["server_tool_use"] = {"web_search_requests": u.web, "web_fetch_requests": 0}
         d["service_tier"] = None if synthetic else "standard"
         if self.ver.modern:
-            d["inference_geo"] = "not_available"
+            d["inference_geo"] = self.geo
         if self.ver.rich and not synthetic:
             it = {k: d[k] for k in ("input_tokens", "output_tokens", "cache_read_input_tokens")}
             it |= {"cache_creation_input_tokens": u.cc5 + u.cc1h, "type": "message"}
@@ -412,19 +468,52 @@ class Session:
         u = u._replace(out=outs[-1])
         copy = "streamed_copy" if outs[0] != outs[-1] else "block_split"
         stop = None if self.ver.modern and not self.ver.rich else "tool_use" if tool else "end_turn"
+        advice = self.advice() if self.g.fall and self.ver.rich and st is self.main else []
         for i, b in enumerate(blocks):
             ts = self.tick(300, 2_500) if i else self.tick(1_500, 25_000)
+            usage = self.usage_dict(u, outs[i], fast)
+            if i == len(blocks) - 1 and advice:  # the final usage lists the advisor's calls
+                usage["iterations"] += [it for it, _ in advice]
             line = self.assistant(
-                st, st.model, mid, req, block=self.block(b, tool), stop=stop, ts=ts,
-                usage=self.usage_dict(u, outs[i], fast),
+                st, st.model, mid, req, block=self.block(b, tool), stop=stop, ts=ts, usage=usage,
             )  # fmt: skip
             self.emit(st, line, kind if i == 0 else copy)
             if i < len(blocks) - 1 and req is None and not st.sidechain:
                 self.truth.add(ts, st.model, u._replace(out=outs[i]), "requestless_copy")
-        self.truth.add(line["timestamp"], st.model, u)
+        self.bill(line["timestamp"], st.model, u, fast)
+        for it, au in advice:
+            if it["type"] == "advisor_message":
+                self.bill(line["timestamp"], it["model"], au, False)
+                self.truth.lines["advisor_entries"] += 1
         self.truth.lines["unique_responses"] += 1
         self.truth.lines["streamed_responses"] += outs[0] != outs[-1]
         return line
+
+    def bill(self, ts: str, model: str, u: Usage, fast: bool) -> None:
+        """A response DESIGN.md §3 counts: its tokens, and under --fall its cost."""
+        self.truth.add(ts, model, u)
+        if self.truth.costs is not None and model in FALL_PRICES:
+            name = f"{model}-fast" if fast else model  # the name reports show
+            day = self.truth.costs.setdefault(ts[:10], {})
+            day[name] = day.get(name, 0.0) + fall_cost(ts, model, u, fast, self.geo)
+
+    def advice(self) -> list[tuple[dict[str, Any], Usage]]:
+        """Usage iterations of an advisor's calls (sometimes after a failed fallback attempt)."""
+        r = self.r
+        if r.random() >= 0.2:
+            return []
+        model = r.choice(ADVISORS)
+        u = Usage(r.randint(2_000, 30_000), r.randint(100, 3_000), r.randint(0, 4_000), 0,
+                  r.choice((0, r.randint(1_000, 50_000))), 0)  # fmt: skip
+        out = []
+        if r.random() < 0.3:
+            failed = {"type": "fallback_message", "model": model, "input_tokens": u.inp}
+            out.append((failed | {"output_tokens": r.randint(1, 50)}, u))
+            self.truth.lines["fallback_iterations"] += 1
+        it = {"type": "advisor_message", "model": model, "input_tokens": u.inp}
+        it |= {"output_tokens": u.out, "cache_creation_input_tokens": u.cc5}
+        it["cache_read_input_tokens"] = u.read
+        return [*out, (it, u)]
 
     def partial_outputs(self, out: int, k: int) -> list[int]:
         if k == 1 or self.r.random() < 0.3:
@@ -443,6 +532,7 @@ class Session:
         specials = list(self.plan["specials"])
         while self.written() < self.bytes_budget or specials:
             self.turn(specials)
+        self.main.w.close(unterminated=self.g.fall and self.r.random() < UNTERMINATED)
         for w in self.writers:
             w.close()
 
@@ -487,7 +577,8 @@ class Session:
         r, g = self.r, self.g
         agent = "a" + f"{r.getrandbits(64):016x}"[: r.choice((7, 16))]
         path = self.dir / self.sid / "subagents" / f"agent-{agent}.jsonl"
-        st = Stream(Writer(path, self.truth), r.choice(SUB_MODELS), True, agent)
+        subs = FALL_SUB_MODELS if g.fall else SUB_MODELS
+        st = Stream(Writer(path, self.truth), r.choice(subs), True, agent)
         self.writers.append(st.w)
         self.user(st, self.text(100, 1_200))
         for i in range(r.randint(1, 12)):
@@ -550,8 +641,13 @@ class Session:
 
 
 class Corpus:
-    def __init__(self, root: Path, seed: int, start: str, days: int, quirks: bool) -> None:
+    def __init__(
+        self, root: Path, seed: int, start: str, days: int, quirks: bool, fall: bool = False
+    ) -> None:
         self.root, self.r, self.truth, self.quirks = root, Random(seed), Truth(), quirks
+        self.fall = fall
+        if fall:
+            self.truth.costs = {}
         t0 = datetime.fromisoformat(start).replace(tzinfo=UTC)
         self.start_ms = int(t0.timestamp() * 1000)
         self.end_ms = self.start_ms + days * DAY_MS
@@ -587,9 +683,11 @@ class Corpus:
         cwds = self.projects(max(3, sessions // 10))
         plans = []
         for i, size in enumerate(sizes):
-            ver = pick(r, VERSIONS)
-            model = pick(r, MODELS)
+            ver = pick(r, FALL_VERSIONS if self.fall else VERSIONS)
+            model = pick(r, FALL_MODELS if self.fall else MODELS)
             plan = {"cwd": r.choice(cwds), "version": ver, "model": model, "specials": []}
+            if self.fall and r.random() < 0.2:  # CLAUDE_CODE_PROJECT_DIR_NAME chose the folder
+                plan["folder"] = "box-" + r.choice(self.words)
             plan |= {"budget": int(size * scale), "has_req": not model.startswith("us.")}
             plan["has_req"] = plan["has_req"] or r.random() < 0.5
             plan["resume"] = i > 0 and not plans[-1]["resume"] and r.random() < 0.06
@@ -609,7 +707,7 @@ class Corpus:
         kinds = [("synthetic", 0.15), ("btw", 0.08)] + [(m, 0.01) for m in MALFORMED]
         kinds += [(q, 0.01) for q in QUIRKS] if self.quirks else []
         real = [p for p in plans if p["budget"] >= 3_000] or plans
-        if not any(p["version"].cost for p in real):
+        if not self.fall and not any(p["version"].cost for p in real):  # no costUSD in 2026
             real[0]["version"] = VERSIONS[0][0]
         for kind, rate in kinds:
             eligible = [p for p in real if kind != "btw" or p["has_req"]] or real
@@ -695,7 +793,7 @@ class Corpus:
         else:
             line["version"] = "2.1"
         s.emit(s.main, line, f"quirk_{kind}", keep=False)
-        self.truth.add(line["timestamp"], s.model, u)
+        s.bill(line["timestamp"], s.model, u, False)
         self.truth.add(line["timestamp"], s.model, u, kind)
         self.truth.lines["unique_responses"] += 1
 
@@ -740,13 +838,16 @@ def generate(
     start: str = "2026-09-01",
     days: int = 10,
     quirks: bool = False,
+    fall: bool = False,
 ) -> dict[str, Any]:
     """Write the corpus under ``out_dir`` and return (and save) its ground truth."""
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     args = {"seed": seed, "sessions": sessions, "target_bytes": target_bytes, "start": start}
     args |= {"days": days, "quirks": quirks}
-    g = Corpus(root, seed, start, days, quirks)
+    if fall:
+        args["fall"] = True
+    g = Corpus(root, seed, start, days, quirks, fall)
     prev: Session | None = None
     for plan in g.plan(sessions, target_bytes or sessions * SESSION_BYTES):
         if plan["resume"] and prev is not None and len(prev.tail) >= 4:
@@ -769,11 +870,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", default="2026-09-01")
     p.add_argument("--days", type=int, default=10)
     p.add_argument("--quirks", action="store_true")
+    p.add_argument("--fall", action="store_true", help="fall-2026 models and line shapes")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
     truth = generate(
         a.out_dir, seed=a.seed, sessions=a.sessions, target_bytes=a.target_bytes,
-        start=a.start, days=a.days, quirks=a.quirks,
+        start=a.start, days=a.days, quirks=a.quirks, fall=a.fall,
     )  # fmt: skip
     secs = time.perf_counter() - t0
     mb = truth["bytes"] / 1e6

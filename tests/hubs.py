@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 import subprocess
 import time
 import urllib.request
@@ -14,29 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from usagectl.processors.embedded import free_port, server_binary
+from usagectl.processors.embedded import start_server
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
 
-def _ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"nats-server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                if s.recv(4) == b"INFO":
-                    return
-        except OSError:
-            time.sleep(0.02)
-    proc.kill()
-    raise RuntimeError("nats-server did not start")
-
-
 @dataclass
 class Hub:
-    """One nats-server from a config file; ``-p``/``-m`` put it on free loopback ports."""
+    """One nats-server from a config file on loopback; a port of 0 lets the server pick one
+    (read back after it starts, and kept for a restart)."""
 
     conf: Path
     port: int
@@ -51,11 +36,11 @@ class Hub:
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> Hub:
-        cmd = [server_binary(), "-c", str(self.conf), "-a", "127.0.0.1", "-p", str(self.port),
-               "-m", str(self.monitor), *self.args]  # fmt: skip
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(cmd, stdout=log, stderr=log)
-        _ready(self.port, self.process)
+        args = ["-c", str(self.conf), "-a", "127.0.0.1", "-p", str(self.port or -1),
+                "-m", str(self.monitor or -1), *self.args]  # fmt: skip
+        ports = self.log.with_name(f"{self.log.stem}-ports")
+        self.process, self.port, monitor = start_server(args, ports, self.log)
+        self.monitor = monitor or self.monitor
         return self
 
     def kill(self) -> None:
@@ -92,7 +77,7 @@ def hub_from(
     lines[stores[0]] = f'  store_dir: "{where / (name + "-store")}"'
     conf = where / f"{name}.conf"
     conf.write_text("\n".join(lines) + "\n")
-    hub = Hub(conf, port or free_port(), free_port(), where / f"{name}.log", scheme=scheme)
+    hub = Hub(conf, port or 0, 0, where / f"{name}.log", scheme=scheme)
     return hub.start()
 
 

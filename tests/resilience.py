@@ -67,14 +67,14 @@ def hub_outage(where: Path, outage_s: float, sessions: int = 8) -> dict[str, Any
     db = env.home / "usage.db"
     proc = env.popen("up")
     try:
-        wait_for(lambda: read_model_tokens(db) == first["totals"]["totalTokens"], 60, "backfill")
+        wait_for(lambda: read_model_tokens(db) == first["totals"]["totalTokens"], 120, "backfill")
         server.kill()
         down = time.monotonic()
         files = _grow(where / "later", env.claude, outage_s)
         time.sleep(max(0.0, outage_s - (time.monotonic() - down)))
         assert proc.poll() is None, f"`up` died during the outage:\n{env.log('up')}"
         server.start()
-        caught_up = wait_for(lambda: read_model_tokens(db) == expected, 90, "catch-up")
+        caught_up = wait_for(lambda: read_model_tokens(db) == expected, 120, "catch-up")
         time.sleep(2)
         final = read_model_tokens(db)
         proc.send_signal(signal.SIGINT)

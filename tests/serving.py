@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from conftest import Env
-from usagectl.processors.embedded import free_port
+from ports import free_port
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Served:
         return self.process.wait(timeout=20)
 
 
-def serve(env: Env, *args: str, token: str | None = None, timeout: float = 30) -> Served:
+def serve(env: Env, *args: str, token: str | None = None, timeout: float = 120) -> Served:
     """`usagectl serve` on a free port, once it answers."""
     port = free_port()
     process = env.popen("serve", "--port", str(port), *args)
@@ -101,7 +101,7 @@ class EventStream:
     def status(self) -> int:
         return self.response.status
 
-    def next(self, timeout: float = 10) -> Event:
+    def next(self, timeout: float = 60) -> Event:
         sock = self.conn.sock
         assert sock is not None
         sock.settimeout(timeout)
@@ -122,7 +122,7 @@ class EventStream:
             elif line.startswith("data: "):
                 data.append(line[6:])
 
-    def until(self, kind: str, timeout: float = 10) -> Event:
+    def until(self, kind: str, timeout: float = 60) -> Event:
         deadline = time.monotonic() + timeout
         while True:
             event = self.next(max(0.1, deadline - time.monotonic()))

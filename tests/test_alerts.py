@@ -156,7 +156,7 @@ def _seqs(env: Env) -> tuple[int, int]:
     return seqs[0], seqs[1]
 
 
-def _until(predicate: Any, timeout: float = 30, what: str = "") -> None:
+def _until(predicate: Any, timeout: float = 120, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

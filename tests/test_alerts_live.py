@@ -104,7 +104,7 @@ type = "nats"
 """
 
 
-def _until(predicate: Any, timeout: float = 30) -> None:
+def _until(predicate: Any, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"

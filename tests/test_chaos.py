@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from chaos import reports, run_chaos
 from conftest import Env, NatsServer
 
 
+@pytest.mark.slow
 def test_kills_lose_nothing_and_double_nothing(
     tmp_path: Path, env: Env, nats_server: NatsServer
 ) -> None:

@@ -12,10 +12,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import USAGECTL, Env, make_env
 from corpus import generate
 from hubs import DEPLOY, Hub, Watch, append_live, wait_until
-from usagectl.processors.embedded import free_port
+from ports import free_port
 
 
 def start_cluster(where: Path) -> list[Hub]:
@@ -31,7 +32,7 @@ def start_cluster(where: Path) -> list[Hub]:
         conf = where / f"n{i}.conf"
         conf.write_text(text.replace(f"./usagectl-cluster/n{i}", str(where / f"n{i}-store")))
         args = ("--cluster", f"nats://127.0.0.1:{cport}", "--routes", routes)
-        nodes.append(Hub(conf, free_port(), free_port(), where / f"n{i}.log", args=args))
+        nodes.append(Hub(conf, 0, 0, where / f"n{i}.log", args=args))
     try:
         for node in nodes:
             node.start()
@@ -39,7 +40,7 @@ def start_cluster(where: Path) -> list[Hub]:
         for node in nodes:
             node.kill()
         raise
-    wait_until(lambda: _meta_leader(nodes[0]) is not None, 30, "a JetStream meta leader")
+    wait_until(lambda: _meta_leader(nodes[0]) is not None, 120, "a JetStream meta leader")
     return nodes
 
 
@@ -121,6 +122,7 @@ def stop(proc: subprocess.Popen[bytes] | None) -> int | None:
     return proc.returncode
 
 
+@pytest.mark.slow
 def test_stream_leader_killed_during_ingestion(tmp_path: Path) -> None:
     nodes = start_cluster(tmp_path / "cluster")
     try:
@@ -148,9 +150,9 @@ def _scenario(tmp_path: Path, nodes: list[Hub]) -> None:
                   tmp_path / "watch.log")  # fmt: skip
     up: subprocess.Popen[bytes] | None = None
     try:
-        watch.wait_for(lambda line: True, 30)
+        watch.wait_for(lambda line: True, 120)
         up = env.popen("up")
-        wait_until(lambda: output_tokens(db) > 0, 60, "the first events in the read model")
+        wait_until(lambda: output_tokens(db) > 0, 120, "the first events in the read model")
         victim = stream_leader(nodes, "USAGECTL")
         assert victim is not None
         before_kill, seq_at_kill = output_tokens(db), watch.lines[-1][1]["seq"]
@@ -161,9 +163,9 @@ def _scenario(tmp_path: Path, nodes: list[Hub]) -> None:
                     "killed_after_s": round(killed_at - started, 2),
                     "share_at_kill": round(before_kill / expected_output, 3)}  # fmt: skip
         # With the node down, ingestion goes on and watch follows it.
-        took = wait_until(lambda: output_tokens(db) > before_kill, 60, "ingestion to go on")
+        took = wait_until(lambda: output_tokens(db) > before_kill, 120, "ingestion to go on")
         metrics["read_model_stalled_s"] = round(took, 2)
-        watch.wait_for(lambda line: line["seq"] > seq_at_kill, 60)
+        watch.wait_for(lambda line: line["seq"] > seq_at_kill, 120)
         metrics["watch_stalled_s"] = round(time.monotonic() - killed_at, 2)
         time.sleep(max(0.0, 5 - (time.monotonic() - killed_at)))  # down for 5 s at least
         assert nodes[victim].process is not None and nodes[victim].process.poll() is not None
@@ -179,7 +181,7 @@ def _scenario(tmp_path: Path, nodes: list[Hub]) -> None:
             append_live(env.claude, i, out)
             time.sleep(0.1)
         appended = time.monotonic()
-        wait_until(lambda: output_tokens(db) == expected_output, 60, "the read model")
+        wait_until(lambda: output_tokens(db) == expected_output, 120, "the read model")
         metrics["read_model_live_after_s"] = round(time.monotonic() - appended, 2)
         last = watch.wait_for(
             lambda line: any(m["name"] == "m1" and m["tokens"] >= sum(live_out) + 8 * 13

@@ -145,7 +145,7 @@ def tracked(env: Env) -> int:
     return int(row[0]) if row else 0
 
 
-def _until(predicate: Callable[[], bool], timeout: float = 30) -> None:
+def _until(predicate: Callable[[], bool], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"

@@ -33,7 +33,7 @@ import pytest
 from corpus import generate
 
 DATA = Path(__file__).parent / "data" / "ccusage-20.0.24"
-FIXTURES = ("standard-seed7", "quirks-seed11")
+FIXTURES = ("standard-seed7", "quirks-seed11", "fall-seed13")
 KEYS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens")
 BLOCK_KEYS = dict(
     zip(
@@ -181,8 +181,7 @@ def test_ground_truth_matches_an_independent_reading_of_the_files(name: str, cor
         assert len(parts) == 2 or (parts[2] == "subagents" and parts[3].startswith("agent-")), p
     best: dict[tuple, tuple] = {}
     for raw in lines:
-        entry = usage_entry(raw)
-        if entry is not None:
+        for entry in usage_entries(raw):
             key, rank = entry[0], entry[1]
             if key not in best or rank > best[key][1]:
                 best[key] = entry
@@ -207,16 +206,29 @@ def test_ground_truth_matches_an_independent_reading_of_the_files(name: str, cor
     }
 
 
-def usage_entry(raw: bytes) -> tuple | None:
-    """(key, rank, day, model, tokens) for a line DESIGN.md §3 bills, else None."""
+def usage_entries(raw: bytes) -> list[tuple]:
+    """(key, rank, day, model, tokens) for each entry DESIGN.md §3 bills in a line: the response,
+    then each advisor_message iteration under its own model and ``<id>:advisor:<n>``."""
     try:
         line = json.loads(raw)
     except ValueError:
-        return None
+        return []
     msg = line.get("message") if line.get("type") == "assistant" else None
     usage = msg.get("usage") if msg else None
     if not usage or msg.get("model") == "<synthetic>":
-        return None
+        return []
+    main = usage_entry(line, msg["id"], msg["model"], usage)
+    if main is None:
+        return []
+    advisors = [it for it in usage.get("iterations", []) if it["type"] == "advisor_message"]
+    return [main] + [
+        e for n, it in enumerate(advisors)
+        if (e := usage_entry(line, f"{msg['id']}:advisor:{n}", it["model"], it)) is not None
+    ]  # fmt: skip
+
+
+def usage_entry(line: dict, mid: str, model: str, usage: dict) -> tuple | None:
+    usage = {"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0} | usage
     fields = (
         "input_tokens",
         "output_tokens",
@@ -230,4 +242,30 @@ def usage_entry(raw: bytes) -> tuple | None:
     tokens = [usage[f] for f in fields]
     assert tokens[0] + tokens[2] + tokens[3] < 200_000, "long-context pricing must not apply"
     rank = (not line.get("isSidechain"), sum(tokens))
-    return (msg["id"], line.get("requestId")), rank, line["timestamp"][:10], msg["model"], tokens
+    return (mid, line.get("requestId")), rank, line["timestamp"][:10], model, tokens
+
+
+def test_fall_corpus_has_every_fall_2026_shape(corpora: dict) -> None:
+    root, gt = corpora["fall-seed13"]
+    lines = gt["lines"]
+    for kind in ("unterminated_last_line", "advisor_entries", "fallback_iterations"):
+        assert lines[kind] > 0, kind
+    unterminated = [
+        p for p in root.glob("projects/**/*.jsonl") if not p.read_bytes().endswith(b"\n")
+    ]
+    assert len(unterminated) == lines["unterminated_last_line"]
+    assert any(b'"type":"assistant"' in p.read_bytes().rsplit(b"\n", 1)[-1] for p in unterminated)
+    folders = {p.name for p in (root / "projects").iterdir()}
+    assert any(f.startswith("box-") for f in folders), folders
+    text = b"".join(p.read_bytes() for p in root.glob("projects/**/*.jsonl"))
+    assert b'"inference_geo":"us"' in text and b'"speed":"fast"' in text
+    days = {m: {d for d, row in gt["daily"].items() if m in row["models"]}
+            for m in ("claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-5-5[1m]",
+                      "claude-fable-5-1", "claude-mythos-5-1", "claude-opus-5-5")}  # fmt: skip
+    assert all(days.values()), days
+    assert min(days["claude-sonnet-5-5"]) < "2026-10-07" <= max(days["claude-sonnet-5-5"])
+    assert any(m.endswith("-fast") for d in gt["costs"].values() for m in d)
+    assert "costs" not in corpora["standard-seed7"][1]
+    prompts = [sum(e[4][:1] + e[4][2:]) for raw in text.splitlines()
+               for e in usage_entries(raw) if e[3] == "claude-haiku-5-5"]  # fmt: skip
+    assert min(prompts) <= 100_000 < max(prompts)  # both sides of Haiku 5.5's band

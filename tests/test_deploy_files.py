@@ -5,8 +5,11 @@ test_cluster."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -50,7 +53,11 @@ def test_cluster_nodes_agree() -> None:
 def test_compose_file_parses_and_names_real_settings() -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
-    assert set(services) == {"nats", "processor"}
+    assert set(services) == {"nats", "processor", "serve", "prometheus", "grafana"}
+    # Without a profile only the hub starts; the observability stack is asked for by name.
+    assert {n for n, s in services.items() if "profiles" not in s} == {"nats", "processor"}
+    assert {n for n, s in services.items() if s.get("profiles") == ["observability"]} == {
+        "serve", "prometheus", "grafana"}  # fmt: skip
     assert services["nats"]["command"] == ["-c", "/etc/nats/hub.conf"]
     assert "4222:4222" in services["nats"]["ports"]
     build = services["processor"]["build"]
@@ -62,8 +69,38 @@ def test_compose_file_parses_and_names_real_settings() -> None:
                 assert (ROOT / src).exists(), src
     known = {var for _, var in KEYS.values()} | {"USAGECTL_HOME", "USAGECTL_CONFIG"}
     assert set(services["processor"]["environment"]) <= known
+    assert set(services["serve"]["environment"]) <= known
     assert services["processor"]["command"] == ["processor"]
-    assert set(compose["volumes"]) == {"nats-data", "processor-data"}
+    assert services["serve"]["command"][0] == "serve"
+    assert services["serve"]["build"] == build
+    assert set(compose["volumes"]) == {"nats-data", "processor-data", "prometheus-data",
+                                       "grafana-data"}  # fmt: skip
+    for name in ("prometheus", "grafana"):  # every file mounted from deploy/ exists
+        for volume in services[name]["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (DEPLOY / source).exists(), (name, source)
+
+
+def test_prometheus_files_pass_promtool(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI needs Debian's prometheus (promtool; .ci/run installs it)")
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    rules = subprocess.run([promtool, "check", "rules", str(DEPLOY / "prometheus" / "alerts.yml")],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert rules.returncode == 0 and "4 rules found" in rules.stdout, rules.stdout + rules.stderr
+    # The config names paths inside the container: point them at real files to check it.
+    (tmp_path / "token").write_text("t\n")
+    config = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    config = config.replace("/etc/prometheus/usagectl-alerts.yml",
+                            str(DEPLOY / "prometheus" / "alerts.yml"))  # fmt: skip
+    config = config.replace("/usagectl/serve-token", str(tmp_path / "token"))
+    (tmp_path / "prometheus.yml").write_text(config)
+    check = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_deploy_readme_mentions_every_file() -> None:

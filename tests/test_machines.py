@@ -109,22 +109,16 @@ def test_machines_without_read_model_is_one_line(env: Env) -> None:
 
 
 def test_doctor_names_refused_credentials_without_printing_them(tmp_path: Path) -> None:
-    import subprocess
+    from usagectl.processors.embedded import start_server
 
-    from usagectl.processors.embedded import free_port, server_binary
-
-    port = free_port()
-    server = subprocess.Popen(
-        [server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd",
-         str(tmp_path / "store"), "--user", "hub-user", "--pass", "right-secret-pw"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    server, port, _ = start_server(
+        ["-js", "-a", "127.0.0.1", "-p", "-1", "-sd", str(tmp_path / "store"),
+         "--user", "hub-user", "--pass", "right-secret-pw"],
+        tmp_path / "ports", tmp_path / "hub.log",
     )  # fmt: skip
     try:
         env = make_env(tmp_path / "m", f"nats://127.0.0.1:{port}")
         env.extra |= {"USAGECTL_NATS_USER": "hub-user", "USAGECTL_NATS_PASSWORD": "wrong-pw-xyz"}
-        import time
-
-        time.sleep(0.5)
         proc = env.run("doctor", check=False)
         assert proc.returncode == 1
         assert "refused our credentials" in proc.stdout

@@ -7,7 +7,7 @@ recorded in shared/reference/ccusage-behaviour.md §4; ours must agree wherever 
 from __future__ import annotations
 
 import pytest
-from usagectl.projections.price_table import FAST_MULTIPLIERS, LONG_CONTEXT_PRICES, PRICES
+from usagectl.projections.price_table import ROWS
 from usagectl.projections.pricing import (
     cost_usd,
     entry_cost,
@@ -87,13 +87,17 @@ def test_table_rates(
 
 def test_one_hour_write_is_twice_input_everywhere() -> None:
     # ccusage hard-codes 1h = 2x input; a table row breaking this would silently diverge.
-    for key, (inp, _out, _w5, w1, _read) in PRICES.items():
-        assert w1 == pytest.approx(2 * inp), key
+    for row in ROWS:
+        inp, _out, _w5, w1, _read = row.rates
+        assert w1 == pytest.approx(2 * inp), row.keys
+        if row.band is not None:
+            assert row.band[1][3] == pytest.approx(2 * row.band[1][0]), row.keys
 
 
-def test_side_tables_only_name_known_ids() -> None:
-    assert set(LONG_CONTEXT_PRICES) <= set(PRICES)
-    assert set(FAST_MULTIPLIERS) <= set(PRICES)
+def test_every_row_says_where_it_comes_from_and_dates_are_iso() -> None:
+    for row in ROWS:
+        assert row.source, row.keys
+        assert row.since is None or (len(row.since) == 10 and row.since[4] == "-"), row.keys
 
 
 # --- model-id resolution --------------------------------------------------------------------

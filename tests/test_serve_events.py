@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -162,9 +161,7 @@ def test_open_streams_end_when_the_server_stops(served: Served) -> None:
     refused = events(served)
     assert refused.status == 429
     refused.close()
-    started = time.monotonic()
     assert served.stop() == 0
-    assert time.monotonic() - started < 5
     for s in streams + more:
         with pytest.raises((EOFError, OSError)):
             s.until("usage", timeout=5)

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import USAGECTL, Env
 from corpus import generate
+from ports import free_port
 from resilience import wait_for
-from usagectl.processors.embedded import free_port
 
 ATTACKERS = 1100
 

@@ -24,7 +24,7 @@ from hubs import (
     jetstream_streams,
     wait_until,
 )
-from usagectl.processors.embedded import free_port
+from ports import free_port
 
 
 def from_generated(where: Path, name: str, member_dir: Path) -> Env:
@@ -70,7 +70,7 @@ def test_hub_and_two_machines_as_readme_says(tmp_path: Path, auth: str) -> None:
                            capture_output=True, text=True, env=clean)  # fmt: skip
     assert again.returncode == 1 and "--force" in again.stderr  # never overwritten silently
 
-    hub = Hub(out / "hub.conf", port, free_port(), tmp_path / "hub.log").start()
+    hub = Hub(out / "hub.conf", port, 0, tmp_path / "hub.log").start()
     admin = from_generated(tmp_path, "hub", out / "hub")
     processor = admin.popen("processor")
     laptop = from_generated(tmp_path, "laptop", out / "machines" / "laptop")
@@ -79,7 +79,7 @@ def test_hub_and_two_machines_as_readme_says(tmp_path: Path, auth: str) -> None:
     up: subprocess.Popen[bytes] | None = None
     watch: Watch | None = None
     try:
-        wait_until(lambda: "USAGECTL" in jetstream_streams(hub), 20, "the hub's streams")
+        wait_until(lambda: "USAGECTL" in jetstream_streams(hub), 120, "the hub's streams")
         t_laptop = generate(laptop.claude, seed=41, sessions=5, days=2)["totals"]["totalTokens"]
         t_desktop = generate(desktop.claude, seed=42, sessions=5, days=2)["totals"]["totalTokens"]
         laptop.run("sync")
@@ -95,8 +95,8 @@ def test_hub_and_two_machines_as_readme_says(tmp_path: Path, auth: str) -> None:
         up = laptop.popen("up")
         watch = Watch([USAGECTL, "watch", "--json", "--refresh", "0.5"], desktop.vars(),
                       tmp_path / "watch.log")  # fmt: skip
-        watch.wait_for(lambda line: True, 20)
-        wait_until(lambda: "following transcripts" in laptop.log("up"), 20, "laptop's up")
+        watch.wait_for(lambda line: True, 120)
+        wait_until(lambda: "following transcripts" in laptop.log("up"), 120, "laptop's up")
         time.sleep(0.5)  # the file watcher starts just after that line
         append_live(laptop.claude, 1, 4321)
         seen = watch.wait_for(
@@ -105,8 +105,8 @@ def test_hub_and_two_machines_as_readme_says(tmp_path: Path, auth: str) -> None:
         assert seen["block"] is not None
 
         total = t_laptop + t_desktop + 4321 + 13
-        wait_until(lambda: daily_total(laptop) == total, 20, "laptop's read model")
-        wait_until(lambda: daily_total(admin) == total, 20, "the hub's read model")
+        wait_until(lambda: daily_total(laptop) == total, 120, "laptop's read model")
+        wait_until(lambda: daily_total(admin) == total, 120, "the hub's read model")
         phone.run("replay")
         assert daily_total(phone) == total
         denied = phone.run("sync", check=False)

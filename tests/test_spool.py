@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +19,25 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 def event(writer: int, n: int) -> Limit:
     return Limit(event_id=f"w{writer}-{n:04d}", ts=T0 + timedelta(seconds=n), machine=f"m{writer}",
                  account="a", session_id="s", five_hour_pct=float(n))  # fmt: skip
+
+
+class Drains:
+    """How many drains published something; a writer waits for the next one (so drains and
+    writes interleave by construction, not by timing)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._changed = threading.Condition()
+
+    def one_more(self) -> None:
+        with self._changed:
+            self.count += 1
+            self._changed.notify_all()
+
+    def wait_for_one_after(self, seen: int) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.count > seen, timeout=60):
+                raise AssertionError("no drain published the spooled events within 60 s")
 
 
 async def stored_ids(js: object, bus: BusSettings) -> list[str]:
@@ -43,26 +61,31 @@ async def test_concurrent_appends_while_draining_lose_nothing(
     try:
         js = nc.jetstream()
         await ensure_streams(js, bus)
-        writers, each = 4, 150
+        writers, each, chunk = 4, 150, 15
         done = threading.Event()
+        drains = Drains()
 
         def write(w: int) -> None:
+            seen = drains.count
             for n in range(each):
                 while not append(spool_path(tmp_path), event(w, n)):
                     pass  # busy for a moment: the statusline would drop it, the test retries
-                time.sleep(0.001)  # spread the writes over many drains
+                if n % chunk == chunk - 1:  # a drain takes some before this writer goes on
+                    drains.wait_for_one_after(seen)
+                    seen = drains.count
 
         threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
         for t in threads:
             t.start()
 
         async def drain_while_writing() -> int:
-            sent = busy = 0
+            sent = 0
             while not done.is_set():
                 got = await drain(js, bus.prefix, tmp_path)
-                sent, busy = sent + got, busy + (got > 0)
+                sent += got
+                if got:
+                    drains.one_more()
                 await asyncio.sleep(0.001)
-            assert busy > 10, "the drains did not overlap the writes"
             return sent
 
         draining = asyncio.create_task(drain_while_writing())
@@ -70,6 +93,7 @@ async def test_concurrent_appends_while_draining_lose_nothing(
         done.set()
         sent = await draining + await drain(js, bus.prefix, tmp_path)
         assert sent == writers * each and not pending(tmp_path)
+        assert drains.count >= each // chunk, "the drains did not overlap the writes"
         ids = await stored_ids(js, bus)
         assert sorted(ids) == sorted(f"w{w}-{n:04d}" for w in range(writers) for n in range(each))
         for w in range(writers):  # each writer's events arrive in the order written

@@ -117,18 +117,17 @@ def test_garbage_or_missing_input_still_prints_a_line(env: Env) -> None:
 
 
 def test_an_open_stdin_never_hangs_it(env: Env) -> None:
-    start = time.monotonic()
     proc = subprocess.Popen([USAGECTL, "statusline"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, env=env.vars())  # fmt: skip
     assert proc.stdin is not None and proc.stdout is not None
     try:
-        out = proc.stdout.read()  # returns when it exits, while its stdin is still open
+        proc.wait(timeout=60)  # it exits while its stdin is still open
+        out = proc.stdout.read()
     finally:
         proc.stdin.close()
         proc.stdout.close()
-        proc.wait(timeout=10)
+        proc.kill()
     assert proc.returncode == 0 and out.decode().startswith("🤖 ")
-    assert time.monotonic() - start < 5
 
 
 def rate_limits(five: float, seven: float) -> dict[str, Any]:
@@ -149,7 +148,7 @@ def test_rate_limits_are_spooled_then_synced_and_split_by_machine(env: Env) -> N
     env.extra["USAGECTL_NATS_URL"] = "nats://127.0.0.1:1"
     stdin = status_json("lap", rate_limits(40, 12.5))
     line = statusline(env, stdin)
-    assert line.endswith("📊 5h 40% · 7d 12%") or line.endswith("📊 5h 40% · 7d 13%")
+    assert line.endswith("📊 5h 40.0% · 7d 12.5%")  # one decimal, as on every surface
     statusline(env, stdin)  # the same figures again: not spooled twice
     spooled = (env.home / "spool" / "limits.jsonl").read_text().splitlines()
     assert len(spooled) == 1
@@ -190,12 +189,12 @@ def test_up_publishes_what_the_statusline_spools_while_it_runs(env: Env) -> None
     write_recent(env.claude, SESSION, [(20, 100, 2000), (5, 100, 2000)], "up")
     proc = env.popen("up")
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while env.run("blocks", "--json", check=False).returncode != 0:
             assert time.monotonic() < deadline, env.log("up")
             time.sleep(0.1)
         statusline(env, status_json(SESSION, rate_limits(33, 21)))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 120
         while "limits" not in env.json("blocks"):
             assert time.monotonic() < deadline, "the spooled limit never reached the read model"
             time.sleep(0.1)
@@ -253,6 +252,13 @@ def test_install_refuses_a_foreign_status_line_unless_forced(tmp_path: Path) -> 
     env.run("statusline", "--install", "--force")
     assert settings_of(path) == {"statusLine": OURS, "a": 1}
     assert settings_of(backups(path)[0]) == theirs
+    # Uninstalling puts back what --force replaced (and only the statusLine: "a" stays as set).
+    with_change = settings_of(path) | {"a": 2}
+    path.write_text(json.dumps(with_change))
+    out = env.run("statusline", "--uninstall").stdout
+    assert "put back" in out and "my-status.sh" in out
+    assert settings_of(path) == theirs | {"a": 2}
+    assert "left as is" in env.run("statusline", "--uninstall").stdout  # theirs again
 
 
 def test_install_default_paths_and_explicit_settings(tmp_path: Path) -> None:

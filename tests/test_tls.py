@@ -4,7 +4,6 @@ Certificates are made here (cryptography); real nats-servers, real usagectl proc
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -48,11 +47,9 @@ def test_tls_hub_verified_against_the_configured_ca(tmp_path: Path, pki: Pki) ->
         # Trusting another CA, or only the system's, the hub's certificate does not verify.
         for ca in (str(pki.other_ca), None):
             other = tls_member(tmp_path / f"other-{ca is None}", "laptop", hub, tls_ca=ca)
-            started = time.monotonic()
-            proc = other.run("sync", check=False)
+            proc = other.run("sync", check=False, timeout=60)
             assert proc.returncode == 1
             assert "TLS certificate did not verify" in one_line(proc.stderr), proc.stderr
-            assert time.monotonic() - started < 5
         assert hub.log_text().count("TLS handshake error") <= 2 + 2  # once per attempt
     finally:
         hub.kill()
@@ -80,12 +77,10 @@ def test_committed_tls_hub_mutual_tls_end_to_end(tmp_path: Path, pki: Pki) -> No
         # Without a client certificate the hub does not let it in: one line, no retries.
         bare = tls_member(tmp_path / "bare", "laptop", hub, user="laptop",
                           password=secrets[1], tls_ca=str(pki.ca))  # fmt: skip
-        started = time.monotonic()
-        proc = bare.run("sync", check=False)
+        proc = bare.run("sync", check=False, timeout=60)
         assert proc.returncode == 1
         line = one_line(proc.stderr)
         assert "client certificate" in line, line
-        assert time.monotonic() - started < 8
         outputs.append(proc.stderr)
         # A key without its certificate is a configuration error, said plainly.
         broken = tls_member(tmp_path / "broken", "laptop", hub, user="laptop",
@@ -107,7 +102,7 @@ def test_generated_mutual_tls_hub_end_to_end(tmp_path: Path, pki: Pki) -> None:
     import subprocess
 
     from conftest import USAGECTL
-    from usagectl.processors.embedded import free_port
+    from ports import free_port
 
     port, out = free_port(), tmp_path / "usagectl-hub"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("USAGECTL_")}
@@ -120,7 +115,7 @@ def test_generated_mutual_tls_hub_end_to_end(tmp_path: Path, pki: Pki) -> None:
     )  # fmt: skip
     assert gen.returncode == 0, gen.stderr
     assert "client-cert.pem and client-key.pem" in gen.stdout
-    hub = Hub(out / "hub.conf", port, free_port(), tmp_path / "hub.log", scheme="tls").start()
+    hub = Hub(out / "hub.conf", port, 0, tmp_path / "hub.log", scheme="tls").start()
     try:
         envs = []
         for name, member in (("hub", out / "hub"), ("laptop", out / "machines" / "laptop")):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-from conftest import USAGECTL, Env, NatsServer, make_env
+from conftest import USAGECTL, Env, NatsServer, make_env, system_tool
 from usagectl.processors.bus import BusSettings, connect, ensure_streams, stream_last_seq
 from usagectl.processors.live_source import follow_stream, load_snapshot
 from usagectl.processors.processor import Processor
@@ -131,24 +130,25 @@ def _append(env: Env, project: str, n: int, out: int) -> None:
                                  out=out))  # fmt: skip
 
 
-def _screen(session: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+def _screen(tmux: list[str]) -> str:
+    return subprocess.run([*tmux, "capture-pane", "-p", "-t", "watch"], capture_output=True,
                           text=True, check=True).stdout  # fmt: skip
 
 
-def _until(predicate: object, timeout: float) -> None:
+def _until(predicate: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return
         time.sleep(0.1)
-    raise AssertionError("timed out")
+    raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_watch_in_tmux_shows_both_machines_projects_and_the_limit_warning(
     tmp_path: Path, nats_server: NatsServer
 ) -> None:
+    # A tmux server of this test's own: nothing else's sessions or settings reach it.
+    tmux = [system_tool("tmux", package="tmux"), "-S", str(tmp_path / "tmux.sock")]
     laptop = make_env(tmp_path / "laptop", nats_server.url)
     laptop.machine = "laptop"
     desktop = make_env(tmp_path / "desktop", nats_server.url)
@@ -156,30 +156,36 @@ def test_watch_in_tmux_shows_both_machines_projects_and_the_limit_warning(
     _append(laptop, "alpha", 1, 100)
     _append(desktop, "beta", 2, 100)
     ups = [laptop.popen("up"), desktop.popen("up")]
-    session = f"watch-{tmp_path.name}"[:50]
     env_args = [f"{k}={v}" for k, v in laptop.vars().items() if k.startswith(("USAGECTL", "HOME",
                 "CLAUDE", "TZ"))]  # fmt: skip
     cmd = ["env", "-u", "COLUMNS", "-u", "LINES", *env_args, USAGECTL, "watch",
            "--token-limit", "20000", "--refresh", "0.5"]  # fmt: skip
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "50",
+    subprocess.run([*tmux, "new-session", "-d", "-s", "watch", "-x", "120", "-y", "50",
                     " ".join(cmd)], check=True)  # fmt: skip
     try:
-        _until(lambda: "alpha" in _screen(session) and "beta" in _screen(session), 60)
+        _until(
+            lambda: "alpha" in _screen(tmux) and "beta" in _screen(tmux),
+            120,
+            "both machines' projects on the screen",
+        )
         _append(laptop, "alpha", 3, 12_000)
         _append(desktop, "beta", 4, 9_000)
-        _until(lambda: "21,400" in _screen(session), 30)
-        _until(lambda: "LIMIT EXCEEDED" in _screen(session), 20)
-        screen = _screen(session)
+        _until(lambda: "21,400" in _screen(tmux), 120, "the new total 21,400 on the screen")
+        _until(lambda: "LIMIT EXCEEDED" in _screen(tmux), 120, "the limit warning")
+        screen = _screen(tmux)
         assert "laptop" in screen and "desktop" in screen
 
         def active_tokens() -> int | None:
             # The read model follows the stream a moment behind the live view.
-            blocks = json.loads(laptop.run("blocks", "--active", "--json").stdout)["blocks"]
+            proc = laptop.run("blocks", "--active", "--json", check=False)
+            if proc.returncode != 0:  # no read model yet: the processor is still starting
+                return None
+            blocks = json.loads(proc.stdout)["blocks"]
             return blocks[0]["totalTokens"] if blocks else None
 
-        _until(lambda: active_tokens() == 21_400, 20)
+        _until(lambda: active_tokens() == 21_400, 120, "the active block at 21,400 tokens")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+        subprocess.run([*tmux, "kill-server"], check=False)
         for proc in ups:
             proc.terminate()
             proc.wait(timeout=20)

@@ -94,7 +94,7 @@ class Receiver:
     def ids(self) -> Counter[str]:
         return Counter(b["id"] for b in self.bodies())
 
-    def wait_for(self, count: int, timeout: float = 30) -> None:
+    def wait_for(self, count: int, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while len(self.posts) < count:
             if time.monotonic() > deadline:

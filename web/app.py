@@ -20,6 +20,7 @@ from usagectl.processors.readmodel import NoReadModel
 
 from . import live
 from .api import ENDPOINTS, HUB_ERRORS, Endpoint, ServerState, json_response
+from .metrics import metrics_route
 from .openapi import spec
 from .params import EVENTS, BadRequest, parse
 from .security import Guard, RateLimiter
@@ -142,7 +143,8 @@ def build_app(state: ServerState, *, token: str | None, loopback: bool,
         return json_response(document)
 
     routes: list[Any] = [*_page(), *(_route(state, ep) for ep in ENDPOINTS), _events(state),
-                         Route("/api/openapi.json", openapi, methods=["GET"])]  # fmt: skip
+                         Route("/api/openapi.json", openapi, methods=["GET"]),
+                         metrics_route(state)]  # fmt: skip
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error,
                                                        Exception: _server_error})  # fmt: skip
     return Guard(app, token=token, loopback=loopback, limiter=limiter)

@@ -15,8 +15,15 @@ from usagectl.processors.blockstore import read_blocks
 from usagectl.processors.readmodel import Filters
 from usagectl.processors.schema import ACCOUNT_SCOPE, MACHINE_SCOPE
 from usagectl.projections.blockreport import block_json
-from usagectl.projections.blocks import Block, is_active, session_ms
-from usagectl.projections.reports import Period, group_rollups, iso_ms, period_of, week_start
+from usagectl.projections.blocks import Block, is_active, session_ms, shown_rate
+from usagectl.projections.reports import (
+    Period,
+    group_rollups,
+    iso_ms,
+    period_of,
+    unpriced_models,
+    week_start,
+)
 
 from .queries import active_machines, recent_sessions, top_projects
 
@@ -61,6 +68,15 @@ def _active(blocks: list[Block], now_ms: int) -> Block | None:
     return found[-1] if found else None
 
 
+def _shown(block: Block, now_ms: int) -> dict[str, Any]:
+    """``blocks --json``'s shape, with the rate and projection people are shown (none until
+    the block's activity spans MIN_RATE_SPAN_MS, as in watch, dash and the statusline)."""
+    out = block_json(block, now_ms, LENGTH_MS)
+    if shown_rate(block, now_ms, LENGTH_MS) is None:
+        out.update(burnRate=None, projection=None)
+    return out
+
+
 def current_blocks(conn: sqlite3.Connection, account: str, now_ms: int) -> dict[str, Any]:
     """The active block account-wide (the official window is per account) and per machine,
     in ``blocks --json``'s shape, with burn rate and projection."""
@@ -72,9 +88,9 @@ def current_blocks(conn: sqlite3.Connection, account: str, now_ms: int) -> dict[
         mine = _active(read_blocks(conn, (MACHINE_SCOPE, account, machine), LENGTH_MS, since),
                        now_ms)  # fmt: skip
         if mine is not None:
-            machines.append({"machine": machine, "block": block_json(mine, now_ms, LENGTH_MS)})
+            machines.append({"machine": machine, "block": _shown(mine, now_ms)})
     return {
-        "account": None if block is None else block_json(block, now_ms, LENGTH_MS),
+        "account": None if block is None else _shown(block, now_ms),
         "machines": machines,
     }
 
@@ -103,6 +119,7 @@ def dashboard(
         "week": _sum(periods, week, today),
         "month": _sum(periods, month, today),
         "days": _days(periods, first, today),
+        "unpriced": unpriced_models(found),
         "models": sorted(models, key=lambda m: (-models[m], m)),
         "blocks": current_blocks(conn, account, now_ms),
         "limits": readmodel.official_limits(conn, account, now_ms, LENGTH_MS),

@@ -23,8 +23,14 @@ function tokens(n) {
   if (n >= 1e4) return (n / 1e3).toFixed(1) + "k tokens";
   return n.toLocaleString("en-US") + " tokens";
 }
+const dayOf = (d) => new Intl.DateTimeFormat("en-CA", {timeZone: TZ}).format(d);
+// A time carries its day when it is not today (a 7-day reset is days away).
 const clock = (iso) => iso ? new Intl.DateTimeFormat("en-GB",
-  {timeZone: TZ, hour: "2-digit", minute: "2-digit"}).format(new Date(iso)) : "–";
+  {timeZone: TZ, hour: "2-digit", minute: "2-digit",
+   ...(dayOf(new Date(iso)) === dayOf(new Date()) ? {} : {weekday: "short"})})
+  .format(new Date(iso)) : "–";
+// One rounding on every surface (statusline, watch, dash, reports): one decimal.
+const pct = (x) => x.toFixed(1) + "%";
 function ago(iso) {
   if (!iso) return "never";
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
@@ -95,7 +101,7 @@ async function load(after) {
     state.data = data;
     if (state.lastId === null) state.lastId = data.seq;
     render(data);
-    setStatus(`all machines · ${TZ}`);
+    liveStatus(data.machines);
     if (!state.events) follow();
   } catch (err) {
     if (err instanceof Unauthorised) askForToken();
@@ -105,6 +111,12 @@ async function load(after) {
     state.loading = false;
     if (state.wanted !== null) { const next = state.wanted; state.wanted = null; load(next); }
   }
+}
+
+// Nothing keeps the read model current without a producer: say so, as watch and dash do.
+function liveStatus(machines) {
+  const live = (machines || []).some((m) => m.status === "online");
+  setStatus(live ? `all machines · ${TZ}` : `not live: start \`usagectl up\` · ${TZ}`, !live);
 }
 
 let timer = null;
@@ -122,6 +134,7 @@ function render(d) {
     $(key + "-tokens").textContent = tokens(d[key].totalTokens) +
       (key === "today" ? "" : ` since ${d[key].from}`);
   }
+  renderUnpriced(d.unpriced || []);
   renderChart(d);
   renderBlock(d);
   renderSessions(d.sessions);
@@ -226,7 +239,7 @@ function official(limits) {
     const w = limits && limits[key];
     if (!w) continue;
     const pct = Math.max(0, Math.min(100, w.usedPercentage));
-    rows.push([label, el("span", {}, `${w.usedPercentage.toFixed(0)}% used` +
+    rows.push([label, el("span", {}, `${pct(w.usedPercentage)} used` +
       (w.resetsAt ? `, resets ${clock(w.resetsAt)}` : "") + (w.expired ? " (expired)" : ""),
       el("span", {class: "bar", role: "presentation"}, el("span", {style: null}, "")))]);
     rows[rows.length - 1][1].querySelector(".bar > span").style.width = pct + "%";
@@ -241,7 +254,7 @@ function renderBlock(d) {
   if (!b) facts.unshift(["account", el("span", {class: "empty"}, "No activity in the last 5 hours.")]);
   fill("block", el("dl", {class: "kv"}, ...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
   const byMachine = d.limits && d.limits.byMachine || [];
-  table("machine-blocks", [["machine"], ["cost", "num"], ["tokens", "num opt"], ["burn", ""],
+  table("machine-blocks", [["machine"], ["block cost", "num"], ["tokens", "num opt"], ["burn", ""],
     ["projected", "num opt"], ["official %", "num"]],
   d.blocks.machines.map(({machine, block}) => {
     const share = byMachine.find((x) => x.machine === machine);
@@ -249,13 +262,13 @@ function renderBlock(d) {
     return [machine, money(block.costUSD), count(block.totalTokens),
       el("span", {class: "level-" + level(tpm)}, level(tpm)),
       block.projection ? money(block.projection.totalCost) : "–",
-      share ? share.fiveHourPercentage.toFixed(0) + "%" : "–"];
+      share ? pct(share.fiveHourPercentage) : "–"];
   }), "No machine has an active block.");
 }
 
 function renderSessions(sessions) {
   table("sessions", [["session"], ["project", "path"], ["machine", "opt"], ["last", ""],
-    ["cost", "num"]],
+    ["session total", "num"]],
     sessions.map((s) => [s.sessionId.slice(0, 8), folder(s.project), s.machine,
       ago(s.lastActivity), money(s.totalCost)]), "No sessions in the last 5 hours.");
 }
@@ -281,6 +294,15 @@ function renderMachines(machines, blocks) {
       : "No producer heartbeats yet."));
   }
   fill("machines", ...items);
+}
+
+function renderUnpriced(unpriced) {
+  // Models without a price are not free: their cost is missing from every figure above.
+  const box = $("unpriced");
+  box.hidden = !unpriced.length;
+  box.textContent = unpriced.length ? "Not in these costs (no price known): " + unpriced.map(
+    (u) => `${u.model} · ${count(u.totalTokens)} tokens`).join("; ") +
+    " — `usagectl prices update` may know them." : "";
 }
 
 function renderAlerts(alerts) {
@@ -309,6 +331,7 @@ function onEvent(type, id, data) {
     list.sort((a, b) => a.machine.localeCompare(b.machine));
     state.data.machines = list;
     renderMachines(list, state.data.blocks);
+    liveStatus(list);
   } else if (type === "alert" && state.data) {
     state.data.alerts = [data, ...state.data.alerts].slice(0, 20);
     renderAlerts(state.data.alerts);
