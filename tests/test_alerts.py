@@ -124,9 +124,14 @@ def test_sync_sends_one_post_per_rule_and_window_with_the_reports_figures(
     assert "replayed alerts" in replayed.stderr
     assert len(receiver.posts) == len(want)
     again = listed(env)
-    assert {k: (v["value"], v["latest"], v["status"]) for k, v in again.items()} == {
-        k: (v["value"], v["latest"], v["status"]) for k, v in alerts.items()
-    }
+
+    def figures(listing: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+        # A new-machine window lasts 10 minutes from the machine's first usage: on a busy
+        # machine it may close between the sync and the replay, so its status is not compared.
+        return {k: (v["value"], v["latest"], None if k.startswith("new-machine@") else
+                    v["status"]) for k, v in listing.items()}  # fmt: skip
+
+    assert figures(again) == figures(alerts)
     assert all(d["status"] == "sent" for a in again.values() for d in a["deliveries"].values())
 
 

@@ -26,6 +26,9 @@ from serving import Served, serve, wait_for
 from usagectl.processors.bus import BusSettings, connect, ensure_streams
 from usagectl.projections.events import Limit, encode, subject
 
+# The tests share one served world and build on each other's events: one worker, in order.
+pytestmark = pytest.mark.xdist_group("metrics")
+
 NOW = datetime.now(UTC)
 
 

@@ -33,6 +33,9 @@ from serving import is_listening, serve, wait_for
 from usagectl.producers.otlp import BadPayload, decode_logs
 from usagectl.projections.ledger import counted_entries, fold, group_id, to_entry
 
+# The tests share one served world and build on each other's events: one worker, in order.
+pytestmark = pytest.mark.xdist_group("otlp")
+
 NOW = datetime.now(UTC).replace(microsecond=0)
 MODEL = "claude-sonnet-4-5-20250929"
 
