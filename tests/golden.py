@@ -23,10 +23,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import USAGECTL, Env, make_env, start_server  # noqa: E402
-from corpus import generate  # noqa: E402
-from hookdata import recording, send  # noqa: E402
-from serving import Served, serve  # noqa: E402
+from conftest import USAGECTL, Env, make_env, start_server
+from corpus import generate
+from hookdata import recording, send
+from serving import Served, serve
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 START = "2026-09-01"
@@ -68,8 +68,10 @@ RAW: dict[str, tuple[str, ...]] = {
 }
 API: dict[str, tuple[str, dict[str, str]]] = {
     "api-daily": ("/api/daily", {}),
-    "api-daily-filters": ("/api/daily", {"timezone": "UTC", "since": "2026-09-03",
-                                         "until": "20260905", "order": "desc"}),
+    "api-daily-filters": (
+        "/api/daily",
+        {"timezone": "UTC", "since": "2026-09-03", "until": "20260905", "order": "desc"},
+    ),
     "api-weekly": ("/api/weekly", {"start_of_week": "monday", "mode": "display"}),
     "api-monthly": ("/api/monthly", {"timezone": "Asia/Tokyo"}),
     "api-sessions": ("/api/sessions", {"machine": "desktop"}),
@@ -90,11 +92,18 @@ API: dict[str, tuple[str, dict[str, str]]] = {
     "api-bad-zone": ("/api/blocks", {"timezone": "Mars/Base"}),
     "api-unknown": ("/api/nothing", {}),
 }
-# Keys whose values move with the clock or the run, wherever they appear.
+# Values that move with the clock or the run, wherever they appear: heartbeats and what follows
+# from them (online/offline, seconds since), the plan files' times and ids (written at run time,
+# under the run's directory), tool durations (hook pairs timed at run time), the server's and
+# trends' ``now`` and the windows it starts (``from``/``split``/``elapsedDays``), hub sequences.
+# The run's temporary directory reads ``<root>`` in every output.
 MASKED = frozenset({
-    "lastBeat", "ago", "online", "ageSeconds", "age_s", "lastSeen", "seq", "sequence",
-    "generatedAt", "now", "uptime", "started", "startedAt", "last_seen", "last_beat",
+    "lastHeartbeat", "lastSeen", "secondsSinceHeartbeat", "online", "offline",
+    "createdAt", "optimizedAt", "startedAt", "ts", "eventId",
+    "p50DurationMs", "p95DurationMs",
+    "now", "from", "split", "elapsedDays", "seq", "readModelSeq",
 })  # fmt: skip
+MASKED_VALUES = frozenset({"online", "offline"})  # a machine's status
 
 
 def build(root: Path) -> tuple[Env, Any]:
@@ -127,6 +136,8 @@ def watch_frame(env: Env) -> bytes:
     finally:
         proc.kill()  # only its first frame matters here
         proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 @contextmanager
@@ -139,6 +150,13 @@ def served(env: Env) -> Iterator[Served]:
 
 
 def record(env: Env) -> dict[str, bytes]:
+    """Every output by name, with the run's directory written ``<root>``."""
+    return {
+        k: v.replace(str(env.root.parent).encode(), b"<root>") for k, v in _outputs(env).items()
+    }
+
+
+def _outputs(env: Env) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for name, args in CLI.items():
         out[name] = env.run(*args, "--json").stdout.encode()
@@ -153,9 +171,13 @@ def record(env: Env) -> dict[str, bytes]:
     return out
 
 
+def _moves(key: str, value: Any) -> bool:
+    return key in MASKED or (key == "status" and value in MASKED_VALUES)
+
+
 def _mask(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: "<masked>" if k in MASKED else _mask(v) for k, v in value.items()}
+        return {k: "<masked>" if _moves(k, v) else _mask(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_mask(v) for v in value]
     return value
@@ -165,15 +187,14 @@ def masked(body: bytes) -> bytes:
     """``body`` with MASKED values replaced; the bytes unchanged when it is not JSON."""
     head, sep, rest = body.partition(b"\n") if body[:1].isdigit() else (b"", b"", body)
     try:
-        lines = [json.loads(line) for line in rest.splitlines() if line.strip()]
-    except ValueError:
-        return body
-    if not lines:
-        return body
-    try:
         whole = [json.loads(rest)]
     except ValueError:
-        whole = lines
+        try:  # JSON Lines
+            whole = [json.loads(line) for line in rest.splitlines() if line.strip()]
+        except ValueError:
+            return body  # CSV, text
+    if not whole:
+        return body
     return head + sep + "\n".join(json.dumps(_mask(x)) for x in whole).encode()
 
 
