@@ -9,9 +9,8 @@ import re
 from typing import Annotated, Any
 
 import typer
-
-from . import config
-from .settings import load_settings
+from usagectl.processors.app import config
+from usagectl.processors.app.settings import load_settings
 
 group = typer.Typer(help="The config file (config.toml in the data directory) and its overrides.")
 MASK = "********"

@@ -11,8 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-
-from .settings import Settings, load_settings
+from usagectl.processors.app.settings import Settings, load_settings
 
 group = typer.Typer(help="Plug-in consumers: list them, run one, replay one.")
 err_console = Console(stderr=True)
@@ -61,9 +60,8 @@ async def _lags(settings: Settings, names: list[str]) -> dict[str, Any]:
 def collect(settings: Settings) -> list[dict[str, Any]]:
     import asyncio
 
+    from usagectl.processors.app.consumer_host import context_for
     from usagectl.processors.consumers import ConsumerError, installed, load, progress
-
-    from .consumer_run import context_for
 
     found = installed()
     lags = asyncio.run(_lags(settings, list(found))) if found else {}
@@ -116,8 +114,8 @@ def list_consumers(json_out: Annotated[bool, typer.Option("--json")] = False) ->
 def run(name: Annotated[str, typer.Argument(help="the consumer's name (see consumers list)")]
         ) -> None:  # fmt: skip
     """Run one consumer until Ctrl-C (`up` and `sync` run the enabled ones themselves)."""
-    from .children import run_role
-    from .consumer_run import run_consumer
+    from usagectl.processors.app.consumer_host import run_consumer
+    from usagectl.processors.app.processor_child import run_role
 
     run_role(lambda stop, parent: run_consumer(load_settings(), name, stop, parent))
 
@@ -125,8 +123,9 @@ def run(name: Annotated[str, typer.Argument(help="the consumer's name (see consu
 @group.command("replay")
 def replay(name: Annotated[str, typer.Argument(help="the consumer's name")]) -> None:
     """Rebuild one consumer's tables from the stream's start (it sends nothing again)."""
+    from usagectl.processors.app.consumer_host import run_replay
+
     from .app import run_async
-    from .consumer_run import run_replay
 
     stats = run_async(run_replay(load_settings(), name))
     err_console.print(f"replayed {name}: {stats.events:,} events, up to stream seq {stats.seq:,}")

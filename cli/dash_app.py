@@ -14,11 +14,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
+from usagectl.processors.app.settings import Settings
 
 from .dash_data import local_day, step
 from .dash_live import Request, run_live, wall_ms
 from .dash_render import DashState, daily_panel, detail_view, header, help_view, sessions_panel
-from .settings import Settings
 
 
 class HelpScreen(ModalScreen[None]):

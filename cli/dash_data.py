@@ -11,10 +11,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from usagectl.processors import readmodel
+from usagectl.processors.app.usage_reports import period_report, session_report
 from usagectl.projections.alerts import BUDGETS, Rule
 from usagectl.projections.reports import week_start
-
-from .reports import period_report, session_report
 
 VIEWS = ("day", "week", "month")
 TOKEN_KINDS = (
@@ -137,7 +136,7 @@ class Detail:
 
 def read_detail(conn: sqlite3.Connection, tz: ZoneInfo, now_ms: int, view: str, anchor: date,
                 start_of_week: str) -> Detail:  # fmt: skip
-    from usagectl.web.reports import trends_payload
+    from usagectl.processors.app.usage_reports import trends_payload
 
     first, last = span(view, anchor, start_of_week)
     daily = period_report(conn, "daily", _params(tz, first, last))

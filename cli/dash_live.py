@@ -18,6 +18,8 @@ import msgspec
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from usagectl.processors.alert_config import AlertConfigError, parse_alerts
+from usagectl.processors.app.roles import hub
+from usagectl.processors.app.settings import Settings
 from usagectl.processors.live_source import follow_heartbeats, follow_stream, load_snapshot
 from usagectl.projections import live
 from usagectl.projections.alerts import Rule
@@ -36,8 +38,6 @@ from .dash_data import (
     read_overview,
 )
 from .dash_render import DashState, Liveness
-from .runtime import hub
-from .settings import Settings
 from .watch_loop import fold_message
 
 LENGTH_MS = session_ms(5.0)

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from .errors import UserError
+from usagectl.processors.app.errors import UserError
 
 group = typer.Typer(
     add_completion=False,

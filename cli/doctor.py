@@ -12,6 +12,7 @@ import nats.errors
 import typer
 from rich.console import Console
 from rich.table import Table
+from usagectl.processors.app.settings import Settings, load_settings
 from usagectl.processors.readmodel import (
     NoReadModel,
     applied_seq,
@@ -22,8 +23,6 @@ from usagectl.processors.readmodel import (
 from usagectl.processors.schema import CONSUMER
 from usagectl.producers.checkpoints import Checkpoints
 from usagectl.producers.discovery import NoDataRoots, claude_roots, session_files
-
-from .settings import Settings, load_settings
 
 app = typer.Typer(add_completion=False)
 

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from usagectl.processors.app.errors import UserError
+from usagectl.processors.app.queries import check_choice, parse_day, zone
 
-from .errors import UserError
-from .reports import Machine, Mode, Project, Tz, check_choice, parse_day, zone
+from .reports import Machine, Mode, Project, Tz
 
 app = typer.Typer(add_completion=False)
 
@@ -29,10 +30,9 @@ def export(
 ) -> None:  # fmt: skip
     """Usage rows for a date range: one per day, session, model, project or machine."""
     from usagectl.processors import readmodel
-    from usagectl.web.export import export as export_bytes
-    from usagectl.web.params import EXPORT_BY, EXPORT_FORMATS
-
-    from .settings import load_settings
+    from usagectl.processors.app.export_rows import EXPORT_BY, EXPORT_FORMATS
+    from usagectl.processors.app.export_rows import export as export_bytes
+    from usagectl.processors.app.settings import load_settings
 
     p: dict[str, Any] = {
         "format": check_choice(fmt, EXPORT_FORMATS, "--format"),

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from .errors import UserError
+from usagectl.processors.app.errors import UserError
 
 app = typer.Typer(add_completion=False)
 group = typer.Typer(
@@ -43,7 +42,7 @@ def hook() -> None:
 
 
 def _target(user: bool, project: Path | None, settings_file: Path | None) -> Path:
-    from .settings_file import default_settings_path, project_settings_path
+    from .claude_settings import default_settings_path, project_settings_path
 
     if user + (project is not None) + (settings_file is not None) > 1:
         raise UserError("choose one of --user, --project DIR and --settings PATH")

@@ -14,10 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from usagectl.processors.app.errors import UserError
 from usagectl.projections.hooks import EVENTS, NO_MATCHER
 
-from .errors import UserError
-from .settings_file import edit, runs_usagectl, usagectl_path
+from .claude_settings import edit, runs_usagectl, usagectl_path
 
 TIMEOUT_S = 10  # it returns in well under a second; a hung hook must not hold Claude Code
 

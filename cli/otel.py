@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from usagectl.processors.app.errors import UserError
 
-from .errors import UserError
+from .claude_settings import edit
 from .hooks import Project, SettingsFile, User, _target
-from .settings_file import edit
 
 group = typer.Typer(
     add_completion=False,
@@ -45,9 +45,8 @@ def env_block(endpoint: str, token: str | None) -> dict[str, str]:
 
 
 def _endpoint(given: str | None) -> str:
+    from usagectl.processors.app.settings import load_settings
     from usagectl.producers.otlp_receiver import parse_listen
-
-    from .settings import load_settings
 
     if given:
         if not given.startswith(("http://", "https://")):
@@ -64,9 +63,8 @@ def _endpoint(given: str | None) -> str:
 def _token(endpoint: str, given: str | None) -> str | None:
     from urllib.parse import urlsplit
 
-    from usagectl.web.security import access_token, is_loopback
-
-    from .settings import load_settings
+    from usagectl.processors.app.access import access_token, is_loopback
+    from usagectl.processors.app.settings import load_settings
 
     if given is not None:
         return given or None

@@ -9,8 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-
-from .settings import load_settings
+from usagectl.processors.app.settings import load_settings
 
 group = typer.Typer(
     help="Prices: the table in force; `prices update` merges LiteLLM's file over it.",
@@ -111,10 +110,10 @@ def update(
 
 def _recost(settings: Any, err: Console) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from usagectl.processors.app.locks import Busy
+    from usagectl.processors.app.roles import run_replay
 
     from .app import run_async
-    from .locks import Busy
-    from .runtime import run_replay
 
     bar = Progress(TextColumn("[bold]recost"), BarColumn(), MofNCompleteColumn(),
                    console=err, transient=True, disable=not err.is_terminal)  # fmt: skip
@@ -127,7 +126,7 @@ def _recost(settings: Any, err: Console) -> None:
         try:
             result = run_async(run_replay(settings, None, progress))
         except Busy:
-            from .errors import UserError
+            from usagectl.processors.app.errors import UserError
 
             raise UserError(
                 "the prices are kept, but another usagectl (up or processor) holds the read "

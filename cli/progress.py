@@ -10,10 +10,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
+from usagectl.processors.app.processor_child import read_model_seq
+from usagectl.processors.app.settings import Settings
 from usagectl.producers.producer import Producer, SyncStats
-
-from .children import read_model_seq
-from .settings import Settings
 
 OnProgress = Callable[[SyncStats], None]
 OnReady = Callable[[Producer], None]

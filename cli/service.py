@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from usagectl.processors.app.errors import UserError
+from usagectl.processors.app.settings import Settings, load_settings
 
 from . import service_units as su
-from .errors import UserError
-from .settings import Settings, load_settings
 
 group = typer.Typer(
     add_completion=False,
@@ -79,7 +79,7 @@ def _executable(unit: su.Unit) -> str:
         from usagectl.processors.embedded import server_binary
 
         return str(Path(server_binary()).absolute())
-    from .settings_file import usagectl_path
+    from .claude_settings import usagectl_path
 
     return usagectl_path()
 

@@ -13,8 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from .errors import UserError
-from .settings_file import default_settings_path, edit, load, runs_usagectl, usagectl_path
+from usagectl.processors.app.errors import UserError
+
+from .claude_settings import default_settings_path, edit, load, runs_usagectl, usagectl_path
 
 __all__ = ["default_settings_path", "install", "is_ours", "our_command", "uninstall"]
 

@@ -12,10 +12,9 @@ import time
 from typing import Annotated
 
 import typer
-
-from .errors import UserError
-from .reports import zone
-from .settings import load_settings
+from usagectl.processors.app.errors import UserError
+from usagectl.processors.app.queries import zone
+from usagectl.processors.app.settings import load_settings
 
 app = typer.Typer(add_completion=False)
 

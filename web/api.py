@@ -18,17 +18,16 @@ import anyio.to_thread
 import msgspec
 import nats.errors
 from starlette.responses import Response
-from usagectl.cli import reports as report_builders
-from usagectl.cli.plans import plans_report
-from usagectl.cli.settings import Settings
-from usagectl.cli.tools import tools_report
 from usagectl.processors import readmodel
+from usagectl.processors.app import usage_reports
+from usagectl.processors.app.export_rows import MEDIA_TYPES, export
+from usagectl.processors.app.settings import Settings
+from usagectl.processors.app.side_reports import plans_report, tools_report
 from usagectl.processors.bus import BusUnavailable
 
 from . import params as P
-from . import reports, sources
+from . import sources
 from .dashboard import dashboard
-from .export import MEDIA_TYPES, export
 from .live import LiveBus
 
 T = TypeVar("T")
@@ -81,20 +80,20 @@ async def read(state: ServerState, work: Callable[[sqlite3.Connection], T]) -> T
 
 def _period(kind: str) -> Handler:
     async def run(state: ServerState, p: dict[str, Any]) -> Response:
-        return json_response(await read(state, lambda c: report_builders.period_report(c, kind, p)))
+        return json_response(await read(state, lambda c: usage_reports.period_report(c, kind, p)))
 
     return run
 
 
 async def _sessions(state: ServerState, p: dict[str, Any]) -> Response:
-    return json_response(await read(state, lambda c: report_builders.session_report(c, p)))
+    return json_response(await read(state, lambda c: usage_reports.session_report(c, p)))
 
 
 async def _blocks(state: ServerState, p: dict[str, Any]) -> Response:
     account, now = state.settings.account, state.now_ms()
     P.token_limit(p["token_limit"])  # a 400 before the read model is touched
     return json_response(
-        await read(state, lambda c: report_builders.blocks_report(c, account, p, now))
+        await read(state, lambda c: usage_reports.blocks_report(c, account, p, now))
     )
 
 
@@ -109,7 +108,7 @@ async def _plans(state: ServerState, p: dict[str, Any]) -> Response:
 
 async def _limits(state: ServerState, p: dict[str, Any]) -> Response:
     account, now = state.settings.account, state.now_ms()
-    return json_response(await read(state, lambda c: reports.limits_report(c, account, now)))
+    return json_response(await read(state, lambda c: usage_reports.limits_report(c, account, now)))
 
 
 async def machines(state: ServerState) -> dict[str, Any]:
@@ -128,7 +127,7 @@ async def _alerts(state: ServerState, p: dict[str, Any]) -> Response:
 
 async def _trends(state: ServerState, p: dict[str, Any]) -> Response:
     now = state.now_ms()
-    return json_response(await read(state, lambda c: reports.trends_payload(c, p, now)))
+    return json_response(await read(state, lambda c: usage_reports.trends_payload(c, p, now)))
 
 
 def check_range(p: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
-from usagectl.cli.errors import UserError
+from usagectl.processors.app.errors import UserError
 from usagectl.processors.readmodel import NoReadModel
 
 from . import live

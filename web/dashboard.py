@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from usagectl.processors import readmodel
+from usagectl.processors.app.rollup_queries import active_machines, recent_sessions, top_projects
 from usagectl.processors.blockstore import read_blocks
 from usagectl.processors.readmodel import Filters
 from usagectl.processors.schema import ACCOUNT_SCOPE, MACHINE_SCOPE
@@ -24,8 +25,6 @@ from usagectl.projections.reports import (
     unpriced_models,
     week_start,
 )
-
-from .queries import active_machines, recent_sessions, top_projects
 
 DAYS = 30
 LENGTH_MS = session_ms(5.0)

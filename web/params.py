@@ -13,7 +13,8 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from usagectl.cli.localzone import local_zone
+from usagectl.processors.app.export_rows import EXPORT_BY, EXPORT_FORMATS
+from usagectl.processors.app.zones import local_zone
 from usagectl.projections.reports import COST_INDEX, WEEKDAYS
 
 MAX_VALUE = 256  # no legitimate value is longer; longer ones never reach a query
@@ -173,8 +174,6 @@ TRENDS = (
           maximum=3660),
     Param("day", "date", "also the hourly distribution of this local day"),
 )  # fmt: skip
-EXPORT_FORMATS = ("csv", "json", "jsonl")
-EXPORT_BY = ("day", "session", "model", "project", "machine")
 EXPORT = (
     Param("format", "choice", "file format", EXPORT_FORMATS, "csv"),
     Param("by", "choice", "one row per", EXPORT_BY, "day"),

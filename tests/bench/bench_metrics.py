@@ -37,9 +37,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from msgspec.structs import replace
-from usagectl.cli.reports import period_report
-from usagectl.cli.settings import load_settings
 from usagectl.processors import readmodel
+from usagectl.processors.app.settings import load_settings
+from usagectl.processors.app.usage_reports import period_report
 from usagectl.processors.schema import CONSUMER
 from usagectl.processors.store import apply_batch, last_seq, open_store, refresh
 from usagectl.projections.blocks import session_ms

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from .errors import UserError
+from usagectl.processors.app.errors import UserError
 
 
 def default_settings_path(env: Mapping[str, str] = os.environ) -> Path:

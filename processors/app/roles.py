@@ -38,9 +38,9 @@ from usagectl.producers.plans import PlanScanner
 from usagectl.producers.producer import Producer, SyncStats
 from usagectl.producers.spool import drain, drain_forever
 
-from .children import ProcessorChild
 from .consumer_children import ConsumerChildren
 from .locks import Busy, exclusive
+from .processor_child import ProcessorChild
 from .settings import Settings
 
 POLL_S = 0.2

@@ -14,11 +14,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from usagectl.cli.reports import session_periods
 from usagectl.processors.readmodel import Filters
 from usagectl.projections.reports import COST_INDEX, Period, local_date, totals_json
 
-from .queries import rollups_by
+from .rollup_queries import rollups_by
+from .usage_reports import session_periods
 
 NUMBERS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens",
            "totalTokens", "totalCost")  # fmt: skip
@@ -29,6 +29,8 @@ KEYS = {
     "machine": ("machine",),
     "session": ("sessionId", "projectPath", "machine", "firstActivity", "lastActivity"),
 }
+EXPORT_FORMATS = ("csv", "json", "jsonl")
+EXPORT_BY = ("day", "session", "model", "project", "machine")
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "json": "application/json",

@@ -21,8 +21,8 @@ async def otlp_receiver(
     if not settings.otlp_enabled:
         yield None
         return
+    from usagectl.processors.app.access import access_token, is_loopback
     from usagectl.producers.otlp_receiver import Receiver, bind, parse_listen, serve_receiver
-    from usagectl.web.security import access_token, is_loopback
 
     try:
         host, port = parse_listen(settings.otlp_listen)

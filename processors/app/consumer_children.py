@@ -12,8 +12,8 @@ import time
 
 from usagectl.processors.consumers import Consumer, Context
 
-from .children import BUSY_EXIT, last_line, spawn, terminate
-from .consumer_run import enabled, settled_now
+from .consumer_host import enabled, settled_now
+from .processor_child import BUSY_EXIT, last_line, spawn, terminate
 from .settings import Settings
 
 POLL_S = 0.05

@@ -1,4 +1,7 @@
-"""`usagectl serve`: the read models over HTTP, live events and the dashboard page."""
+"""`usagectl serve`: the read models over HTTP, live events and the dashboard page.
+
+The web face contributes this command to the CLI through the ``usagectl.commands`` entry-point
+group, so the CLI never imports the web face."""
 
 from __future__ import annotations
 
@@ -6,9 +9,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-
-from .errors import UserError
-from .settings import load_settings
+from usagectl.processors.app.errors import UserError
+from usagectl.processors.app.settings import load_settings
 
 app = typer.Typer(add_completion=False)
 
@@ -27,9 +29,10 @@ def serve(
     `processor`) keeps current; binds 127.0.0.1 unless told otherwise."""
     import asyncio
 
-    from usagectl.web.security import TOKEN_FILE, is_loopback
-    from usagectl.web.server import ServeOptions
-    from usagectl.web.server import serve as run_server
+    from usagectl.processors.app.access import TOKEN_FILE, is_loopback
+
+    from .server import ServeOptions
+    from .server import serve as run_server
 
     if not 0 <= port <= 65535:
         raise UserError(f"invalid --port {port}: 0 to 65535")

@@ -72,7 +72,7 @@ async def run_consumer(
     """One consumer until stopped (or, as a child, until its parent is gone)."""
     from usagectl.processors.consumer_runner import Runner
 
-    from .runtime import _stop_when_orphaned, hub
+    from .roles import _stop_when_orphaned, hub
 
     ctx = context_for(settings, name)
     consumer = load(ctx)
@@ -113,7 +113,7 @@ async def run_replay(settings: Settings, name: str) -> ReplayStats:
     from usagectl.processors.bus import stream_identity
     from usagectl.processors.consumer_runner import Runner
 
-    from .runtime import _until_done, hub
+    from .roles import _until_done, hub
 
     ctx = context_for(settings, name)
     consumer = load(ctx)
