@@ -6,11 +6,10 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Coroutine
 from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -36,6 +35,7 @@ from . import (
 )
 from .alerts import group as alerts_group
 from .consumers import group as consumers_group
+from .event_loop import run_async
 
 app = typer.Typer(
     name="usagectl",
@@ -87,27 +87,11 @@ def _options(
     """Claude Code token and cost tracking across sessions and machines."""
 
 
-T = TypeVar("T")
 PlanDirs = Annotated[
     list[str] | None,
     typer.Option("--plans", help="a project directory whose dev/active plans to track (repeat)"),
 ]
 err_console = Console(stderr=True)
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a hub command; SIGTERM (a service manager, `timeout`) unwinds it like Ctrl-C, so an
-    embedded hub it started is stopped on the way out."""
-    import asyncio  # only the commands that talk to the hub pay for the event loop
-
-    async def main() -> T:
-        task = asyncio.current_task()
-        if task is not None:
-            for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal sends SIGHUP
-                asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
-        return await coro
-
-    return asyncio.run(main())
 
 
 def _with_plans(settings: Settings, plan_dirs: list[str] | None) -> Settings:

@@ -125,7 +125,7 @@ def replay(name: Annotated[str, typer.Argument(help="the consumer's name")]) -> 
     """Rebuild one consumer's tables from the stream's start (it sends nothing again)."""
     from usagectl.processors.app.consumer_host import run_replay
 
-    from .app import run_async
+    from .event_loop import run_async
 
     stats = run_async(run_replay(load_settings(), name))
     err_console.print(f"replayed {name}: {stats.events:,} events, up to stream seq {stats.seq:,}")

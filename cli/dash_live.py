@@ -18,7 +18,7 @@ import msgspec
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from usagectl.processors.alert_config import AlertConfigError, parse_alerts
-from usagectl.processors.app.roles import hub
+from usagectl.processors.app.hub_session import hub
 from usagectl.processors.app.settings import Settings
 from usagectl.processors.live_source import follow_heartbeats, follow_stream, load_snapshot
 from usagectl.projections import live

@@ -113,7 +113,7 @@ def _recost(settings: Any, err: Console) -> None:
     from usagectl.processors.app.locks import Busy
     from usagectl.processors.app.roles import run_replay
 
-    from .app import run_async
+    from .event_loop import run_async
 
     bar = Progress(TextColumn("[bold]recost"), BarColumn(), MofNCompleteColumn(),
                    console=err, transient=True, disable=not err.is_terminal)  # fmt: skip

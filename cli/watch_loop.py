@@ -14,15 +14,14 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from rich.console import Console
 from rich.live import Live
-from usagectl.processors.app.roles import Hub, hub
+from usagectl.processors.app.hub_session import Hub, hub
 from usagectl.processors.app.settings import Settings
 from usagectl.processors.bus import from_its_machine, stream_last_seq
 from usagectl.processors.live_source import follow_heartbeats, follow_stream, load_snapshot
 from usagectl.projections import live
 from usagectl.projections.events import Heartbeat, Limit, Usage, UsageBatch, decode
 
-from .watch import emit_json, now_ms
-from .watch_render import render, view_json
+from .watch_render import emit_json, now_ms, render, view_json
 
 
 def fold_message(state: live.LiveState, msg: Msg) -> None:

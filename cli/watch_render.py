@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -188,3 +190,11 @@ def view_json(v: LiveView, online: int, seq: int) -> dict[str, Any]:
         "sessions": [_share_json(s) for s in v.sessions],
         "warnings": v.warnings,
     }  # fmt: skip
+
+
+def emit_json(payload: dict[str, object]) -> None:
+    print(json.dumps(payload, separators=(",", ":")), flush=True)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

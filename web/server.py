@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import uvicorn
 from usagectl.processors.app.access import access_token, is_loopback
 from usagectl.processors.app.errors import UserError
-from usagectl.processors.app.roles import hub
+from usagectl.processors.app.hub_session import hub
 from usagectl.processors.app.settings import Settings
 
 from .api import ServerState

@@ -72,13 +72,13 @@ async def run_consumer(
     """One consumer until stopped (or, as a child, until its parent is gone)."""
     from usagectl.processors.consumer_runner import Runner
 
-    from .roles import _stop_when_orphaned, hub
+    from .hub_session import hub, stop_when_orphaned
 
     ctx = context_for(settings, name)
     consumer = load(ctx)
     async with hub(settings, service=True) as h:
         with exclusive(settings.home, role(name)):
-            watchdog = asyncio.create_task(_stop_when_orphaned(parent, stop))
+            watchdog = asyncio.create_task(stop_when_orphaned(parent, stop))
             try:
                 await Runner(consumer, ctx, h.nc, h.js, h.bus).run(stop)
             finally:
@@ -113,7 +113,7 @@ async def run_replay(settings: Settings, name: str) -> ReplayStats:
     from usagectl.processors.bus import stream_identity
     from usagectl.processors.consumer_runner import Runner
 
-    from .roles import _until_done, hub
+    from .hub_session import hub, until_done
 
     ctx = context_for(settings, name)
     consumer = load(ctx)
@@ -134,7 +134,7 @@ async def run_replay(settings: Settings, name: str) -> ReplayStats:
             task = asyncio.create_task(runner.run(stop))
             try:
                 done = asyncio.create_task(settled(settings.home, consumer, target, stream))
-                await _until_done(done, task, stop)
+                await until_done(done, task, stop)
             finally:
                 stop.set()
                 with contextlib.suppress(Exception):

@@ -6,27 +6,20 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import nats.errors
-from nats.aio.client import Client
-from nats.js import JetStreamContext
 from usagectl.processors.archive import ArchiveCounts, ArchiveResult, apply_archive, archive
 from usagectl.processors.bus import (
-    BusSettings,
     BusUnavailable,
-    connect,
     delete_durable,
-    ensure_streams,
     may_publish_as,
     stream_identity,
 )
-from usagectl.processors.embedded import EmbeddedServer, ensure_embedded
 from usagectl.processors.machinestore import keep_machines, record_now
-from usagectl.processors.prices import activate as activate_prices
 from usagectl.processors.processor import (
     Processor,
 )
@@ -39,41 +32,12 @@ from usagectl.producers.producer import Producer, SyncStats
 from usagectl.producers.spool import drain, drain_forever
 
 from .consumer_children import ConsumerChildren
+from .hub_session import Hub, hub, stop_when_orphaned, until_done
 from .locks import Busy, exclusive
 from .processor_child import ProcessorChild
 from .settings import Settings
 
 POLL_S = 0.2
-
-
-@dataclass
-class Hub:
-    nc: Client
-    js: JetStreamContext
-    bus: BusSettings
-    server: EmbeddedServer | None
-
-
-@contextlib.asynccontextmanager
-async def hub(settings: Settings, *, service: bool = False) -> AsyncIterator[Hub]:
-    """The configured hub, or the embedded one (started here if none runs; stopped if so).
-
-    Whoever uses the hub may price responses: the kept price update applies from here on."""
-    activate_prices(settings.home)
-    server = None if settings.nats_url else await ensure_embedded(settings.home)
-    url = settings.nats_url or (server.url if server else "")
-    try:
-        bus = settings.bus(url)
-        nc = await connect(bus, service=service)
-        try:
-            js = nc.jetstream(publish_async_max_pending=4000)
-            await ensure_streams(js, bus)
-            yield Hub(nc, js, bus, server)
-        finally:
-            await nc.close()
-    finally:
-        if server is not None:
-            await asyncio.to_thread(server.stop)
 
 
 async def make_producer(settings: Settings, h: Hub, checkpoints: Checkpoints) -> Producer:
@@ -87,22 +51,6 @@ async def make_producer(settings: Settings, h: Hub, checkpoints: Checkpoints) ->
 def make_plan_scanner(settings: Settings, h: Hub) -> PlanScanner:
     return PlanScanner(h.js, h.bus.prefix, settings.machine, settings.account, settings.plans,
                        settings.plans_state)  # fmt: skip
-
-
-async def _until_done(
-    main: asyncio.Task[None], side: asyncio.Task[None], stopping: asyncio.Event
-) -> None:
-    """Await ``main``; a failure of ``side`` (the processor) ends the wait with its error."""
-    await asyncio.wait({main, side}, return_when=asyncio.FIRST_COMPLETED)
-    if side.done() and not main.done() and side.exception() is None and stopping.is_set():
-        await main  # an orderly stop: the processor finished first
-    elif side.done() and not main.done():
-        main.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await main
-        side.result()
-        raise RuntimeError("the processor stopped unexpectedly")
-    main.result()
 
 
 async def run_sync(
@@ -178,7 +126,7 @@ async def run_up(
                     await follow(producer, stop)
 
                 try:
-                    await _until_done(asyncio.create_task(produce()), side, stop)
+                    await until_done(asyncio.create_task(produce()), side, stop)
                     await side
                 finally:
                     for task in (spool, heart, plans, keeper):
@@ -200,7 +148,7 @@ async def run_processor(settings: Settings, stop: asyncio.Event, parent: int | N
     consumers = ConsumerChildren(settings) if parent is None else None
     async with hub(settings, service=True) as h:
         with exclusive(settings.home, "processor"):
-            watchdog = asyncio.create_task(_stop_when_orphaned(parent, stop))
+            watchdog = asyncio.create_task(stop_when_orphaned(parent, stop))
             ready = asyncio.Event()
             machines = asyncio.create_task(
                 keep_machines(h.js, h.bus, settings.db_path, stop, ready)
@@ -244,13 +192,6 @@ async def _keep_processing(h: Hub, settings: Settings, stop: asyncio.Event) -> N
             delay = min(delay * 2, 8)
 
 
-async def _stop_when_orphaned(parent: int | None, stop: asyncio.Event) -> None:
-    while parent is not None and not stop.is_set():
-        if os.getppid() != parent:
-            stop.set()
-        await asyncio.sleep(0.2)
-
-
 @dataclass
 class Replayed:
     events: int
@@ -279,7 +220,7 @@ async def run_replay(
                 processor.on_batch = lambda p: on_progress(p.seq, target)
             task = asyncio.create_task(processor.run(stop))
             try:
-                await _until_done(asyncio.create_task(processor.wait_until(target)), task, stop)
+                await until_done(asyncio.create_task(processor.wait_until(target)), task, stop)
             finally:
                 stop.set()
                 await asyncio.gather(task, return_exceptions=True)
