@@ -19,13 +19,13 @@ import msgspec
 import nats.errors
 from starlette.responses import Response
 from usagectl.processors import readmodel
+from usagectl.processors.app import queries as P
 from usagectl.processors.app import usage_reports
 from usagectl.processors.app.export_rows import MEDIA_TYPES, export
 from usagectl.processors.app.settings import Settings
 from usagectl.processors.app.side_reports import plans_report, tools_report
 from usagectl.processors.bus import BusUnavailable
 
-from . import params as P
 from . import sources
 from .dashboard import dashboard
 from .live import LiveBus
@@ -132,7 +132,7 @@ async def _trends(state: ServerState, p: dict[str, Any]) -> Response:
 
 def check_range(p: dict[str, Any]) -> None:
     if p["from"] and p["to"] and p["from"] > p["to"]:
-        raise P.BadRequest(f"invalid range: from {p['from']} is after to {p['to']}")
+        raise P.QueryError(f"invalid range: from {p['from']} is after to {p['to']}")
 
 
 async def _export(state: ServerState, p: dict[str, Any]) -> Response:

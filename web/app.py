@@ -16,13 +16,13 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 from usagectl.processors.app.errors import UserError
+from usagectl.processors.app.queries import EVENTS, QueryError, parse
 from usagectl.processors.readmodel import NoReadModel
 
 from . import live
 from .api import ENDPOINTS, HUB_ERRORS, Endpoint, ServerState, json_response
 from .metrics import metrics_route
 from .openapi import spec
-from .params import EVENTS, BadRequest, parse
 from .security import Guard, RateLimiter
 
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
@@ -38,7 +38,7 @@ def error(status: int, message: str) -> Response:
 
 
 def _known_errors(err: Exception) -> Response | None:
-    if isinstance(err, BadRequest):
+    if isinstance(err, QueryError):
         return error(err.status, err.message)
     if isinstance(err, UserError):
         return error(400, str(err))
@@ -72,7 +72,7 @@ def _resume_from(request: Request) -> int | None:
     if not header:
         return since
     if not header.isdigit() or len(header) > 19:
-        raise BadRequest(f"invalid Last-Event-ID {header[:40]!r}: a stream sequence number")
+        raise QueryError(f"invalid Last-Event-ID {header[:40]!r}: a stream sequence number")
     return int(header)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from usagectl.processors.app.queries import EVENTS
+
 from .api import ENDPOINTS, Endpoint
-from .params import EVENTS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 

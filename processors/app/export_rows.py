@@ -108,6 +108,6 @@ def render(rows: list[dict[str, Any]], totals: dict[str, Any], p: dict[str, Any]
 
 
 def export(conn: sqlite3.Connection, p: dict[str, Any]) -> bytes:
-    """The whole file for parameters ``p`` (web.params.EXPORT, parsed)."""
+    """The whole file for parameters ``p`` (queries.EXPORT, parsed)."""
     rows, totals = export_rows(conn, p)
     return render(rows, totals, p)
