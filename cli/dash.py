@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from usagectl.processors.app.queries import check_choice, zone
+from usagectl.processors.app.parsing import check_choice, zone
 
 from .reports import Tz
 

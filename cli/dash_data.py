@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from usagectl.processors import readmodel
+from usagectl.processors.app.queries import TrendsQuery, UsageQuery
 from usagectl.processors.app.usage_reports import period_report, session_report
 from usagectl.projections.alerts import BUDGETS, Rule
 from usagectl.projections.reports import week_start
@@ -32,10 +33,16 @@ def midnight_ms(day: date, tz: ZoneInfo) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
 
 
-def _params(tz: ZoneInfo, since: date, until: date, project: str | None = None,
-            start_of_week: str = "sunday") -> dict[str, Any]:  # fmt: skip
-    return {"machine": None, "project": project, "start_of_week": start_of_week, "timezone": tz,
-            "mode": "auto", "since": since, "until": until, "order": "asc"}  # fmt: skip
+def _params(
+    tz: ZoneInfo,
+    since: date,
+    until: date,
+    project: str | None = None,
+    start_of_week: str = "sunday",
+) -> UsageQuery:
+    return UsageQuery(
+        timezone=tz, since=since, until=until, project=project, start_of_week=start_of_week
+    )
 
 
 @dataclass(frozen=True)
@@ -143,8 +150,7 @@ def read_detail(conn: sqlite3.Connection, tz: ZoneInfo, now_ms: int, view: str, 
     totals = daily["totals"]
     sessions = session_report(conn, _params(tz, first, last))["sessions"]
     day = first if view == "day" else None
-    trends = trends_payload(conn, {"timezone": tz, "machine": None, "project": None,
-                                   "mode": "auto", "days": 1, "day": day}, now_ms)  # fmt: skip
+    trends = trends_payload(conn, TrendsQuery(timezone=tz, days=1, day=day), now_ms)
     if day is not None:
         bars = [(f"{h['hour']:02d}", h["cost"]) for h in trends["hourly"]["hours"]]
         names = [f"{h['hour']:02d}:00" for h in trends["hourly"]["hours"]]

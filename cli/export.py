@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from usagectl.processors.app.errors import UserError
-from usagectl.processors.app.queries import check_choice, parse_day, zone
+from usagectl.processors.app.parsing import check_choice, parse_day, zone
 
 from .reports import Machine, Mode, Project, Tz
 
@@ -32,17 +32,21 @@ def export(
     from usagectl.processors import readmodel
     from usagectl.processors.app.export_rows import EXPORT_BY, EXPORT_FORMATS
     from usagectl.processors.app.export_rows import export as export_bytes
+    from usagectl.processors.app.queries import ExportQuery
     from usagectl.processors.app.settings import load_settings
 
-    p: dict[str, Any] = {
-        "format": check_choice(fmt, EXPORT_FORMATS, "--format"),
-        "by": check_choice(by, EXPORT_BY, "--by"),
-        "from": parse_day(from_day, "--from"), "to": parse_day(to_day, "--to"),
-        "timezone": zone(timezone), "machine": machine, "project": project,
-        "mode": check_choice(mode, ("auto", "calculate", "display"), "--mode"),
-    }  # fmt: skip
-    if p["from"] and p["to"] and p["from"] > p["to"]:
-        raise UserError(f"invalid range: --from {p['from']} is after --to {p['to']}")
+    p = ExportQuery(
+        format=check_choice(fmt, EXPORT_FORMATS, "--format"),
+        by=check_choice(by, EXPORT_BY, "--by"),
+        first=parse_day(from_day, "--from"),
+        last=parse_day(to_day, "--to"),
+        timezone=zone(timezone),
+        machine=machine,
+        project=project,
+        mode=check_choice(mode, ("auto", "calculate", "display"), "--mode"),
+    )
+    if p.first and p.last and p.first > p.last:
+        raise UserError(f"invalid range: --from {p.first} is after --to {p.last}")
     conn = readmodel.open_read(load_settings().db_path)
     try:
         body = export_bytes(conn, p)

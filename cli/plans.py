@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from usagectl.processors.app.queries import zone
+from usagectl.processors.app.parsing import zone
+from usagectl.processors.app.queries import PlansQuery
 from usagectl.processors.app.side_reports import plans_report
 
 from .reports import Json, Project, Tz
@@ -64,7 +65,7 @@ def plans(json_out: Json = False, timezone: Tz = None, project: Project = None) 
     zone_info = zone(timezone)
     conn = readmodel.open_read(load_settings().db_path)
     try:
-        report = plans_report(conn, {"project": project}, int(time.time() * 1000))
+        report = plans_report(conn, PlansQuery(project=project), int(time.time() * 1000))
     finally:
         conn.close()
     if json_out:

@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from usagectl.processors import readmodel
 from usagectl.processors.app.errors import UserError
-from usagectl.processors.app.queries import check_choice, day_range, zone
+from usagectl.processors.app.parsing import check_choice, day_range, zone
+from usagectl.processors.app.queries import BlocksQuery, UsageQuery
 from usagectl.processors.app.settings import load_settings
 from usagectl.processors.app.usage_reports import (
     _token_limit,
@@ -63,16 +64,16 @@ def _period_report(kind: str, key_name: str, *, json_out: bool, tz: str | None, 
     since_d, until_d = day_range(since, until)
     check_choice(mode, tuple(COST_INDEX), "--mode")
     check_choice(order, ("asc", "desc"), "--order")
-    p = {
-        "machine": machine,
-        "project": project,
-        "start_of_week": start_of_week,
-        "timezone": zone_info,
-        "mode": mode,
-        "since": since_d,
-        "until": until_d,
-        "order": order,
-    }
+    p = UsageQuery(
+        timezone=zone_info,
+        since=since_d,
+        until=until_d,
+        machine=machine,
+        project=project,
+        mode=mode,
+        order=order,
+        start_of_week=start_of_week,
+    )
     with readmodel.open_read(load_settings().db_path) as conn:
         payload = period_report(conn, kind, p)
     rows = payload[kind]
@@ -83,9 +84,10 @@ def _period_report(kind: str, key_name: str, *, json_out: bool, tz: str | None, 
                compact=compact)  # fmt: skip
 
 
-def empty_reason(p: dict[str, Any]) -> str:
-    """Why a report has no row, in the terms of the options given."""
-    scope = [f"--{k} {p[k]}" for k in ("since", "until", "machine", "project") if p.get(k)]
+def empty_reason(p: object) -> str:
+    """Why a report has no row, in the terms of the options given (``p``: a query)."""
+    given = {k: getattr(p, k, None) for k in ("since", "until", "machine", "project")}
+    scope = [f"--{k} {v}" for k, v in given.items() if v]
     if not scope:
         return "No usage recorded yet: run `usagectl sync` (or keep `usagectl up` running)."
     return f"No usage for {' '.join(scope)}."
@@ -93,14 +95,14 @@ def empty_reason(p: dict[str, Any]) -> str:
 
 def _table(title: str, key_name: str, rows: list[dict[str, Any]], payload: dict[str, Any],
            breakdown: bool, extra: tuple[tuple[str, str], ...] = (),
-           p: dict[str, Any] | None = None, compact: bool = False) -> None:  # fmt: skip
+           p: UsageQuery | None = None, compact: bool = False) -> None:  # fmt: skip
     from .fit import print_fitted
     from .render import usage_grid, usage_levels
 
     if not rows:
-        Console().print(empty_reason(p or {}))
+        Console().print(empty_reason(p))
         return
-    tz = (p or {}).get("timezone")
+    tz = p.timezone if p else None
     print_fitted(
         lambda lv: usage_grid(title, key_name, rows, payload["totals"], breakdown, lv, extra, tz),
         usage_levels(key_name, extra), compact,
@@ -162,15 +164,15 @@ def session(json_out: Json = False, timezone: Tz = None, since: Since = None, un
     first, last = day_range(since, until)
     if limit is not None and limit < 1:
         raise UserError(f"invalid --limit {limit}: a positive number of sessions")
-    p = {
-        "limit": limit,
-        "machine": machine,
-        "project": project,
-        "timezone": zone(timezone),
-        "mode": check_choice(mode, tuple(COST_INDEX), "--mode"),
-        "since": first,
-        "until": last,
-    }
+    p = UsageQuery(
+        timezone=zone(timezone),
+        since=first,
+        until=last,
+        machine=machine,
+        project=project,
+        mode=check_choice(mode, tuple(COST_INDEX), "--mode"),
+        limit=limit,
+    )
     with readmodel.open_read(load_settings().db_path) as conn:
         payload = session_report(conn, p)
     session_json = payload["sessions"]
@@ -203,18 +205,18 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
     _token_limit(token_limit, [], 0, 0)  # reject a bad limit before touching the data
     now_ms = int(time.time() * 1000)
     settings = load_settings()
-    p = {
-        "machine": machine,
-        "timezone": zone_info,
-        "since": since_d,
-        "until": until_d,
-        "recent": recent,
-        "active": active,
-        "order": order,
-        "mode": mode,
-        "session_length": session_length,
-        "token_limit": token_limit,
-    }
+    p = BlocksQuery(
+        timezone=zone_info,
+        since=since_d,
+        until=until_d,
+        machine=machine,
+        mode=mode,
+        order=order,
+        active=active,
+        recent=recent,
+        token_limit=token_limit,
+        session_length=session_length,
+    )
     with readmodel.open_read(settings.db_path) as conn:
         kept, limit, official = block_rows(conn, settings.account, p, now_ms)
     payload = blocks_payload(kept, limit, official, p, now_ms)
@@ -235,9 +237,9 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
                      levels(BLOCK_DROPS, 1), compact)  # fmt: skip
 
 
-def _no_blocks(p: dict[str, Any], hours: float) -> str:
-    if p["active"]:
+def _no_blocks(p: BlocksQuery, hours: float) -> str:
+    if p.active:
         return f"No active block: no usage in the last {hours:g} hours."
-    if p["recent"]:
+    if p.recent:
         return "No block in the last 3 days."
     return empty_reason(p)

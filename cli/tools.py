@@ -7,7 +7,8 @@ import json
 from typing import Annotated, Any
 
 import typer
-from usagectl.processors.app.queries import day_range, zone
+from usagectl.processors.app.parsing import day_range, zone
+from usagectl.processors.app.queries import ToolsQuery
 from usagectl.processors.app.side_reports import tools_report
 
 from .fit import Col, Grid, Level, levels, print_fitted
@@ -62,8 +63,8 @@ def tools(json_out: Json = False, timezone: Tz = None, since: Since = None, unti
     from usagectl.processors.app.settings import load_settings
 
     first, last = day_range(since, until)
-    p = {"timezone": zone(timezone), "since": first, "until": last, "machine": machine,
-         "project": project, "session": session}  # fmt: skip
+    p = ToolsQuery(timezone=zone(timezone), since=first, until=last, machine=machine,
+                   project=project, session=session)  # fmt: skip
     conn = readmodel.open_read(load_settings().db_path)
     try:
         report = tools_report(conn, p)

@@ -11,7 +11,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 from usagectl.processors.app.errors import UserError
-from usagectl.processors.app.queries import check_choice, parse_day, zone
+from usagectl.processors.app.parsing import check_choice, parse_day, zone
+from usagectl.processors.app.queries import TrendsQuery
 from usagectl.projections.figures import percent, usd
 from usagectl.projections.reports import COST_INDEX
 
@@ -101,9 +102,9 @@ def trends(
 
     if not 1 <= days <= 3660:
         raise UserError(f"invalid --days {days}: 1 to 3660")
-    p = {"timezone": zone(timezone), "machine": machine, "project": project,
-         "mode": check_choice(mode, tuple(COST_INDEX), "--mode"), "days": days,
-         "day": parse_day(day, "--day")}  # fmt: skip
+    p = TrendsQuery(timezone=zone(timezone), machine=machine, project=project,
+                    mode=check_choice(mode, tuple(COST_INDEX), "--mode"), days=days,
+                    day=parse_day(day, "--day"))  # fmt: skip
     conn = readmodel.open_read(load_settings().db_path)
     try:
         payload = trends_payload(conn, p, int(time.time() * 1000))

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 from usagectl.processors.app.errors import UserError
-from usagectl.processors.app.queries import zone
+from usagectl.processors.app.parsing import zone
 from usagectl.processors.app.settings import load_settings
 
 app = typer.Typer(add_completion=False)

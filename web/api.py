@@ -19,9 +19,18 @@ import msgspec
 import nats.errors
 from starlette.responses import Response
 from usagectl.processors import readmodel
-from usagectl.processors.app import queries as P
+from usagectl.processors.app import parsing as P
 from usagectl.processors.app import usage_reports
 from usagectl.processors.app.export_rows import MEDIA_TYPES, export
+from usagectl.processors.app.queries import (
+    BlocksQuery,
+    ExportQuery,
+    PlansQuery,
+    ToolsQuery,
+    TrendsQuery,
+    UsageQuery,
+    from_params,
+)
 from usagectl.processors.app.settings import Settings
 from usagectl.processors.app.side_reports import plans_report, tools_report
 from usagectl.processors.bus import BusUnavailable
@@ -80,30 +89,34 @@ async def read(state: ServerState, work: Callable[[sqlite3.Connection], T]) -> T
 
 def _period(kind: str) -> Handler:
     async def run(state: ServerState, p: dict[str, Any]) -> Response:
-        return json_response(await read(state, lambda c: usage_reports.period_report(c, kind, p)))
+        q = from_params(UsageQuery, p)
+        return json_response(await read(state, lambda c: usage_reports.period_report(c, kind, q)))
 
     return run
 
 
 async def _sessions(state: ServerState, p: dict[str, Any]) -> Response:
-    return json_response(await read(state, lambda c: usage_reports.session_report(c, p)))
+    q = from_params(UsageQuery, p)
+    return json_response(await read(state, lambda c: usage_reports.session_report(c, q)))
 
 
 async def _blocks(state: ServerState, p: dict[str, Any]) -> Response:
     account, now = state.settings.account, state.now_ms()
     P.token_limit(p["token_limit"])  # a 400 before the read model is touched
+    q = from_params(BlocksQuery, p)
     return json_response(
-        await read(state, lambda c: usage_reports.blocks_report(c, account, p, now))
+        await read(state, lambda c: usage_reports.blocks_report(c, account, q, now))
     )
 
 
 async def _tools(state: ServerState, p: dict[str, Any]) -> Response:
-    return json_response(await read(state, lambda c: tools_report(c, p)))
+    q = from_params(ToolsQuery, p)
+    return json_response(await read(state, lambda c: tools_report(c, q)))
 
 
 async def _plans(state: ServerState, p: dict[str, Any]) -> Response:
-    now = state.now_ms()
-    return json_response(await read(state, lambda c: plans_report(c, p, now)))
+    now, q = state.now_ms(), from_params(PlansQuery, p)
+    return json_response(await read(state, lambda c: plans_report(c, q, now)))
 
 
 async def _limits(state: ServerState, p: dict[str, Any]) -> Response:
@@ -126,8 +139,8 @@ async def _alerts(state: ServerState, p: dict[str, Any]) -> Response:
 
 
 async def _trends(state: ServerState, p: dict[str, Any]) -> Response:
-    now = state.now_ms()
-    return json_response(await read(state, lambda c: usage_reports.trends_payload(c, p, now)))
+    now, q = state.now_ms(), from_params(TrendsQuery, p)
+    return json_response(await read(state, lambda c: usage_reports.trends_payload(c, q, now)))
 
 
 def check_range(p: dict[str, Any]) -> None:
@@ -137,7 +150,8 @@ def check_range(p: dict[str, Any]) -> None:
 
 async def _export(state: ServerState, p: dict[str, Any]) -> Response:
     check_range(p)
-    body = await read(state, lambda c: export(c, p))
+    q = from_params(ExportQuery, p)
+    body = await read(state, lambda c: export(c, q))
     name = f"usage-by-{p['by']}.{p['format']}"
     return Response(
         body,

@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 from usagectl.processors.app.errors import UserError
-from usagectl.processors.app.queries import EVENTS, QueryError, parse
+from usagectl.processors.app.parsing import EVENTS, QueryError, parse
 from usagectl.processors.readmodel import NoReadModel
 
 from . import live

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from usagectl.processors.app.queries import EVENTS
+from usagectl.processors.app.parsing import EVENTS
 
 from .api import ENDPOINTS, Endpoint
 

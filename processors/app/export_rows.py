@@ -17,6 +17,7 @@ import msgspec
 from usagectl.processors.readmodel import Filters
 from usagectl.projections.reports import COST_INDEX, Period, local_date, totals_json
 
+from .queries import ExportQuery, UsageQuery
 from .rollup_queries import rollups_by
 from .usage_reports import session_periods
 
@@ -47,14 +48,14 @@ def _midnight_s(day: date, tz: ZoneInfo) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
 
 
-def _grouped(conn: sqlite3.Connection, p: dict[str, Any]) -> list[tuple[Period, dict[str, Any]]]:
-    by, tz = p["by"], p["timezone"]
-    first, last = p["from"], p["to"]
+def _grouped(conn: sqlite3.Connection, p: ExportQuery) -> list[tuple[Period, dict[str, Any]]]:
+    by, tz = p.by, p.timezone
+    first, last = p.first, p.last
     from_s = _midnight_s(first, tz) if first else None
     to_s = _midnight_s(last + timedelta(days=1), tz) if last else None
-    cost_index = COST_INDEX[p["mode"]]
+    cost_index = COST_INDEX[p.mode]
     periods: dict[str, Period] = {}
-    f = Filters(machine=p["machine"], project=p["project"])
+    f = Filters(machine=p.machine, project=p.project)
     for bucket, key, model, sums in rollups_by(conn, by, f, from_s, to_s):
         if by == "day":
             key = local_date(bucket, tz).isoformat()
@@ -69,8 +70,10 @@ def _grouped(conn: sqlite3.Connection, p: dict[str, Any]) -> list[tuple[Period, 
             for x in ordered]  # fmt: skip
 
 
-def _sessions(conn: sqlite3.Connection, p: dict[str, Any]) -> list[tuple[Period, dict[str, Any]]]:
-    found = session_periods(conn, p | {"since": p["from"], "until": p["to"]})
+def _sessions(conn: sqlite3.Connection, p: ExportQuery) -> list[tuple[Period, dict[str, Any]]]:
+    sessions = UsageQuery(timezone=p.timezone, since=p.first, until=p.last, machine=p.machine,
+                          project=p.project, mode=p.mode)  # fmt: skip
+    found = session_periods(conn, sessions)
     keep = set(columns("session"))
     return [(x, {k: v for k, v in row.items() if k in keep} | {"machine": machine})
             for x, row, machine in found]  # fmt: skip
@@ -79,10 +82,10 @@ def _sessions(conn: sqlite3.Connection, p: dict[str, Any]) -> list[tuple[Period,
 Rows = list[dict[str, Any]]
 
 
-def export_rows(conn: sqlite3.Connection, p: dict[str, Any]) -> tuple[Rows, dict[str, Any]]:
+def export_rows(conn: sqlite3.Connection, p: ExportQuery) -> tuple[Rows, dict[str, Any]]:
     """The rows (each with ``columns(by)`` in that order) and their totals."""
-    found = _sessions(conn, p) if p["by"] == "session" else _grouped(conn, p)
-    order = columns(p["by"])
+    found = _sessions(conn, p) if p.by == "session" else _grouped(conn, p)
+    order = columns(p.by)
     rows = [{c: row[c] for c in order} for _, row in found]
     return rows, totals_json(x for x, _ in found)
 
@@ -91,23 +94,23 @@ def _csv_cell(value: Any) -> Any:
     return ";".join(value) if isinstance(value, list) else value
 
 
-def render(rows: list[dict[str, Any]], totals: dict[str, Any], p: dict[str, Any]) -> bytes:
-    fmt = p["format"]
+def render(rows: list[dict[str, Any]], totals: dict[str, Any], p: ExportQuery) -> bytes:
+    fmt = p.format
     if fmt == "jsonl":
         return b"".join(msgspec.json.encode(r) + b"\n" for r in rows)
     if fmt == "json":
-        doc = {"by": p["by"], "from": p["from"], "to": p["to"], "timezone": str(p["timezone"]),
+        doc = {"by": p.by, "from": p.first, "to": p.last, "timezone": str(p.timezone),
                "rows": rows, "totals": totals}  # fmt: skip
         return msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns(p["by"]))
+    writer.writerow(columns(p.by))
     for r in rows:
         writer.writerow([_csv_cell(v) for v in r.values()])
     return out.getvalue().encode()
 
 
-def export(conn: sqlite3.Connection, p: dict[str, Any]) -> bytes:
-    """The whole file for parameters ``p`` (queries.EXPORT, parsed)."""
+def export(conn: sqlite3.Connection, p: ExportQuery) -> bytes:
+    """The whole file for parameters ``p`` (parsing.EXPORT, parsed)."""
     rows, totals = export_rows(conn, p)
     return render(rows, totals, p)

@@ -7,6 +7,7 @@ import sqlite3
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .queries import PlansQuery, ToolsQuery
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -18,22 +19,22 @@ def _day_ms(day: Any, tz: Any) -> int:
     return int(datetime.combine(day, time(), tz).timestamp() * 1000)
 
 
-def tools_report(conn: sqlite3.Connection, p: dict[str, Any]) -> dict[str, Any]:
+def tools_report(conn: sqlite3.Connection, p: ToolsQuery) -> dict[str, Any]:
     """`tools --json` and `/api/tools`: ``p`` holds the parsed filters."""
     from usagectl.processors import readmodel
     from usagectl.processors.hookstore import CallFilters, hook_projects, tool_calls
     from usagectl.projections.toolreport import tool_report
 
-    tz, project = p["timezone"], p["project"]
+    tz, project = p.timezone, p.project
     projects = None
     if project is not None:
         projects = [x for x in hook_projects(conn) if readmodel.names_project(x, project)]
     filters = CallFilters(
-        machine=p["machine"],
+        machine=p.machine,
         projects=projects,
-        session_id=p["session"],
-        from_ms=_day_ms(p["since"], tz) if p["since"] else None,
-        to_ms=_day_ms(p["until"] + timedelta(days=1), tz) if p["until"] else None,
+        session_id=p.session,
+        from_ms=_day_ms(p.since, tz) if p.since else None,
+        to_ms=_day_ms(p.until + timedelta(days=1), tz) if p.until else None,
     )
     return tool_report(tool_calls(conn, filters))
 
@@ -79,14 +80,14 @@ def plan_json(conn: sqlite3.Connection, plan: PlanRow, now_ms: int) -> dict[str,
     }  # fmt: skip
 
 
-def plans_report(conn: sqlite3.Connection, p: dict[str, Any], now_ms: int) -> dict[str, Any]:
-    """`plans --json` and `/api/plans`: every plan, or those of ``p["project"]``."""
+def plans_report(conn: sqlite3.Connection, p: PlansQuery, now_ms: int) -> dict[str, Any]:
+    """`plans --json` and `/api/plans`: every plan, or those of ``p.project``."""
     from usagectl.processors import readmodel
     from usagectl.processors.planstore import read_plans
 
     rows = read_plans(conn)
-    if p["project"] is not None:
-        rows = [x for x in rows if readmodel.names_project(x.project, p["project"])]
+    if p.project is not None:
+        rows = [x for x in rows if readmodel.names_project(x.project, p.project)]
     return {"plans": [plan_json(conn, x, now_ms) for x in rows]}
 
 

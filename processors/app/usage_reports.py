@@ -26,6 +26,7 @@ from usagectl.projections.reports import (
 from usagectl.projections.trends import first_bucket, trends
 
 from .errors import UserError
+from .queries import BlocksQuery, TrendsQuery, UsageQuery
 
 
 def _block_kept(start_ms: int, tz: ZoneInfo, since: date | None, until: date | None,
@@ -54,14 +55,12 @@ def _token_limit(value: str | None, blocks: list[Any], now_ms: int, length: int)
 KEY_NAMES = {"daily": "date", "weekly": "week", "monthly": "month"}
 
 
-def period_report(conn: sqlite3.Connection, kind: str, p: dict[str, Any]) -> dict[str, Any]:
+def period_report(conn: sqlite3.Connection, kind: str, p: UsageQuery) -> dict[str, Any]:
     """``daily``, ``weekly`` or ``monthly``."""
-    found = readmodel.rollup_rows(conn, Filters(machine=p["machine"], project=p["project"]))
-    week = p.get("start_of_week") or "sunday"
-    periods = group_rollups(
-        found, p["timezone"], period_of(kind, week), p["mode"], p["since"], p["until"]
-    )
-    if p["order"] == "desc":
+    found = readmodel.rollup_rows(conn, Filters(machine=p.machine, project=p.project))
+    week = p.start_of_week or "sunday"
+    periods = group_rollups(found, p.timezone, period_of(kind, week), p.mode, p.since, p.until)
+    if p.order == "desc":
         periods.reverse()
     return {kind: [x.json(KEY_NAMES[kind]) for x in periods], "totals": totals_json(periods)}
 
@@ -69,21 +68,21 @@ def period_report(conn: sqlite3.Connection, kind: str, p: dict[str, Any]) -> dic
 SessionRows = list[tuple[Period, dict[str, Any], str]]
 
 
-def session_periods(conn: sqlite3.Connection, p: dict[str, Any]) -> SessionRows:
+def session_periods(conn: sqlite3.Connection, p: UsageQuery) -> SessionRows:
     """Sessions as (period, row, machine), most expensive first: the ``session`` report's rows
     (with the hook columns beside ccusage's keys) and what ``export --by session`` writes."""
-    cost_index = COST_INDEX[p["mode"]]
+    cost_index = COST_INDEX[p.mode]
     sessions: dict[tuple[str, str], tuple[Period, int, int, str]] = {}
-    for r in readmodel.session_rows(conn, Filters(machine=p["machine"], project=p["project"])):
+    for r in readmodel.session_rows(conn, Filters(machine=p.machine, project=p.project)):
         key = (r.project_dir, r.session_id)
         period = sessions.setdefault(key, (Period(r.session_id), r.first_ms, r.last_ms,
                                            r.machine))[0]  # fmt: skip
         period.add(r.model, r.sums, cost_index, r.first_ms)
     hooks = session_hooks(conn)
     rows = []
-    since, until = p["since"], p["until"]
+    since, until = p.since, p.until
     for (project_dir, _), (period, first, last, machine) in sessions.items():
-        day = local_date(last // 1000, p["timezone"])
+        day = local_date(last // 1000, p.timezone)
         if (since and day < since) or (until and day > until) or not period.tokens.total:
             continue
         row = period.json("sessionId")
@@ -94,39 +93,39 @@ def session_periods(conn: sqlite3.Connection, p: dict[str, Any]) -> SessionRows:
     return rows
 
 
-def session_report(conn: sqlite3.Connection, p: dict[str, Any]) -> dict[str, Any]:
+def session_report(conn: sqlite3.Connection, p: UsageQuery) -> dict[str, Any]:
     """``session``: the totals are those of the sessions listed (the first ``limit``)."""
-    rows = session_periods(conn, p)[: p.get("limit") or None]
+    rows = session_periods(conn, p)[: p.limit or None]
     return {"sessions": [r for _, r, _ in rows], "totals": totals_json(x for x, _, _ in rows)}
 
 
 def block_rows(
-    conn: sqlite3.Connection, account: str, p: dict[str, Any], now_ms: int
+    conn: sqlite3.Connection, account: str, p: BlocksQuery, now_ms: int
 ) -> tuple[list[Block], int | None, dict[str, Any] | None]:
     """The blocks the filters keep, the token limit asked for, the official figures."""
-    length = session_ms(p["session_length"])
-    found = readmodel.blocks(conn, account, p["machine"], length)
+    length = session_ms(p.session_length)
+    found = readmodel.blocks(conn, account, p.machine, length)
     official = readmodel.official_limits(conn, account, now_ms, length)
     kept = [
         b for b in found
-        if _block_kept(b.start_ms, p["timezone"], p["since"], p["until"], p["recent"], now_ms)
-        and (not p["active"] or is_active(b, now_ms, length))
+        if _block_kept(b.start_ms, p.timezone, p.since, p.until, p.recent, now_ms)
+        and (not p.active or is_active(b, now_ms, length))
     ]  # fmt: skip
-    return kept, _token_limit(p["token_limit"], kept, now_ms, length), official
+    return kept, _token_limit(p.token_limit, kept, now_ms, length), official
 
 
 def blocks_payload(kept: list[Block], limit: int | None, official: dict[str, Any] | None,
-                   p: dict[str, Any], now_ms: int) -> dict[str, Any]:  # fmt: skip
+                   p: BlocksQuery, now_ms: int) -> dict[str, Any]:  # fmt: skip
     """ccusage's keys as they are; the official figures beside them when known."""
-    length = session_ms(p["session_length"])
-    ordered = list(reversed(kept)) if p["order"] == "desc" else kept
-    cost_index = tuple(COST_INDEX).index(p["mode"])
+    length = session_ms(p.session_length)
+    ordered = list(reversed(kept)) if p.order == "desc" else kept
+    cost_index = tuple(COST_INDEX).index(p.mode)
     rows = [block_json(b, now_ms, length, cost_index, limit) for b in ordered]
     return {"blocks": rows} | ({"limits": official} if official else {})
 
 
 def blocks_report(
-    conn: sqlite3.Connection, account: str, p: dict[str, Any], now_ms: int
+    conn: sqlite3.Connection, account: str, p: BlocksQuery, now_ms: int
 ) -> dict[str, Any]:
     return blocks_payload(*block_rows(conn, account, p, now_ms), p, now_ms)
 
@@ -137,9 +136,9 @@ def limits_report(conn: sqlite3.Connection, account: str, now_ms: int) -> dict[s
     return {"limits": readmodel.official_limits(conn, account, now_ms, session_ms(5.0))}
 
 
-def trends_payload(conn: sqlite3.Connection, p: dict[str, Any], now_ms: int) -> dict[str, Any]:
-    """``usagectl trends --json``: the insights over ``p["days"]`` local days ending today."""
-    tz = p["timezone"]
-    start = first_bucket(now_ms, tz, p["days"], p["day"])
-    rows = readmodel.rollup_rows(conn, Filters(machine=p["machine"], project=p["project"]), start)
-    return trends(rows, tz, now_ms, days=p["days"], day=p["day"], cost_mode=p["mode"])
+def trends_payload(conn: sqlite3.Connection, p: TrendsQuery, now_ms: int) -> dict[str, Any]:
+    """``usagectl trends --json``: the insights over ``p.days`` local days ending today."""
+    tz = p.timezone
+    start = first_bucket(now_ms, tz, p.days, p.day)
+    rows = readmodel.rollup_rows(conn, Filters(machine=p.machine, project=p.project), start)
+    return trends(rows, tz, now_ms, days=p.days, day=p.day, cost_mode=p.mode)
