@@ -59,7 +59,7 @@ def _producer(settings: Settings) -> dict[str, Any]:
 
 
 def _plans(settings: Settings) -> dict[str, Any]:
-    from usagectl.producers.plans import rejected_lines
+    from usagectl.producers.plan_scanner import rejected_lines
 
     rejected = rejected_lines(settings.plans_state)
     return {"projects": list(settings.plans), "rejected_manifest_lines": rejected}

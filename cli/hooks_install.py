@@ -4,7 +4,7 @@ One ``{"matcher": "", "hooks": [{"type": "command", "command": "<usagectl> hook"
 event (no matcher where Claude Code takes none), added beside whatever hooks are there. Install
 never touches another handler and updates ours in place (a moved venv); uninstall removes only
 ours, and only the groups and event lists it emptied. Every change keeps a backup
-(settings_file.edit).
+(claude_settings.edit).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .plans import KIND_RANK, STATUS_KIND
+from .plan_events import KIND_RANK, STATUS_KIND
 
 PlanKey = tuple[str, str]  # (project, plan)
 

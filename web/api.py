@@ -37,7 +37,7 @@ from usagectl.processors.bus import BusUnavailable
 
 from . import sources
 from .dashboard import dashboard
-from .live import LiveBus
+from .event_stream import LiveBus
 
 T = TypeVar("T")
 HUB_ERRORS = (BusUnavailable, TimeoutError, nats.errors.Error)

@@ -19,7 +19,7 @@ from usagectl.processors.app.errors import UserError
 from usagectl.processors.app.parsing import EVENTS, QueryError, parse
 from usagectl.processors.readmodel import NoReadModel
 
-from . import live
+from . import event_stream
 from .api import ENDPOINTS, HUB_ERRORS, Endpoint, ServerState, json_response
 from .metrics import metrics_route
 from .openapi import spec
@@ -82,13 +82,15 @@ def _events(state: ServerState) -> Route:
             after = _resume_from(request)
             if state.live is None:
                 return error(503, "live events need the hub, and it is not connected")
-            start, reset = await live.start_position(state.live, after)
+            start, reset = await event_stream.start_position(state.live, after)
         except Exception as err:
             known = _known_errors(err)
             if known is None:
                 raise
             return known
-        body = live.stream(state.live, start, reset, state.stopping, request.is_disconnected)
+        body = event_stream.stream(
+            state.live, start, reset, state.stopping, request.is_disconnected
+        )
         return StreamingResponse(body, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store",
                                           "X-Accel-Buffering": "no"})  # fmt: skip

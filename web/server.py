@@ -18,7 +18,7 @@ from usagectl.processors.app.settings import Settings
 
 from .api import ServerState
 from .app import build_app
-from .live import LiveBus
+from .event_stream import LiveBus
 from .security import RateLimiter
 
 GRACE_S = 3  # open event streams end on shutdown; this is the most uvicorn then waits

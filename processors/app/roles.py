@@ -25,9 +25,9 @@ from usagectl.processors.processor import (
 )
 from usagectl.producers.checkpoints import Checkpoints
 from usagectl.producers.discovery import claude_roots
+from usagectl.producers.file_watch import follow
 from usagectl.producers.heartbeat import beat, beat_once
-from usagectl.producers.live import follow
-from usagectl.producers.plans import PlanScanner
+from usagectl.producers.plan_scanner import PlanScanner
 from usagectl.producers.producer import Producer, SyncStats
 from usagectl.producers.spool import drain, drain_forever
 

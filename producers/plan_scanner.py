@@ -1,5 +1,5 @@
 """The plan scanner: reads the plan folders of configured project directories, derives plan
-events (projections.plans.derive) and publishes them with Nats-Msg-Id = event id.
+events (projections.plan_events.derive) and publishes them with Nats-Msg-Id = event id.
 
 What was seen is kept in ``<home>/plans.json``, written only after the hub acknowledged every
 event of a scan; a failed scan is simply derived again (same ids, stored once). Manifests are
@@ -22,7 +22,7 @@ import msgspec
 import nats.errors
 from nats.js import JetStreamContext
 from usagectl.projections.events import Plan, encode, subject
-from usagectl.projections.plans import (
+from usagectl.projections.plan_events import (
     ACTIVE,
     COMPLETE,
     Fact,
