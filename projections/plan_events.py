@@ -5,7 +5,8 @@ The files are the plan workflow's (reference §5): ``dev/active/<plan>/plan.md``
 ``dev/active/<plan>/manifest.jsonl`` (one JSON object per feature, rewritten whenever a status
 changes) and the folder's move to ``dev/complete/<plan>``. The scanner
 (producers.plan_scanner) reads them into a :class:`Snapshot`; :func:`derive` compares it with the
-plan's :class:`Seen` state and returns the new facts and the next state. Nothing here touches the disk or the clock.
+plan's :class:`Seen` state and returns the new facts and the next state. Nothing here touches
+the disk or the clock.
 
 Event ids come from (project, plan, feature, kind, status, content): the content is how many
 times the feature entered that status (1 for the first time), or the PR URL. Re-reading the same
