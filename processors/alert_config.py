@@ -111,14 +111,6 @@ class AlertsConfig:
         return any(r.kind in BLOCK_KINDS for r in self.rules)
 
 
-def mask_url(url: str | None) -> str:
-    """Webhook URLs carry their secret in the path: only scheme and host are ever shown."""
-    if not url:
-        return "(no url)"
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}/***"
-
-
 def duration_s(value: str | float, what: str) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
