@@ -30,8 +30,8 @@ def export(
 ) -> None:  # fmt: skip
     """Usage rows for a date range: one per day, session, model, project or machine."""
     from usagectl.processors import readmodel
-    from usagectl.processors.app.export_rows import EXPORT_BY, EXPORT_FORMATS
     from usagectl.processors.app.export_rows import export as export_bytes
+    from usagectl.processors.app.parsing import EXPORT_BY, EXPORT_FORMATS
     from usagectl.processors.app.queries import ExportQuery
     from usagectl.processors.app.settings import load_settings
 

@@ -30,8 +30,6 @@ KEYS = {
     "machine": ("machine",),
     "session": ("sessionId", "projectPath", "machine", "firstActivity", "lastActivity"),
 }
-EXPORT_FORMATS = ("csv", "json", "jsonl")
-EXPORT_BY = ("day", "session", "model", "project", "machine")
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "json": "application/json",

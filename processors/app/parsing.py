@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from usagectl.projections.reports import COST_INDEX, WEEKDAYS
 
 from .errors import UserError
-from .export_rows import EXPORT_BY, EXPORT_FORMATS
 from .zones import local_zone
 
 
@@ -66,6 +65,8 @@ def check_choice(value: str, choices: tuple[str, ...], flag: str) -> str:
     return value
 
 
+EXPORT_FORMATS = ("csv", "json", "jsonl")
+EXPORT_BY = ("day", "session", "model", "project", "machine")
 MAX_VALUE = 256  # no legitimate value is longer; longer ones never reach a query
 
 
