@@ -15,12 +15,19 @@ from usagectl.processors.app.errors import UserError
 from usagectl.processors.app.settings import Settings, load_settings
 from usagectl.processors.app.side_reports import read_alerts
 
-group = typer.Typer(help="Alerts: list what fired; `alerts test` tries every sink.",
-                    invoke_without_command=True)  # fmt: skip
+group = typer.Typer(
+    help="Alerts: list what fired; `alerts test` tries every sink.", invoke_without_command=True
+)
 
 _DELIVERY = {"sent": "✓", "pending": "…", "failed": "✗", "skipped": "–"}
-UNITS = {"usd": "${:,.2f}", "tokens": "{:,.0f} tokens", "tokens/min": "{:,.0f} tok/min",
-         "percent": "{:.0f}%", "minutes": "{:.0f} min", "machine": ""}  # fmt: skip
+UNITS = {
+    "usd": "${:,.2f}",
+    "tokens": "{:,.0f} tokens",
+    "tokens/min": "{:,.0f} tok/min",
+    "percent": "{:.0f}%",
+    "minutes": "{:.0f} min",
+    "machine": "",
+}
 
 
 def _figure(unit: str, value: float) -> str:
@@ -49,11 +56,14 @@ def alerts(
         )
         typer.echo(f"no alerts{hint}")
         return
-    table = Table("", "rule", "window", "figure / limit", "fired (UTC)", "delivered",
-                  header_style="bold")  # fmt: skip
+    table = Table(
+        "", "rule", "window", "figure / limit", "fired (UTC)", "delivered", header_style="bold"
+    )
     for r in rows:
-        sent = ", ".join(f"{sink} {_DELIVERY.get(d['status'], d['status'])}"
-                         for sink, d in sorted(r["deliveries"].items()))  # fmt: skip
+        sent = ", ".join(
+            f"{sink} {_DELIVERY.get(d['status'], d['status'])}"
+            for sink, d in sorted(r["deliveries"].items())
+        )
         figure = _figure(r["unit"], r["latest"])
         if r["unit"] not in ("machine", "test"):
             figure += f" / {_figure(r['unit'], r['threshold'])}"

@@ -68,10 +68,17 @@ def collect(settings: Settings) -> list[dict[str, Any]]:
     rows = []
     for name, ep in found.items():
         row: dict[str, Any] = {
-            "name": name, "entry_point": ep.value, "enabled": name in settings.consumers,
-            "package": ep.dist.name if ep.dist else None, "running": _running(settings, name),
-            "lag": lags.get(name), "seq": None, "owed": None, "description": "", "error": None,
-        }  # fmt: skip
+            "name": name,
+            "entry_point": ep.value,
+            "enabled": name in settings.consumers,
+            "package": ep.dist.name if ep.dist else None,
+            "running": _running(settings, name),
+            "lag": lags.get(name),
+            "seq": None,
+            "owed": None,
+            "description": "",
+            "error": None,
+        }
         try:
             consumer = load(context_for(settings, name), found)
         except (ConsumerError, Exception) as err:
@@ -97,22 +104,30 @@ def list_consumers(json_out: Annotated[bool, typer.Option("--json")] = False) ->
     if not rows:
         typer.echo("no consumers installed (entry-point group usagectl.consumers)")
         return
-    table = Table("consumer", "enabled", "running", "seq", "lag", "package", "about",
-                  header_style="bold")  # fmt: skip
+    table = Table(
+        "consumer", "enabled", "running", "seq", "lag", "package", "about", header_style="bold"
+    )
     for r in rows:
         lag = "—" if r["lag"] is None else f"{r['lag']:,}"
         about = f"[red]{r['error']}[/]" if r["error"] else r["description"]
-        table.add_row(r["name"], "yes" if r["enabled"] else "no", "yes" if r["running"] else "no",
-                      "—" if r["seq"] is None else f"{r['seq']:,}", lag, r["package"] or "",
-                      about)  # fmt: skip
+        table.add_row(
+            r["name"],
+            "yes" if r["enabled"] else "no",
+            "yes" if r["running"] else "no",
+            "—" if r["seq"] is None else f"{r['seq']:,}",
+            lag,
+            r["package"] or "",
+            about,
+        )
     Console().print(table)
     if rows[0].get("lag_note"):
         err_console.print(f"[dim]{rows[0]['lag_note']}[/]")
 
 
 @group.command("run")
-def run(name: Annotated[str, typer.Argument(help="the consumer's name (see consumers list)")]
-        ) -> None:  # fmt: skip
+def run(
+    name: Annotated[str, typer.Argument(help="the consumer's name (see consumers list)")],
+) -> None:
     """Run one consumer until Ctrl-C (`up` and `sync` run the enabled ones themselves)."""
     from usagectl.processors.app.consumer_host import run_consumer
     from usagectl.processors.app.processor_child import run_role

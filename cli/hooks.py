@@ -20,9 +20,13 @@ group = typer.Typer(
 )
 
 User = Annotated[
-    bool, typer.Option("--user", help="the user's settings (default): first CLAUDE_CONFIG_DIR "
-                       "root, else ~/.claude/settings.json")
-]  # fmt: skip
+    bool,
+    typer.Option(
+        "--user",
+        help="the user's settings (default): first CLAUDE_CONFIG_DIR "
+        "root, else ~/.claude/settings.json",
+    ),
+]
 Project = Annotated[
     Path | None,
     typer.Option("--project", metavar="DIR", help="the project's DIR/.claude/settings.json"),
@@ -54,8 +58,9 @@ def _target(user: bool, project: Path | None, settings_file: Path | None) -> Pat
 
 
 @group.command("install")
-def install(user: User = False, project: Project = None, settings_file: SettingsFile = None
-            ) -> None:  # fmt: skip
+def install(
+    user: User = False, project: Project = None, settings_file: SettingsFile = None
+) -> None:
     """Add `usagectl hook` for every hook event, beside the hooks already there (a backup of
     the settings file is kept)."""
     from . import hooks_install
@@ -65,8 +70,9 @@ def install(user: User = False, project: Project = None, settings_file: Settings
 
 
 @group.command("uninstall")
-def uninstall(user: User = False, project: Project = None, settings_file: SettingsFile = None
-              ) -> None:  # fmt: skip
+def uninstall(
+    user: User = False, project: Project = None, settings_file: SettingsFile = None
+) -> None:
     """Remove usagectl's hook entries, and only those (a backup is kept)."""
     from . import hooks_install
 

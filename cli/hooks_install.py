@@ -50,8 +50,9 @@ def _event_groups(data: dict[str, Any], path: Path, *, create: bool) -> dict[str
     return hooks
 
 
-def add_ours(data: dict[str, Any], command: str, path: Path, events: tuple[str, ...] = EVENTS
-             ) -> None:  # fmt: skip
+def add_ours(
+    data: dict[str, Any], command: str, path: Path, events: tuple[str, ...] = EVENTS
+) -> None:
     hooks = _event_groups(data, path, create=True)
     assert hooks is not None
     for event in events:

@@ -19,14 +19,18 @@ group = typer.Typer(
 
 Endpoint = Annotated[
     str | None,
-    typer.Option("--endpoint", help="the receiver's URL (default: from otlp.listen, "
-                 "http://127.0.0.1:4318)"),
-]  # fmt: skip
+    typer.Option(
+        "--endpoint", help="the receiver's URL (default: from otlp.listen, http://127.0.0.1:4318)"
+    ),
+]
 Token = Annotated[
     str | None,
-    typer.Option("--token", help="a bearer token for a receiver off loopback (default: the "
-                 "serve-token in the data directory when the endpoint is not loopback)"),
-]  # fmt: skip
+    typer.Option(
+        "--token",
+        help="a bearer token for a receiver off loopback (default: the "
+        "serve-token in the data directory when the endpoint is not loopback)",
+    ),
+]
 
 
 def env_block(endpoint: str, token: str | None) -> dict[str, str]:
@@ -73,8 +77,13 @@ def _token(endpoint: str, given: str | None) -> str | None:
 
 
 @group.command("install")
-def install(user: User = False, project: Project = None, settings_file: SettingsFile = None,
-            endpoint: Endpoint = None, token: Token = None) -> None:  # fmt: skip
+def install(
+    user: User = False,
+    project: Project = None,
+    settings_file: SettingsFile = None,
+    endpoint: Endpoint = None,
+    token: Token = None,
+) -> None:
     """Write the OpenTelemetry variables into the settings' ``env`` (other keys kept)."""
     path = _target(user, project, settings_file)
     url = _endpoint(endpoint)
@@ -91,13 +100,18 @@ def install(user: User = False, project: Project = None, settings_file: Settings
         typer.echo(f"OpenTelemetry export to {url} already set in {path}")
         return
     kept = f" (backup: {backup})" if backup else ""
-    typer.echo(f"Claude Code will send its OpenTelemetry events to {url} (set in {path}{kept}); "
-               "run `usagectl up --otlp` to receive them")  # fmt: skip
+    typer.echo(
+        f"Claude Code will send its OpenTelemetry events to {url} (set in {path}{kept}); "
+        "run `usagectl up --otlp` to receive them"
+    )
 
 
 @group.command("uninstall")
-def uninstall(user: User = False, project: Project = None, settings_file: SettingsFile = None,
-              ) -> None:  # fmt: skip
+def uninstall(
+    user: User = False,
+    project: Project = None,
+    settings_file: SettingsFile = None,
+) -> None:
     """Remove the variables `otel install` writes, and only those."""
     path = _target(user, project, settings_file)
     names = set(env_block("x", "x"))
@@ -111,5 +125,8 @@ def uninstall(user: User = False, project: Project = None, settings_file: Settin
                 del data["env"]
 
     changed, backup = edit(path, change)
-    typer.echo(f"removed the OpenTelemetry variables from {path} (backup: {backup})" if changed
-               else f"no OpenTelemetry variables in {path}: nothing to remove")  # fmt: skip
+    typer.echo(
+        f"removed the OpenTelemetry variables from {path} (backup: {backup})"
+        if changed
+        else f"no OpenTelemetry variables in {path}: nothing to remove"
+    )

@@ -55,8 +55,14 @@ def _write_memo(memo: Path, data: dict[str, Any]) -> None:
     tmp.replace(memo)
 
 
-def install(path: Path, command: str, *, force: bool = False, now: datetime | None = None,
-            memo: Path | None = None) -> str:  # fmt: skip
+def install(
+    path: Path,
+    command: str,
+    *,
+    force: bool = False,
+    now: datetime | None = None,
+    memo: Path | None = None,
+) -> str:
     """Write our statusLine entry; returns what happened, as one line. A statusLine replaced
     with ``force`` is remembered in ``memo`` (usagectl's data dir) for ``uninstall``."""
     replaced: list[Any] = []
@@ -106,5 +112,7 @@ def uninstall(path: Path, *, now: datetime | None = None, memo: Path | None = No
     if memo is not None:
         remembered.pop(_memo_key(path))
         _write_memo(memo, remembered)
-    return (f"removed the usagectl statusline from {path} and put back the one it replaced "
-            f"({_describe(previous)}; backup: {backup})")  # fmt: skip
+    return (
+        f"removed the usagectl statusline from {path} and put back the one it replaced "
+        f"({_describe(previous)}; backup: {backup})"
+    )

@@ -47,16 +47,25 @@ def fold_message(state: live.LiveState, msg: Msg) -> None:
 
 
 async def run_watch(
-    settings: Settings, options: live.Options, tz: ZoneInfo, refresh: float, compact: bool,
+    settings: Settings,
+    options: live.Options,
+    tz: ZoneInfo,
+    refresh: float,
+    compact: bool,
     json_out: bool,
-) -> None:  # fmt: skip
+) -> None:
     async with hub(settings, service=True) as h:
         snap = await asyncio.to_thread(
             load_snapshot, settings.db_path, settings.account, now_ms(), options.length_ms
         )
-        state = live.snapshot(settings.account, snap.window_start_ms, snap.seq, snap.entries,
-                              official=snap.official,
-                              past_block_tokens=snap.past_block_tokens)  # fmt: skip
+        state = live.snapshot(
+            settings.account,
+            snap.window_start_ms,
+            snap.seq,
+            snap.entries,
+            official=snap.official,
+            past_block_tokens=snap.past_block_tokens,
+        )
         changed = asyncio.Event()
 
         async def on_message(msg: Msg) -> None:
@@ -91,9 +100,11 @@ STALL_S = 3.0
 
 
 async def _keep_following(
-    h: Hub, state: live.LiveState, subs: list[JetStreamContext.PushSubscription],
+    h: Hub,
+    state: live.LiveState,
+    subs: list[JetStreamContext.PushSubscription],
     subscribe: Callable[[], Awaitable[list[JetStreamContext.PushSubscription]]],
-) -> None:  # fmt: skip
+) -> None:
     """nats-py's ordered consumer can go silent for good when the cluster node holding it dies
     (nats.py#510). When the stream is ahead of what was folded and nothing came for a while,
     follow it again from the next sequence (the fold skips anything it already has)."""
@@ -118,9 +129,14 @@ async def _keep_following(
 
 
 async def _draw_until_stopped(
-    state: live.LiveState, options: live.Options, tz: ZoneInfo, refresh: float, compact: bool,
-    json_out: bool, changed: asyncio.Event,
-) -> None:  # fmt: skip
+    state: live.LiveState,
+    options: live.Options,
+    tz: ZoneInfo,
+    refresh: float,
+    compact: bool,
+    json_out: bool,
+    changed: asyncio.Event,
+) -> None:
     console = Console()
     narrow = compact or console.width < 80
 
@@ -134,8 +150,9 @@ async def _draw_until_stopped(
             emit_json(view_json(v, online, state.seq))
             await _next(changed, refresh)
     v, online = frame()
-    with Live(render(v, online, tz, narrow), console=console, auto_refresh=False,
-              redirect_stdout=False) as screen:  # fmt: skip
+    with Live(
+        render(v, online, tz, narrow), console=console, auto_refresh=False, redirect_stdout=False
+    ) as screen:
         while True:
             await _next(changed, refresh)
             v, online = frame()

@@ -129,8 +129,11 @@ async def send(sink: Sink, body: dict[str, Any], nc: Client | None, prefix: str)
         raise DeliveryError("not connected to the hub")
     subject = f"{prefix}.v1.alert.{body.get('rule', 'test')}"  # rule names are safe tokens
     try:
-        await nc.publish(subject, json.dumps(body, separators=(",", ":")).encode(),
-                         headers={"Usagectl-Alert-Id": str(body.get("id", ""))})  # fmt: skip
+        await nc.publish(
+            subject,
+            json.dumps(body, separators=(",", ":")).encode(),
+            headers={"Usagectl-Alert-Id": str(body.get("id", ""))},
+        )
         await nc.flush(timeout=5)
     except (TimeoutError, nats.errors.Error) as err:
         raise DeliveryError(f"publish failed: {err or type(err).__name__}") from None

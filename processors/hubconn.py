@@ -234,8 +234,13 @@ async def connect(settings: BusSettings, *, service: bool = False) -> Client:
 
 
 def _has_credentials(settings: BusSettings) -> bool:
-    given = (settings.user, settings.token, settings.creds_file, settings.nkey_seed_file,
-             settings.tls_cert)  # fmt: skip
+    given = (
+        settings.user,
+        settings.token,
+        settings.creds_file,
+        settings.nkey_seed_file,
+        settings.tls_cert,
+    )
     return any(given) or "@" in settings.url
 
 

@@ -83,8 +83,16 @@ def read_plan(project: Path, folder: Path, location: str) -> Snapshot:
         moved_ms = _ms(folder.stat().st_ctime_ns)
     except OSError:
         moved_ms = 0
-    return Snapshot(str(project), folder.name, location, plan_ms, manifest_ms, moved_ms,
-                    manifest, str(manifest_path) if manifest_ms is not None else None)  # fmt: skip
+    return Snapshot(
+        str(project),
+        folder.name,
+        location,
+        plan_ms,
+        manifest_ms,
+        moved_ms,
+        manifest,
+        str(manifest_path) if manifest_ms is not None else None,
+    )
 
 
 def read_project(project: Path) -> list[Snapshot]:
@@ -102,8 +110,15 @@ def read_project(project: Path) -> list[Snapshot]:
 
 
 class PlanScanner:
-    def __init__(self, js: JetStreamContext, prefix: str, machine: str, account: str,
-                 projects: Iterable[str], state_path: Path) -> None:  # fmt: skip
+    def __init__(
+        self,
+        js: JetStreamContext,
+        prefix: str,
+        machine: str,
+        account: str,
+        projects: Iterable[str],
+        state_path: Path,
+    ) -> None:
         self.js = js
         self.subject = subject(prefix, "plan", machine)
         self.machine = machine
@@ -127,10 +142,20 @@ class PlanScanner:
         return events, state
 
     def _event(self, snap: Snapshot, f: Fact) -> Plan:
-        return Plan(event_id=f.event_id, ts=datetime.fromtimestamp(f.ts_ms / 1000, UTC),
-                    machine=self.machine, account=self.account, kind=f.kind, plan=snap.plan,
-                    feature_id=f.feature_id, status=f.status, pr_url=f.pr_url,
-                    project=snap.project, description=f.description, data=f.data)  # fmt: skip
+        return Plan(
+            event_id=f.event_id,
+            ts=datetime.fromtimestamp(f.ts_ms / 1000, UTC),
+            machine=self.machine,
+            account=self.account,
+            kind=f.kind,
+            plan=snap.plan,
+            feature_id=f.feature_id,
+            status=f.status,
+            pr_url=f.pr_url,
+            project=snap.project,
+            description=f.description,
+            data=f.data,
+        )
 
     async def scan(self) -> int:
         """Publish what is new; the state moves on only once all of it is acknowledged."""

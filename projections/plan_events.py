@@ -104,8 +104,9 @@ class Fact(msgspec.Struct, frozen=True):
     data: dict[str, object] = {}
 
 
-def event_id(project: str, plan: str, feature: str | None, kind: str, status: str | None,
-             content: str = "") -> str:  # fmt: skip
+def event_id(
+    project: str, plan: str, feature: str | None, kind: str, status: str | None, content: str = ""
+) -> str:
     h = hashlib.blake2b(digest_size=16)
     for part in (project, plan, feature or "", kind, status or "", content):
         h.update(part.encode("utf-8"))
@@ -162,15 +163,24 @@ def derive(seen: Seen | None, snap: Snapshot) -> tuple[list[Fact], Seen]:
     """The facts ``snap`` adds to what ``seen`` knew, and the state after them."""
     before = seen or Seen()
     after = msgspec.structs.replace(
-        before, statuses=dict(before.statuses), entered=dict(before.entered),
+        before,
+        statuses=dict(before.statuses),
+        entered=dict(before.entered),
         pr_urls=list(before.pr_urls),
-    )  # fmt: skip
+    )
     facts: list[Fact] = []
     p, plan = snap.project, snap.plan
 
-    def add(ts: int, kind: str, feature: str | None = None, status: str | None = None,
-            content: str = "", pr_url: str | None = None, description: str | None = None,
-            data: dict[str, object] | None = None) -> None:  # fmt: skip
+    def add(
+        ts: int,
+        kind: str,
+        feature: str | None = None,
+        status: str | None = None,
+        content: str = "",
+        pr_url: str | None = None,
+        description: str | None = None,
+        data: dict[str, object] | None = None,
+    ) -> None:
         fid = event_id(p, plan, feature, kind, status, content)
         facts.append(Fact(fid, ts, kind, feature, status, pr_url, description, data or {}))
 
@@ -216,10 +226,17 @@ def _manifest_facts(after: Seen, snap: Snapshot, ts: int, add: _Add) -> None:
 
 
 class _Add(Protocol):  # the shape of derive's ``add``
-    def __call__(self, ts: int, kind: str, feature: str | None = None,
-                 status: str | None = None, content: str = "", pr_url: str | None = None,
-                 description: str | None = None, data: dict[str, object] | None = None,
-                 ) -> None: ...  # fmt: skip
+    def __call__(
+        self,
+        ts: int,
+        kind: str,
+        feature: str | None = None,
+        status: str | None = None,
+        content: str = "",
+        pr_url: str | None = None,
+        description: str | None = None,
+        data: dict[str, object] | None = None,
+    ) -> None: ...
 
 
 def derive_all(snapshots: Iterable[Snapshot], seen: Seen | None = None) -> list[Fact]:

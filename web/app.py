@@ -91,9 +91,11 @@ def _events(state: ServerState) -> Route:
         body = event_stream.stream(
             state.live, start, reset, state.stopping, request.is_disconnected
         )
-        return StreamingResponse(body, media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store",
-                                          "X-Accel-Buffering": "no"})  # fmt: skip
+        return StreamingResponse(
+            body,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
 
     return Route("/events", endpoint, methods=["GET"])
 
@@ -114,8 +116,11 @@ def _page() -> list[Route]:
         name = request.path_params["name"]
         if name not in files:  # only the files above: no path ever reaches the file system
             raise HTTPException(404, f"not found: {request.url.path}")
-        return Response(files[name], media_type=f"{STATIC[name]}; charset=utf-8",
-                        headers={"Cache-Control": "no-cache"})  # fmt: skip
+        return Response(
+            files[name],
+            media_type=f"{STATIC[name]}; charset=utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
 
     return [Route("/", page, methods=["GET"]), Route("/static/{name}", static, methods=["GET"])]
 
@@ -137,16 +142,22 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error(500, "internal error: see the server's log")
 
 
-def build_app(state: ServerState, *, token: str | None, loopback: bool,
-              limiter: RateLimiter | None) -> ASGIApp:  # fmt: skip
+def build_app(
+    state: ServerState, *, token: str | None, loopback: bool, limiter: RateLimiter | None
+) -> ASGIApp:
     document = spec()
 
     async def openapi(request: Request) -> Response:
         return json_response(document)
 
-    routes: list[Any] = [*_page(), *(_route(state, ep) for ep in ENDPOINTS), _events(state),
-                         Route("/api/openapi.json", openapi, methods=["GET"]),
-                         metrics_route(state)]  # fmt: skip
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error,
-                                                       Exception: _server_error})  # fmt: skip
+    routes: list[Any] = [
+        *_page(),
+        *(_route(state, ep) for ep in ENDPOINTS),
+        _events(state),
+        Route("/api/openapi.json", openapi, methods=["GET"]),
+        metrics_route(state),
+    ]
+    app = Starlette(
+        routes=routes, exception_handlers={HTTPException: _http_error, Exception: _server_error}
+    )
     return Guard(app, token=token, loopback=loopback, limiter=limiter)

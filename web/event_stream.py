@@ -65,11 +65,18 @@ def _usage(events: tuple[Usage, ...], seq: int) -> dict[str, Any]:
         "costUSD": sum(e.cost_auto for e in entries),
         "machines": sorted({e.machine for e in entries}),
         "events": [
-            {"ts": u.ts, "machine": u.machine, "project": u.project, "sessionId": u.session_id,
-             "model": u.model, "totalTokens": e.total_tokens, "costUSD": e.cost_auto}
+            {
+                "ts": u.ts,
+                "machine": u.machine,
+                "project": u.project,
+                "sessionId": u.session_id,
+                "model": u.model,
+                "totalTokens": e.total_tokens,
+                "costUSD": e.cost_auto,
+            }
             for u, e in zip(events[:EVENT_SAMPLE], entries, strict=False)
         ],
-    }  # fmt: skip
+    }
 
 
 def fact_frame(data: bytes, seq: int) -> bytes | None:
@@ -132,9 +139,12 @@ async def start_position(live: LiveBus, after: int | None) -> tuple[int, bytes |
 
 
 async def stream(
-    live: LiveBus, start: int, reset: bytes | None, stopping: Callable[[], bool],
+    live: LiveBus,
+    start: int,
+    reset: bytes | None,
+    stopping: Callable[[], bool],
     disconnected: Callable[[], Awaitable[bool]],
-) -> AsyncIterator[bytes]:  # fmt: skip
+) -> AsyncIterator[bytes]:
     """The SSE body: facts after ``start``, heartbeats, alerts, and a comment line every
     KEEPALIVE_S; it ends when the client goes, the server stops or the client falls behind."""
     client = _Client()
@@ -143,8 +153,7 @@ async def stream(
         try:
             subs.append(await follow_stream(live.js, live.bus, start, client.on_fact))
             subs.append(await follow_heartbeats(live.js, live.bus, client.on_heartbeat))
-            subs.append(await live.nc.subscribe(alert_subject(live.bus.prefix),
-                                                cb=client.on_alert))  # fmt: skip
+            subs.append(await live.nc.subscribe(alert_subject(live.bus.prefix), cb=client.on_alert))
         except (TimeoutError, nats.errors.Error) as err:
             # The response has started: say why in the stream; the client retries.
             yield frame("error", {"error": f"the hub is unavailable: {err}"})

@@ -65,16 +65,29 @@ def _public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str,
-                  headers: dict[str, str] | None = None) -> None:  # fmt: skip
+async def _refuse(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> None:
     await JSONResponse({"error": message}, status, headers)(scope, receive, send)
 
 
 class Guard:
     """Host check (loopback binds), rate limit, bearer token (other binds), stream cap."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None, loopback: bool,
-                 limiter: RateLimiter | None, max_streams: int = 8) -> None:  # fmt: skip
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        loopback: bool,
+        limiter: RateLimiter | None,
+        max_streams: int = 8,
+    ) -> None:
         self.app, self.token, self.loopback = app, token, loopback
         self.limiter, self.max_streams = limiter, max_streams
         self.streams: dict[str, int] = {}
@@ -99,8 +112,13 @@ class Guard:
             await self.app(scope, receive, send_with_headers)
             return
         if self.streams.get(client, 0) >= self.max_streams:
-            await _refuse(scope, receive, send, 429, f"more than {self.max_streams} open event "
-                          "streams from this client")  # fmt: skip
+            await _refuse(
+                scope,
+                receive,
+                send,
+                429,
+                f"more than {self.max_streams} open event streams from this client",
+            )
             return
         self.streams[client] = self.streams.get(client, 0) + 1
         try:

@@ -17,13 +17,14 @@ app = typer.Typer(add_completion=False)
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="address to bind; any but loopback needs the "
-                                      "access token")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="address to bind; any but loopback needs the access token")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0: any free one)")] = 8787,
-    rate_limit: Annotated[float, typer.Option("--rate-limit",
-                                              help="requests per second per client (0: off)")]
-    = 20.0,
-) -> None:  # fmt: skip
+    rate_limit: Annotated[
+        float, typer.Option("--rate-limit", help="requests per second per client (0: off)")
+    ] = 20.0,
+) -> None:
     """The dashboard at /, JSON reports under /api (OpenAPI: /api/openapi.json) and live
     Server-Sent Events at /events, until Ctrl-C. Reads the read model that `up` (or
     `processor`) keeps current; binds 127.0.0.1 unless told otherwise."""

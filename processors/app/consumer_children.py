@@ -36,8 +36,9 @@ class ConsumerChild:
         self.next_start = 0.0
 
     def start(self, url: str) -> None:
-        self.proc = spawn(["consumers", "run", self.consumer.name], url, self.settings.home,
-                          self.log)  # fmt: skip
+        self.proc = spawn(
+            ["consumers", "run", self.consumer.name], url, self.settings.home, self.log
+        )
 
     def stop(self) -> None:
         terminate(self.proc, 30)
@@ -84,9 +85,11 @@ class ConsumerChildren:
                 child.restarts += 1
                 wait = min(MAX_BACKOFF_S, 0.5 * 2 ** (child.restarts - 1))
                 child.next_start = now + wait
-                print(f"usagectl: the {child.consumer.name} consumer stopped "
-                      f"({child.failure()}); restarting in {wait:.0f}s",
-                      file=sys.stderr)  # fmt: skip
+                print(
+                    f"usagectl: the {child.consumer.name} consumer stopped "
+                    f"({child.failure()}); restarting in {wait:.0f}s",
+                    file=sys.stderr,
+                )
         elif child.next_start == 0.0:
             child.next_start = now + 2.0
         if now >= child.next_start:

@@ -21,8 +21,14 @@ from .queries import ExportQuery, UsageQuery
 from .rollup_queries import rollups_by
 from .usage_reports import session_periods
 
-NUMBERS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens",
-           "totalTokens", "totalCost")  # fmt: skip
+NUMBERS = (
+    "inputTokens",
+    "outputTokens",
+    "cacheCreationTokens",
+    "cacheReadTokens",
+    "totalTokens",
+    "totalCost",
+)
 KEYS = {
     "day": ("date",),
     "model": ("model",),
@@ -64,17 +70,24 @@ def _grouped(conn: sqlite3.Connection, p: ExportQuery) -> list[tuple[Period, dic
     if by != "day":  # most expensive first, as the session report
         ordered.sort(key=lambda x: -x.tokens.cost_nano)
     name = KEYS[by][0]
-    return [(x, {k: v for k, v in x.json(name).items() if k != "modelBreakdowns"})
-            for x in ordered]  # fmt: skip
+    return [(x, {k: v for k, v in x.json(name).items() if k != "modelBreakdowns"}) for x in ordered]
 
 
 def _sessions(conn: sqlite3.Connection, p: ExportQuery) -> list[tuple[Period, dict[str, Any]]]:
-    sessions = UsageQuery(timezone=p.timezone, since=p.first, until=p.last, machine=p.machine,
-                          project=p.project, mode=p.mode)  # fmt: skip
+    sessions = UsageQuery(
+        timezone=p.timezone,
+        since=p.first,
+        until=p.last,
+        machine=p.machine,
+        project=p.project,
+        mode=p.mode,
+    )
     found = session_periods(conn, sessions)
     keep = set(columns("session"))
-    return [(x, {k: v for k, v in row.items() if k in keep} | {"machine": machine})
-            for x, row, machine in found]  # fmt: skip
+    return [
+        (x, {k: v for k, v in row.items() if k in keep} | {"machine": machine})
+        for x, row, machine in found
+    ]
 
 
 Rows = list[dict[str, Any]]
@@ -97,8 +110,14 @@ def render(rows: list[dict[str, Any]], totals: dict[str, Any], p: ExportQuery) -
     if fmt == "jsonl":
         return b"".join(msgspec.json.encode(r) + b"\n" for r in rows)
     if fmt == "json":
-        doc = {"by": p.by, "from": p.first, "to": p.last, "timezone": str(p.timezone),
-               "rows": rows, "totals": totals}  # fmt: skip
+        doc = {
+            "by": p.by,
+            "from": p.first,
+            "to": p.last,
+            "timezone": str(p.timezone),
+            "rows": rows,
+            "totals": totals,
+        }
         return msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -35,13 +35,23 @@ async def otlp_receiver(
     loopback = is_loopback(host)
     # The same token as `serve` off loopback: one secret per machine's HTTP endpoints.
     token = None if loopback else access_token(settings.home)
-    receiver = Receiver(js, prefix, settings.machine, settings.account,
-                        settings.home / "otlp-stats.json", token, loopback)  # fmt: skip
+    receiver = Receiver(
+        js,
+        prefix,
+        settings.machine,
+        settings.account,
+        settings.home / "otlp-stats.json",
+        token,
+        loopback,
+    )
     task = asyncio.create_task(serve_receiver(receiver, sock, stop))
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{sock.getsockname()[1]}"
-    print(f"receiving Claude Code's OpenTelemetry at {url}/v1/logs and /v1/metrics",
-          file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"receiving Claude Code's OpenTelemetry at {url}/v1/logs and /v1/metrics",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         yield url
     finally:

@@ -178,39 +178,72 @@ PERIOD = (TIMEZONE, SINCE, UNTIL, MACHINE, PROJECT, MODE, ORDER)
 WEEKLY = (*PERIOD, START_OF_WEEK)
 SESSIONS = (TIMEZONE, SINCE, UNTIL, MACHINE, PROJECT, MODE)
 BLOCKS = (
-    TIMEZONE, SINCE, UNTIL, MACHINE, MODE, ORDER,
+    TIMEZONE,
+    SINCE,
+    UNTIL,
+    MACHINE,
+    MODE,
+    ORDER,
     Param("active", "bool", "only the active block", default=False),
     Param("recent", "bool", "only blocks of the last 3 days", default=False),
     Param("token_limit", "string", "a number of tokens, or max (the largest past block)"),
-    Param("session_length", "number", "block length in hours", default=5.0, minimum=0.01,
-          maximum=24 * 7),
-)  # fmt: skip
+    Param(
+        "session_length",
+        "number",
+        "block length in hours",
+        default=5.0,
+        minimum=0.01,
+        maximum=24 * 7,
+    ),
+)
 TOOLS = (TIMEZONE, SINCE, UNTIL, MACHINE, PROJECT, SESSION)
 PLANS = (PROJECT,)
-ALERTS = (Param("limit", "int", "at most this many, newest first", default=50, minimum=1,
-                maximum=1000),)  # fmt: skip
+ALERTS = (
+    Param("limit", "int", "at most this many, newest first", default=50, minimum=1, maximum=1000),
+)
 TRENDS = (
-    TIMEZONE, MACHINE, PROJECT, MODE,
-    Param("days", "int", "window: this many local days ending today", default=30, minimum=1,
-          maximum=3660),
+    TIMEZONE,
+    MACHINE,
+    PROJECT,
+    MODE,
+    Param(
+        "days",
+        "int",
+        "window: this many local days ending today",
+        default=30,
+        minimum=1,
+        maximum=3660,
+    ),
     Param("day", "date", "also the hourly distribution of this local day"),
-)  # fmt: skip
+)
 EXPORT = (
     Param("format", "choice", "file format", EXPORT_FORMATS, "csv"),
     Param("by", "choice", "one row per", EXPORT_BY, "day"),
     Param("from", "date", "first local day, YYYY-MM-DD or YYYYMMDD"),
     Param("to", "date", "last local day, YYYY-MM-DD or YYYYMMDD"),
-    TIMEZONE, MACHINE, PROJECT, MODE,
-)  # fmt: skip
+    TIMEZONE,
+    MACHINE,
+    PROJECT,
+    MODE,
+)
 DASHBOARD = (
-    TIMEZONE, START_OF_WEEK,
-    Param("after", "int", "answer once the read model has applied this stream sequence "
-          "(waits up to a few seconds)", minimum=0),
-)  # fmt: skip
+    TIMEZONE,
+    START_OF_WEEK,
+    Param(
+        "after",
+        "int",
+        "answer once the read model has applied this stream sequence (waits up to a few seconds)",
+        minimum=0,
+    ),
+)
 EVENTS = (
-    Param("since", "int", "resume after this stream sequence (the Last-Event-ID header wins)",
-          minimum=0),
-)  # fmt: skip
+    Param(
+        "since",
+        "int",
+        "resume after this stream sequence (the Last-Event-ID header wins)",
+        minimum=0,
+    ),
+)
 
 
 def token_limit(value: str | None) -> str | None:

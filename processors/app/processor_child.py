@@ -21,14 +21,21 @@ BUSY_EXIT = 3  # `usagectl processor` exit status when another processor holds t
 def spawn(args: list[str], url: str, home: Path, log_path: Path) -> subprocess.Popen[bytes]:
     """``usagectl ARGS`` as a child on the same hub and data directory; it stops by itself
     when this process is gone (USAGECTL_PARENT_PID), and writes to ``log_path``."""
-    env = dict(os.environ, USAGECTL_NATS_URL=url, USAGECTL_HOME=str(home),
-               USAGECTL_PARENT_PID=str(os.getpid()))  # fmt: skip
+    env = dict(
+        os.environ,
+        USAGECTL_NATS_URL=url,
+        USAGECTL_HOME=str(home),
+        USAGECTL_PARENT_PID=str(os.getpid()),
+    )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "usagectl.cli.app", *args],
-            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-        )  # fmt: skip
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
 
 
 def terminate(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:

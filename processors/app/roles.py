@@ -49,8 +49,9 @@ async def make_producer(settings: Settings, h: Hub, checkpoints: Checkpoints) ->
 
 
 def make_plan_scanner(settings: Settings, h: Hub) -> PlanScanner:
-    return PlanScanner(h.js, h.bus.prefix, settings.machine, settings.account, settings.plans,
-                       settings.plans_state)  # fmt: skip
+    return PlanScanner(
+        h.js, h.bus.prefix, settings.machine, settings.account, settings.plans, settings.plans_state
+    )
 
 
 async def run_sync(
@@ -185,8 +186,12 @@ async def _keep_processing(h: Hub, settings: Settings, stop: asyncio.Event) -> N
         except (TimeoutError, nats.errors.Error) as err:
             if stop.is_set():
                 return
-            print(f"usagectl: the hub did not answer ({type(err).__name__}); the processor "
-                  f"starts again in {delay:g} s", file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"usagectl: the hub did not answer ({type(err).__name__}); the processor "
+                f"starts again in {delay:g} s",
+                file=sys.stderr,
+                flush=True,
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 8)

@@ -62,8 +62,10 @@ def top_projects(conn: sqlite3.Connection, from_s: int, limit: int) -> list[dict
         "WHERE bucket >= ? GROUP BY project ORDER BY 2 DESC, 1 LIMIT ?",
         (from_s, limit),
     )
-    return [{"project": p, "totalCost": (c or 0) / 1e9, "totalTokens": int(t or 0),
-             "machines": int(m)} for p, c, t, m in rows]  # fmt: skip
+    return [
+        {"project": p, "totalCost": (c or 0) / 1e9, "totalTokens": int(t or 0), "machines": int(m)}
+        for p, c, t, m in rows
+    ]
 
 
 def recent_sessions(conn: sqlite3.Connection, from_ms: int, limit: int) -> list[dict[str, Any]]:
@@ -78,11 +80,18 @@ def recent_sessions(conn: sqlite3.Connection, from_ms: int, limit: int) -> list[
         (from_ms, limit),
     )
     return [
-        {"sessionId": sid, "projectPath": pdir, "project": project, "machine": machine,
-         "firstActivity": first, "lastActivity": last, "totalCost": (cost or 0) / 1e9,
-         "totalTokens": int(tokens or 0)}
+        {
+            "sessionId": sid,
+            "projectPath": pdir,
+            "project": project,
+            "machine": machine,
+            "firstActivity": first,
+            "lastActivity": last,
+            "totalCost": (cost or 0) / 1e9,
+            "totalTokens": int(tokens or 0),
+        }
         for sid, pdir, project, machine, first, last, cost, tokens in rows
-    ]  # fmt: skip
+    ]
 
 
 def active_machines(conn: sqlite3.Connection, account: str, from_ms: int) -> list[str]:

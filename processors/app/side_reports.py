@@ -46,9 +46,15 @@ def _iso(ms: int | None) -> str | None:
 
 
 def _spent_json(s: Spent) -> dict[str, Any]:
-    return {"entries": s.entries, "inputTokens": s.input, "outputTokens": s.output,
-            "cacheCreationTokens": s.cache_creation, "cacheReadTokens": s.cache_read,
-            "totalTokens": s.total_tokens, "costUSD": round(s.cost_usd, 9)}  # fmt: skip
+    return {
+        "entries": s.entries,
+        "inputTokens": s.input,
+        "outputTokens": s.output,
+        "cacheCreationTokens": s.cache_creation,
+        "cacheReadTokens": s.cache_read,
+        "totalTokens": s.total_tokens,
+        "costUSD": round(s.cost_usd, 9),
+    }
 
 
 def plan_json(conn: sqlite3.Connection, plan: PlanRow, now_ms: int) -> dict[str, Any]:
@@ -62,22 +68,44 @@ def plan_json(conn: sqlite3.Connection, plan: PlanRow, now_ms: int) -> dict[str,
             end = f.end_ms
             window = {"from": _iso(f.started_ms), "to": _iso(end), "open": end is None}
             usage = _spent_json(spent(conn, plan.project, f.started_ms, end or now_ms))
-        features.append({
-            "id": f.feature_id, "description": f.description, "status": f.status,
-            "createdAt": _iso(f.created_ms), "startedAt": _iso(f.started_ms),
-            "completedAt": _iso(f.completed_ms), "failedAt": _iso(f.failed_ms),
-            "window": window, "usage": usage,
-        })  # fmt: skip
-    events = [{"ts": _iso(s.ts_ms), "kind": s.kind, "featureId": s.feature_id,
-               "status": s.status, "prUrl": s.pr_url, "eventId": s.event_id}
-              for s in timeline(conn, (plan.project, plan.plan))]  # fmt: skip
+        features.append(
+            {
+                "id": f.feature_id,
+                "description": f.description,
+                "status": f.status,
+                "createdAt": _iso(f.created_ms),
+                "startedAt": _iso(f.started_ms),
+                "completedAt": _iso(f.completed_ms),
+                "failedAt": _iso(f.failed_ms),
+                "window": window,
+                "usage": usage,
+            }
+        )
+    events = [
+        {
+            "ts": _iso(s.ts_ms),
+            "kind": s.kind,
+            "featureId": s.feature_id,
+            "status": s.status,
+            "prUrl": s.pr_url,
+            "eventId": s.event_id,
+        }
+        for s in timeline(conn, (plan.project, plan.plan))
+    ]
     return {
-        "project": plan.project, "plan": plan.plan, "machine": plan.machine,
-        "status": plan.status, "createdAt": _iso(plan.created_ms),
-        "optimizedAt": _iso(plan.optimized_ms), "startedAt": _iso(plan.started_ms),
-        "completedAt": _iso(plan.completed_ms), "prUrl": plan.pr_url,
-        "featureCount": len(features), "features": features, "events": events,
-    }  # fmt: skip
+        "project": plan.project,
+        "plan": plan.plan,
+        "machine": plan.machine,
+        "status": plan.status,
+        "createdAt": _iso(plan.created_ms),
+        "optimizedAt": _iso(plan.optimized_ms),
+        "startedAt": _iso(plan.started_ms),
+        "completedAt": _iso(plan.completed_ms),
+        "prUrl": plan.pr_url,
+        "featureCount": len(features),
+        "features": features,
+        "events": events,
+    }
 
 
 def plans_report(conn: sqlite3.Connection, p: PlansQuery, now_ms: int) -> dict[str, Any]:

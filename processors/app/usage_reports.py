@@ -29,8 +29,9 @@ from .errors import UserError
 from .queries import BlocksQuery, TrendsQuery, UsageQuery
 
 
-def _block_kept(start_ms: int, tz: ZoneInfo, since: date | None, until: date | None,
-                recent: bool, now_ms: int) -> bool:  # fmt: skip
+def _block_kept(
+    start_ms: int, tz: ZoneInfo, since: date | None, until: date | None, recent: bool, now_ms: int
+) -> bool:
     day = local_date(start_ms // 1000, tz)
     if recent and start_ms < now_ms - 3 * 86_400_000:
         return False
@@ -75,8 +76,9 @@ def session_periods(conn: sqlite3.Connection, p: UsageQuery) -> SessionRows:
     sessions: dict[tuple[str, str], tuple[Period, int, int, str]] = {}
     for r in readmodel.session_rows(conn, Filters(machine=p.machine, project=p.project)):
         key = (r.project_dir, r.session_id)
-        period = sessions.setdefault(key, (Period(r.session_id), r.first_ms, r.last_ms,
-                                           r.machine))[0]  # fmt: skip
+        period = sessions.setdefault(key, (Period(r.session_id), r.first_ms, r.last_ms, r.machine))[
+            0
+        ]
         period.add(r.model, r.sums, cost_index, r.first_ms)
     hooks = session_hooks(conn)
     rows = []
@@ -107,15 +109,21 @@ def block_rows(
     found = readmodel.blocks(conn, account, p.machine, length)
     official = readmodel.official_limits(conn, account, now_ms, length)
     kept = [
-        b for b in found
+        b
+        for b in found
         if _block_kept(b.start_ms, p.timezone, p.since, p.until, p.recent, now_ms)
         and (not p.active or is_active(b, now_ms, length))
-    ]  # fmt: skip
+    ]
     return kept, _token_limit(p.token_limit, kept, now_ms, length), official
 
 
-def blocks_payload(kept: list[Block], limit: int | None, official: dict[str, Any] | None,
-                   p: BlocksQuery, now_ms: int) -> dict[str, Any]:  # fmt: skip
+def blocks_payload(
+    kept: list[Block],
+    limit: int | None,
+    official: dict[str, Any] | None,
+    p: BlocksQuery,
+    now_ms: int,
+) -> dict[str, Any]:
     """ccusage's keys as they are; the official figures beside them when known."""
     length = session_ms(p.session_length)
     ordered = list(reversed(kept)) if p.order == "desc" else kept
