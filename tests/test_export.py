@@ -12,7 +12,8 @@ import pytest
 from conftest import Env, make_env, start_server
 from corpus import generate
 from serving import Served, serve
-from usagectl.processors.app.export_rows import EXPORT_BY, columns
+from usagectl.processors.app.export_rows import columns
+from usagectl.processors.app.parsing import EXPORT_BY
 
 
 @pytest.fixture(scope="module")
