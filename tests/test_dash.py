@@ -14,7 +14,7 @@ from conftest import Env
 from corpus import generate
 from textual.pilot import Pilot
 from usagectl.cli.dash_app import DashApp, DetailScreen, HelpScreen
-from usagectl.cli.settings import load_settings
+from usagectl.processors.app.settings import load_settings
 from usagectl.processors.bus import connect
 from usagectl.processors.processor import Processor
 from usagectl.projections.events import Heartbeat, Hook, Source, Usage, encode, subject
