@@ -23,7 +23,7 @@ from usagectl.producers.producer import PublishFailed
 from .processor_child import SPAWNED, say
 
 if TYPE_CHECKING:
-    from .runtime import Hub
+    from .hub_session import Hub
 
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 30.0
