@@ -43,6 +43,17 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _children_once_started(proc: subprocess.Popen[bytes], timeout: float = 60) -> list[int]:
+    """The sync's children (its processor), waiting for them: on a busy machine the sync may
+    not have started its processor yet when the kill is due."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if children := _children(proc.pid):
+            return children
+        time.sleep(0.01)
+    return []
+
+
 def _move_some(staging: Path, target: Path, files: list[Path], count: int) -> None:
     for path in files[:count]:
         dest = target / path.relative_to(staging)
@@ -58,7 +69,7 @@ def _kill(env: Env, hub: NatsServer, proc: subprocess.Popen[bytes], victim: str)
         return True
     if proc.poll() is not None:
         return False
-    pids = [proc.pid] if victim == "producer" else _children(proc.pid)
+    pids = [proc.pid] if victim == "producer" else _children_once_started(proc)
     for pid in pids:
         try:
             Path(f"/proc/{pid}/cmdline").read_bytes()
