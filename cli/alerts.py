@@ -4,7 +4,6 @@ alert through every configured sink."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -12,43 +11,23 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from usagectl.processors.app.errors import UserError
+from usagectl.processors.app.settings import Settings, load_settings
+from usagectl.processors.app.side_reports import read_alerts
 
-from .errors import UserError
-from .settings import Settings, load_settings
-
-group = typer.Typer(help="Alerts: list what fired; `alerts test` tries every sink.",
-                    invoke_without_command=True)  # fmt: skip
+group = typer.Typer(
+    help="Alerts: list what fired; `alerts test` tries every sink.", invoke_without_command=True
+)
 
 _DELIVERY = {"sent": "✓", "pending": "…", "failed": "✗", "skipped": "–"}
-UNITS = {"usd": "${:,.2f}", "tokens": "{:,.0f} tokens", "tokens/min": "{:,.0f} tok/min",
-         "percent": "{:.0f}%", "minutes": "{:.0f} min", "machine": ""}  # fmt: skip
-
-
-def _iso(ms: int | None) -> str | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
-
-
-def read_alerts(settings: Settings) -> list[dict[str, Any]]:
-    from usagectl.processors.alert_store import listing
-    from usagectl.processors.consumers import db_path
-
-    path = db_path(settings.home, "alerts")
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    try:
-        rows = listing(conn)
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
-    for r in rows:
-        r["window"] = r.pop("window_key")
-        for key in ("start_ms", "end_ms", "fired_ms", "resolved_ms"):
-            r[key.removesuffix("_ms") + "_at"] = _iso(r.pop(key))
-        for d in r["deliveries"].values():
-            d["sent_at"] = _iso(d.pop("sent_ms"))
-    return rows
+UNITS = {
+    "usd": "${:,.2f}",
+    "tokens": "{:,.0f} tokens",
+    "tokens/min": "{:,.0f} tok/min",
+    "percent": "{:.0f}%",
+    "minutes": "{:.0f} min",
+    "machine": "",
+}
 
 
 def _figure(unit: str, value: float) -> str:
@@ -77,11 +56,14 @@ def alerts(
         )
         typer.echo(f"no alerts{hint}")
         return
-    table = Table("", "rule", "window", "figure / limit", "fired (UTC)", "delivered",
-                  header_style="bold")  # fmt: skip
+    table = Table(
+        "", "rule", "window", "figure / limit", "fired (UTC)", "delivered", header_style="bold"
+    )
     for r in rows:
-        sent = ", ".join(f"{sink} {_DELIVERY.get(d['status'], d['status'])}"
-                         for sink, d in sorted(r["deliveries"].items()))  # fmt: skip
+        sent = ", ".join(
+            f"{sink} {_DELIVERY.get(d['status'], d['status'])}"
+            for sink, d in sorted(r["deliveries"].items())
+        )
         figure = _figure(r["unit"], r["latest"])
         if r["unit"] not in ("machine", "test"):
             figure += f" / {_figure(r['unit'], r['threshold'])}"
@@ -106,10 +88,9 @@ def _test_payload(settings: Settings) -> dict[str, Any]:
 async def _send_all(settings: Settings) -> list[str]:
     from usagectl.processors.alert_sinks import DeliveryError, describe, send, unavailable
     from usagectl.processors.alerts_consumer import config_of
+    from usagectl.processors.app.consumer_host import context_for
     from usagectl.processors.bus import BusUnavailable, connect
     from usagectl.processors.embedded import running_server
-
-    from .consumer_run import context_for
 
     cfg = config_of(context_for(settings, "alerts"))
     body = _test_payload(settings)

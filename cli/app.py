@@ -6,13 +6,14 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Coroutine
 from dataclasses import replace
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from usagectl.processors.app.settings import Settings, load_settings
 
 from . import (
     config_show,
@@ -26,7 +27,6 @@ from . import (
     plans,
     prices,
     reports,
-    serve,
     service,
     statusline,
     tools,
@@ -35,7 +35,7 @@ from . import (
 )
 from .alerts import group as alerts_group
 from .consumers import group as consumers_group
-from .settings import Settings, load_settings
+from .event_loop import run_async
 
 app = typer.Typer(
     name="usagectl",
@@ -54,7 +54,9 @@ app.registered_commands += plans.app.registered_commands
 app.registered_commands += machines.app.registered_commands
 app.registered_commands += trends.app.registered_commands
 app.registered_commands += export.app.registered_commands
-app.registered_commands += serve.app.registered_commands
+# Commands other faces contribute (`serve` from the web face): loaded by name, never imported.
+for entry in sorted(entry_points(group="usagectl.commands"), key=lambda e: e.name):
+    app.registered_commands += entry.load().registered_commands
 app.registered_commands += dash.app.registered_commands
 app.add_typer(hooks.group, name="hooks")
 app.add_typer(otel.group, name="otel")
@@ -85,27 +87,11 @@ def _options(
     """Claude Code token and cost tracking across sessions and machines."""
 
 
-T = TypeVar("T")
 PlanDirs = Annotated[
     list[str] | None,
     typer.Option("--plans", help="a project directory whose dev/active plans to track (repeat)"),
 ]
 err_console = Console(stderr=True)
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a hub command; SIGTERM (a service manager, `timeout`) unwinds it like Ctrl-C, so an
-    embedded hub it started is stopped on the way out."""
-    import asyncio  # only the commands that talk to the hub pay for the event loop
-
-    async def main() -> T:
-        task = asyncio.current_task()
-        if task is not None:
-            for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal sends SIGHUP
-                asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
-        return await coro
-
-    return asyncio.run(main())
 
 
 def _with_plans(settings: Settings, plan_dirs: list[str] | None) -> Settings:
@@ -115,8 +101,9 @@ def _with_plans(settings: Settings, plan_dirs: list[str] | None) -> Settings:
 @app.command()
 def sync(plan_dirs: PlanDirs = None) -> None:
     """Publish everything new once, wait until the read model has caught up, exit."""
+    from usagectl.processors.app.roles import run_sync
+
     from .progress import sync_progress
-    from .runtime import run_sync
 
     settings = _with_plans(load_settings(), plan_dirs)
     with sync_progress(err_console) as on_progress:
@@ -139,8 +126,9 @@ def up(
                                        "(OTLP/HTTP on otlp.listen, 127.0.0.1:4318)")] = False,
 ) -> None:  # fmt: skip
     """Run the embedded hub, this machine's producer and the processor until Ctrl-C."""
+    from usagectl.processors.app.roles import run_up
+
     from .progress import up_display
-    from .runtime import run_up
 
     settings = _with_plans(load_settings(), plan_dirs)
     if otlp:
@@ -149,7 +137,7 @@ def up(
     import asyncio
 
     async def main() -> None:
-        from .supervise import stop_within_deadline, until_stopped
+        from usagectl.processors.app.supervise import stop_within_deadline, until_stopped
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -171,8 +159,8 @@ def up(
 @app.command()
 def processor() -> None:
     """Apply the stream to the read model until Ctrl-C (the processor alone, e.g. on a hub)."""
-    from .children import run_role
-    from .runtime import run_processor
+    from usagectl.processors.app.processor_child import run_role
+    from usagectl.processors.app.roles import run_processor
 
     run_role(lambda stop, parent: run_processor(load_settings(), stop, parent))
 
@@ -189,7 +177,7 @@ def replay(
 ) -> None:
     """Rebuild every read model from the stream (after an archive, if given) into a new file
     and swap it in atomically; refused if it would hold less history than the current one."""
-    from .runtime import run_replay
+    from usagectl.processors.app.roles import run_replay
 
     result = run_async(run_replay(load_settings(), from_archive, force=force))
     if result.lost:
@@ -229,10 +217,9 @@ def archive(
     any time (it continues where it stopped)."""
     from datetime import UTC, datetime
 
+    from usagectl.processors.app.errors import UserError
+    from usagectl.processors.app.roles import run_archive
     from usagectl.processors.archive import cutoff_for
-
-    from .errors import UserError
-    from .runtime import run_archive
 
     if not older_than >= 0:
         raise UserError("--older-than must be 0 or more days")

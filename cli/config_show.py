@@ -9,9 +9,8 @@ import re
 from typing import Annotated, Any
 
 import typer
-
-from . import config
-from .settings import load_settings
+from usagectl.processors.app import config
+from usagectl.processors.app.settings import load_settings
 
 group = typer.Typer(help="The config file (config.toml in the data directory) and its overrides.")
 MASK = "********"
@@ -39,10 +38,12 @@ def shown(env: dict[str, str] | None = None) -> dict[str, Any]:
     rows["account"]["value"] = settings.account
     rows["hub.url"]["value"] = mask("hub.url", settings.nats_url) or "embedded"
     resolved = {
-        "hub.creds": settings.bus_creds, "hub.nkey_seed": settings.bus_nkey_seed,
-        "hub.tls_ca": settings.tls_ca, "hub.tls_cert": settings.tls_cert,
+        "hub.creds": settings.bus_creds,
+        "hub.nkey_seed": settings.bus_nkey_seed,
+        "hub.tls_ca": settings.tls_ca,
+        "hub.tls_cert": settings.tls_cert,
         "hub.tls_key": settings.tls_key,
-    }  # fmt: skip
+    }
     for key, value in resolved.items():
         rows[key]["value"] = value
     return {

@@ -11,8 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-
-from .settings import Settings, load_settings
+from usagectl.processors.app.settings import Settings, load_settings
 
 group = typer.Typer(help="Plug-in consumers: list them, run one, replay one.")
 err_console = Console(stderr=True)
@@ -61,19 +60,25 @@ async def _lags(settings: Settings, names: list[str]) -> dict[str, Any]:
 def collect(settings: Settings) -> list[dict[str, Any]]:
     import asyncio
 
+    from usagectl.processors.app.consumer_host import context_for
     from usagectl.processors.consumers import ConsumerError, installed, load, progress
-
-    from .consumer_run import context_for
 
     found = installed()
     lags = asyncio.run(_lags(settings, list(found))) if found else {}
     rows = []
     for name, ep in found.items():
         row: dict[str, Any] = {
-            "name": name, "entry_point": ep.value, "enabled": name in settings.consumers,
-            "package": ep.dist.name if ep.dist else None, "running": _running(settings, name),
-            "lag": lags.get(name), "seq": None, "owed": None, "description": "", "error": None,
-        }  # fmt: skip
+            "name": name,
+            "entry_point": ep.value,
+            "enabled": name in settings.consumers,
+            "package": ep.dist.name if ep.dist else None,
+            "running": _running(settings, name),
+            "lag": lags.get(name),
+            "seq": None,
+            "owed": None,
+            "description": "",
+            "error": None,
+        }
         try:
             consumer = load(context_for(settings, name), found)
         except (ConsumerError, Exception) as err:
@@ -99,25 +104,33 @@ def list_consumers(json_out: Annotated[bool, typer.Option("--json")] = False) ->
     if not rows:
         typer.echo("no consumers installed (entry-point group usagectl.consumers)")
         return
-    table = Table("consumer", "enabled", "running", "seq", "lag", "package", "about",
-                  header_style="bold")  # fmt: skip
+    table = Table(
+        "consumer", "enabled", "running", "seq", "lag", "package", "about", header_style="bold"
+    )
     for r in rows:
         lag = "—" if r["lag"] is None else f"{r['lag']:,}"
         about = f"[red]{r['error']}[/]" if r["error"] else r["description"]
-        table.add_row(r["name"], "yes" if r["enabled"] else "no", "yes" if r["running"] else "no",
-                      "—" if r["seq"] is None else f"{r['seq']:,}", lag, r["package"] or "",
-                      about)  # fmt: skip
+        table.add_row(
+            r["name"],
+            "yes" if r["enabled"] else "no",
+            "yes" if r["running"] else "no",
+            "—" if r["seq"] is None else f"{r['seq']:,}",
+            lag,
+            r["package"] or "",
+            about,
+        )
     Console().print(table)
     if rows[0].get("lag_note"):
         err_console.print(f"[dim]{rows[0]['lag_note']}[/]")
 
 
 @group.command("run")
-def run(name: Annotated[str, typer.Argument(help="the consumer's name (see consumers list)")]
-        ) -> None:  # fmt: skip
+def run(
+    name: Annotated[str, typer.Argument(help="the consumer's name (see consumers list)")],
+) -> None:
     """Run one consumer until Ctrl-C (`up` and `sync` run the enabled ones themselves)."""
-    from .children import run_role
-    from .consumer_run import run_consumer
+    from usagectl.processors.app.consumer_host import run_consumer
+    from usagectl.processors.app.processor_child import run_role
 
     run_role(lambda stop, parent: run_consumer(load_settings(), name, stop, parent))
 
@@ -125,8 +138,9 @@ def run(name: Annotated[str, typer.Argument(help="the consumer's name (see consu
 @group.command("replay")
 def replay(name: Annotated[str, typer.Argument(help="the consumer's name")]) -> None:
     """Rebuild one consumer's tables from the stream's start (it sends nothing again)."""
-    from .app import run_async
-    from .consumer_run import run_replay
+    from usagectl.processors.app.consumer_host import run_replay
+
+    from .event_loop import run_async
 
     stats = run_async(run_replay(load_settings(), name))
     err_console.print(f"replayed {name}: {stats.events:,} events, up to stream seq {stats.seq:,}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from usagectl.processors.app.parsing import check_choice, zone
 
-from .reports import Tz, check_choice, zone
+from .reports import Tz
 
 app = typer.Typer(add_completion=False)
 
@@ -18,11 +19,11 @@ def dash(
 ) -> None:
     """Interactive terminal dashboard: sessions (status, block and today's cost), today,
     yesterday, this week, the last 7 days and budgets; Enter opens a day's detail."""
+    from usagectl.processors.app.errors import UserError
+    from usagectl.processors.app.settings import load_settings
     from usagectl.projections.reports import WEEKDAYS
 
     from .dash_app import DashApp
-    from .errors import UserError
-    from .settings import load_settings
 
     check_choice(start_of_week, WEEKDAYS, "--start-of-week")
     dash_app = DashApp(load_settings(), zone(timezone), start_of_week)

@@ -14,11 +14,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
+from usagectl.processors.app.settings import Settings
 
 from .dash_data import local_day, step
 from .dash_live import Request, run_live, wall_ms
 from .dash_render import DashState, daily_panel, detail_view, header, help_view, sessions_panel
-from .settings import Settings
 
 
 class HelpScreen(ModalScreen[None]):
@@ -99,8 +99,13 @@ class DashApp(App[None]):
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),  # as watch and up
     ]
 
-    def __init__(self, settings: Settings, tz: ZoneInfo, start_of_week: str = "sunday",
-                 clock: Callable[[], int] = wall_ms) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        tz: ZoneInfo,
+        start_of_week: str = "sunday",
+        clock: Callable[[], int] = wall_ms,
+    ) -> None:
         super().__init__()
         self.settings, self.tz, self.start_of_week, self.clock = settings, tz, start_of_week, clock
         self.request: Request | None = None
@@ -121,8 +126,15 @@ class DashApp(App[None]):
 
     async def _follow(self) -> None:
         try:
-            await run_live(self.settings, self.tz, self.start_of_week, self.clock, self.draw,
-                           lambda: self.request, self._wake)  # fmt: skip
+            await run_live(
+                self.settings,
+                self.tz,
+                self.start_of_week,
+                self.clock,
+                self.draw,
+                lambda: self.request,
+                self._wake,
+            )
         except Exception as err:  # shown by the command once the screen is gone
             self.error = err
             self.exit(return_code=1)

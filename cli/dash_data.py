@@ -11,10 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from usagectl.processors import readmodel
+from usagectl.processors.app.queries import TrendsQuery, UsageQuery
+from usagectl.processors.app.usage_reports import period_report, session_report
 from usagectl.projections.alerts import BUDGETS, Rule
 from usagectl.projections.reports import week_start
-
-from .reports import period_report, session_report
 
 VIEWS = ("day", "week", "month")
 TOKEN_KINDS = (
@@ -33,10 +33,16 @@ def midnight_ms(day: date, tz: ZoneInfo) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
 
 
-def _params(tz: ZoneInfo, since: date, until: date, project: str | None = None,
-            start_of_week: str = "sunday") -> dict[str, Any]:  # fmt: skip
-    return {"machine": None, "project": project, "start_of_week": start_of_week, "timezone": tz,
-            "mode": "auto", "since": since, "until": until, "order": "asc"}  # fmt: skip
+def _params(
+    tz: ZoneInfo,
+    since: date,
+    until: date,
+    project: str | None = None,
+    start_of_week: str = "sunday",
+) -> UsageQuery:
+    return UsageQuery(
+        timezone=tz, since=since, until=until, project=project, start_of_week=start_of_week
+    )
 
 
 @dataclass(frozen=True)
@@ -62,8 +68,13 @@ class Overview:
         return next(((c, t) for x, c, t in self.days if x == d), (0.0, 0))
 
 
-def read_overview(conn: sqlite3.Connection, tz: ZoneInfo, now_ms: int, start_of_week: str,
-                  rules: tuple[Rule, ...] = ()) -> Overview:  # fmt: skip
+def read_overview(
+    conn: sqlite3.Connection,
+    tz: ZoneInfo,
+    now_ms: int,
+    start_of_week: str,
+    rules: tuple[Rule, ...] = (),
+) -> Overview:
     today = local_day(now_ms, tz)
     first = today - timedelta(days=6)
     rows = period_report(conn, "daily", _params(tz, first, today))["daily"]
@@ -76,15 +87,18 @@ def read_overview(conn: sqlite3.Connection, tz: ZoneInfo, now_ms: int, start_of_
     monday = week_start(today, start_of_week)
     week = period_report(conn, "weekly", _params(tz, monday, today, None, start_of_week))
     budgets = [_budget(conn, r, tz, today, start_of_week) for r in rules if r.kind in BUDGETS]
-    return Overview(today, days, week["totals"]["totalCost"], week["totals"]["totalTokens"],
-                    monday, budgets)  # fmt: skip
+    return Overview(
+        today, days, week["totals"]["totalCost"], week["totals"]["totalTokens"], monday, budgets
+    )
 
 
-def _budget(conn: sqlite3.Connection, rule: Rule, tz: ZoneInfo, today: date,
-            start_of_week: str) -> Budget:  # fmt: skip
+def _budget(
+    conn: sqlite3.Connection, rule: Rule, tz: ZoneInfo, today: date, start_of_week: str
+) -> Budget:
     period = BUDGETS[rule.kind]
-    first = {"day": today, "week": week_start(today, start_of_week),
-             "month": today.replace(day=1)}[period]  # fmt: skip
+    first = {"day": today, "week": week_start(today, start_of_week), "month": today.replace(day=1)}[
+        period
+    ]
     totals = period_report(conn, "daily", _params(tz, first, today, rule.project))["totals"]
     return Budget(rule.name, period, totals["totalCost"], rule.threshold)
 
@@ -135,17 +149,17 @@ class Detail:
     month_projected: float
 
 
-def read_detail(conn: sqlite3.Connection, tz: ZoneInfo, now_ms: int, view: str, anchor: date,
-                start_of_week: str) -> Detail:  # fmt: skip
-    from usagectl.web.reports import trends_payload
+def read_detail(
+    conn: sqlite3.Connection, tz: ZoneInfo, now_ms: int, view: str, anchor: date, start_of_week: str
+) -> Detail:
+    from usagectl.processors.app.usage_reports import trends_payload
 
     first, last = span(view, anchor, start_of_week)
     daily = period_report(conn, "daily", _params(tz, first, last))
     totals = daily["totals"]
     sessions = session_report(conn, _params(tz, first, last))["sessions"]
     day = first if view == "day" else None
-    trends = trends_payload(conn, {"timezone": tz, "machine": None, "project": None,
-                                   "mode": "auto", "days": 1, "day": day}, now_ms)  # fmt: skip
+    trends = trends_payload(conn, TrendsQuery(timezone=tz, days=1, day=day), now_ms)
     if day is not None:
         bars = [(f"{h['hour']:02d}", h["cost"]) for h in trends["hourly"]["hours"]]
         names = [f"{h['hour']:02d}:00" for h in trends["hourly"]["hours"]]
@@ -157,10 +171,21 @@ def read_detail(conn: sqlite3.Connection, tz: ZoneInfo, now_ms: int, view: str, 
     top = max(range(len(bars)), key=lambda i: bars[i][1])
     peak = names[top] if bars[top][1] > 0 else None
     month = trends["monthToDate"]
-    return Detail(view, first, last, totals["totalCost"], totals["totalTokens"], len(sessions),
-                  _models(daily["daily"], totals["totalCost"]),
-                  [(label, totals[key]) for label, key in TOKEN_KINDS], bars, peak,
-                  month["month"], month["cost"], month["projectedCost"])  # fmt: skip
+    return Detail(
+        view,
+        first,
+        last,
+        totals["totalCost"],
+        totals["totalTokens"],
+        len(sessions),
+        _models(daily["daily"], totals["totalCost"]),
+        [(label, totals[key]) for label, key in TOKEN_KINDS],
+        bars,
+        peak,
+        month["month"],
+        month["cost"],
+        month["projectedCost"],
+    )
 
 
 def _models(rows: list[dict[str, Any]], total: float) -> list[ModelShare]:

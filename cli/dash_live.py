@@ -18,6 +18,8 @@ import msgspec
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from usagectl.processors.alert_config import AlertConfigError, parse_alerts
+from usagectl.processors.app.hub_session import hub
+from usagectl.processors.app.settings import Settings
 from usagectl.processors.live_source import follow_heartbeats, follow_stream, load_snapshot
 from usagectl.projections import live
 from usagectl.projections.alerts import Rule
@@ -36,8 +38,6 @@ from .dash_data import (
     read_overview,
 )
 from .dash_render import DashState, Liveness
-from .runtime import hub
-from .settings import Settings
 from .watch_loop import fold_message
 
 LENGTH_MS = session_ms(5.0)
@@ -77,11 +77,12 @@ class Model:
         if not any(now_ms - ts <= 120_000 for ts in self.live.heartbeats.values()):
             return Liveness(False, "no producer heartbeat in 2 min", online)
         behind = self.live.seq - self.applied_seq
-        if behind > 0 and self.behind_since is not None and (
-            time.monotonic() - self.behind_since >= BEHIND_S
-        ):  # fmt: skip
-            return Liveness(False, f"read model {behind:,} facts behind",
-                            online)  # fmt: skip
+        if (
+            behind > 0
+            and self.behind_since is not None
+            and (time.monotonic() - self.behind_since >= BEHIND_S)
+        ):
+            return Liveness(False, f"read model {behind:,} facts behind", online)
         return Liveness(True, "", online)
 
     def state(self, now_ms: int) -> DashState:
@@ -89,13 +90,23 @@ class Model:
         entries = [e for g in self.live.groups.values() for e in counted(g).values()]
         block = v.block
         lines = session_lines(
-            entries, self.hooks, now_ms, block_start_ms=block.start_ms if block else None,
+            entries,
+            self.hooks,
+            now_ms,
+            block_start_ms=block.start_ms if block else None,
             midnight_ms=midnight_ms(local_day(now_ms, self.tz), self.tz),
             since_ms=now_ms - LENGTH_MS,
-        )  # fmt: skip
-        return DashState(now_ms, self.tz, self.liveness(now_ms), self.overview, lines,
-                         block.cost() if block else None, block.end_ms if block else None,
-                         self.detail)  # fmt: skip
+        )
+        return DashState(
+            now_ms,
+            self.tz,
+            self.liveness(now_ms),
+            self.overview,
+            lines,
+            block.cost() if block else None,
+            block.end_ms if block else None,
+            self.detail,
+        )
 
 
 def budget_rules(settings: Settings, tz: ZoneInfo) -> tuple[Rule, ...]:
@@ -124,8 +135,9 @@ def read_figures(
         overview = read_overview(conn, model.tz, now_ms, model.start_of_week, rules)
         detail = None
         if request is not None:
-            detail = read_detail(conn, model.tz, now_ms, request.view, request.anchor,
-                                 model.start_of_week)  # fmt: skip
+            detail = read_detail(
+                conn, model.tz, now_ms, request.view, request.anchor, model.start_of_week
+            )
         conn.execute("COMMIT")
         return seq, overview, detail
     finally:
@@ -133,18 +145,24 @@ def read_figures(
 
 
 async def run_live(
-    settings: Settings, tz: ZoneInfo, start_of_week: str, clock: Callable[[], int],
-    draw: Callable[[DashState], None], wanted: Callable[[], Request | None],
+    settings: Settings,
+    tz: ZoneInfo,
+    start_of_week: str,
+    clock: Callable[[], int],
+    draw: Callable[[DashState], None],
+    wanted: Callable[[], Request | None],
     wake: asyncio.Event,
-) -> None:  # fmt: skip
+) -> None:
     """Follow the stream and redraw until cancelled. ``wanted`` says which detail to read;
     setting ``wake`` asks for a read now (a key was pressed)."""
     now = clock()
     horizon = min(midnight_ms(local_day(now, tz), tz), now - LENGTH_MS)
-    snap = await asyncio.to_thread(load_snapshot, settings.db_path, settings.account, now,
-                                   LENGTH_MS, horizon)  # fmt: skip
-    state = live.snapshot(settings.account, snap.window_start_ms, snap.seq, snap.entries,
-                          official=snap.official)  # fmt: skip
+    snap = await asyncio.to_thread(
+        load_snapshot, settings.db_path, settings.account, now, LENGTH_MS, horizon
+    )
+    state = live.snapshot(
+        settings.account, snap.window_start_ms, snap.seq, snap.entries, official=snap.official
+    )
     model = Model(settings, tz, start_of_week, state)
     rules = budget_rules(settings, tz)
     async with hub(settings, service=True) as h:
@@ -172,12 +190,15 @@ async def run_live(
             await follow_stream(h.js, h.bus, snap.seq, on_fact),
             await follow_heartbeats(h.js, h.bus, on_heartbeat),
             await h.js.subscribe(
-                f"{h.bus.prefix}.v1.hook.>", stream=h.bus.stream, cb=on_hook,
+                f"{h.bus.prefix}.v1.hook.>",
+                stream=h.bus.stream,
+                cb=on_hook,
                 ordered_consumer=True,
-                config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME,
-                                      opt_start_time=since),
+                config=ConsumerConfig(
+                    deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since
+                ),
             ),
-        ]  # fmt: skip
+        ]
         try:
             await _loop(model, clock, draw, wanted, wake, rules)
         finally:
@@ -186,9 +207,14 @@ async def run_live(
                     await sub.unsubscribe()
 
 
-async def _loop(model: Model, clock: Callable[[], int], draw: Callable[[DashState], None],
-                wanted: Callable[[], Request | None], wake: asyncio.Event,
-                rules: tuple[Rule, ...]) -> None:  # fmt: skip
+async def _loop(
+    model: Model,
+    clock: Callable[[], int],
+    draw: Callable[[DashState], None],
+    wanted: Callable[[], Request | None],
+    wake: asyncio.Event,
+    rules: tuple[Rule, ...],
+) -> None:
     read_at_seq, read_at, read_request, took = -1, 0.0, None, 0.0
     while True:
         request = wanted()
@@ -197,8 +223,9 @@ async def _loop(model: Model, clock: Callable[[], int], draw: Callable[[DashStat
         # while behind the stream now and then (the processor may be catching up); a key
         # pressed is read at once.
         gap = max(1.0, 3 * took)
-        stale = waited >= gap and (model.live.seq != read_at_seq
-                                   or model.applied_seq < model.live.seq)  # fmt: skip
+        stale = waited >= gap and (
+            model.live.seq != read_at_seq or model.applied_seq < model.live.seq
+        )
         if stale or request != read_request or waited >= REREAD_S:
             read_at_seq, read_at, read_request = model.live.seq, time.monotonic(), request
             seq, model.overview, detail = await asyncio.to_thread(

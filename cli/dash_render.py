@@ -79,8 +79,9 @@ def sessions_panel(s: DashState, width: int) -> RenderableType:
     if not s.sessions:
         why = "" if s.liveness.live else f" ({NOT_LIVE})"
         return Text(f"No session with usage in the last 5 hours{why}.", style="dim")
-    table = Table(header_style="bold", expand=True, box=box.SIMPLE_HEAD, show_edge=False,
-                  pad_edge=False)  # fmt: skip
+    table = Table(
+        header_style="bold", expand=True, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+    )
     wide = width >= 90  # room for a machine column and the whole status
     table.add_column("project", ratio=1, no_wrap=True, overflow="ellipsis", min_width=8)
     if wide:
@@ -93,12 +94,20 @@ def sessions_panel(s: DashState, width: int) -> RenderableType:
         project = line.project.rstrip("/").rsplit("/", 1)[-1] or line.project
         if not wide:
             project = f"{project} @{line.machine}"
-        status = Text(line.status if wide or line.status != WAITING else "waiting",
-                      style=STATUS_STYLE[line.status])  # fmt: skip
+        status = Text(
+            line.status if wide or line.status != WAITING else "waiting",
+            style=STATUS_STYLE[line.status],
+        )
         if line.status_from == "activity":
             status.append("*", style="dim")
-        table.add_row(project, *([line.machine] if wide else []), status, usd(line.block_cost),
-                      usd(line.today_cost), when(line.last_ms, s.now_ms, s.tz))  # fmt: skip
+        table.add_row(
+            project,
+            *([line.machine] if wide else []),
+            status,
+            usd(line.block_cost),
+            usd(line.today_cost),
+            when(line.last_ms, s.now_ms, s.tz),
+        )
     note = Text("* from transcript activity (no hook event seen for it)", style="dim")
     with_note = any(x.status_from == "activity" for x in s.sessions)
     return Group(table, note) if with_note else table
@@ -115,8 +124,9 @@ def daily_panel(s: DashState, width: int) -> RenderableType:
     today, yesterday = o.day(o.today), o.day(date.fromordinal(o.today.toordinal() - 1))
     grid.add_row(Text("today", style="bold"), usd(today[0]), f"{today[1]:,} tokens")
     grid.add_row("yesterday", usd(yesterday[0]), f"{yesterday[1]:,} tokens")
-    grid.add_row(f"this week (from {o.week_from:%a %d})", usd(o.week_cost),
-                 f"{o.week_tokens:,} tokens")  # fmt: skip
+    grid.add_row(
+        f"this week (from {o.week_from:%a %d})", usd(o.week_cost), f"{o.week_tokens:,} tokens"
+    )
     bars = Table.grid(padding=(0, 1))
     bars.add_column(no_wrap=True)
     bars.add_column(justify="right", no_wrap=True)
@@ -133,9 +143,12 @@ def daily_panel(s: DashState, width: int) -> RenderableType:
         for b in o.budgets:
             share = b.spent / b.limit if b.limit else 0.0
             style = "red" if share >= 1 else "yellow" if share >= 0.8 else "green"
-            budgets.add_row(f"{b.name} ({b.period})", f"{usd(b.spent)} / {usd(b.limit)}",
-                            Text(bar(b.spent, b.limit, max(8, width - 40)), style=style),
-                            percent(share * 100))  # fmt: skip
+            budgets.add_row(
+                f"{b.name} ({b.period})",
+                f"{usd(b.spent)} / {usd(b.limit)}",
+                Text(bar(b.spent, b.limit, max(8, width - 40)), style=style),
+                percent(share * 100),
+            )
         parts.append(budgets)
     return Group(*parts)
 
@@ -152,8 +165,9 @@ def detail_view(s: DashState, width: int) -> RenderableType:
     d = s.detail
     if d is None:
         return Text("loading…", style="dim")
-    head = Text.assemble((_title(d), "bold"), f"  {usd(d.cost)} · {d.tokens:,} tokens · "
-                         f"{d.sessions} sessions")  # fmt: skip
+    head = Text.assemble(
+        (_title(d), "bold"), f"  {usd(d.cost)} · {d.tokens:,} tokens · {d.sessions} sessions"
+    )
     models = Table(title="by model", title_justify="left", header_style="bold", pad_edge=False)
     for label in ("model", "cost", "share"):
         models.add_column(label, justify="left" if label == "model" else "right", no_wrap=True)
@@ -173,8 +187,10 @@ def detail_view(s: DashState, width: int) -> RenderableType:
     side = grid if d.models else Text(f"No usage in this {d.view}.", style="dim")
     unit = "hour" if d.view == "day" else "day"
     peak = f"peak {unit}: {d.peak}" if d.peak else f"no usage in this {d.view}"
-    projection = (f"{d.month} so far {usd(d.month_cost)} → {usd(d.month_projected)} projected "
-                  "for the month at this pace")  # fmt: skip
+    projection = (
+        f"{d.month} so far {usd(d.month_cost)} → {usd(d.month_projected)} projected "
+        "for the month at this pace"
+    )
     return Group(head, side, _bars(d, width), Text(peak), Text(projection, style="cyan"))
 
 

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from usagectl.processors import poison
+from usagectl.processors.app.settings import Settings, load_settings
 from usagectl.processors.readmodel import (
     NoReadModel,
     applied_seq,
@@ -24,8 +25,6 @@ from usagectl.processors.readmodel import (
 from usagectl.processors.schema import CONSUMER
 from usagectl.producers.checkpoints import Checkpoints, DamagedCheckpoints
 from usagectl.producers.discovery import NoDataRoots, claude_roots, session_files
-
-from .settings import Settings, load_settings
 
 app = typer.Typer(add_completion=False)
 
@@ -68,7 +67,7 @@ def _producer(settings: Settings) -> dict[str, Any]:
 
 
 def _plans(settings: Settings) -> dict[str, Any]:
-    from usagectl.producers.plans import rejected_lines
+    from usagectl.producers.plan_scanner import rejected_lines
 
     rejected = rejected_lines(settings.plans_state)
     return {"projects": list(settings.plans), "rejected_manifest_lines": rejected}

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+from usagectl.processors.app.errors import UserError
+from usagectl.processors.app.parsing import check_choice, parse_day, zone
 
-from .errors import UserError
-from .reports import Machine, Mode, Project, Tz, check_choice, parse_day, zone
+from .reports import Machine, Mode, Project, Tz
 
 app = typer.Typer(add_completion=False)
 
@@ -29,20 +30,23 @@ def export(
 ) -> None:  # fmt: skip
     """Usage rows for a date range: one per day, session, model, project or machine."""
     from usagectl.processors import readmodel
-    from usagectl.web.export import export as export_bytes
-    from usagectl.web.params import EXPORT_BY, EXPORT_FORMATS
+    from usagectl.processors.app.export_rows import export as export_bytes
+    from usagectl.processors.app.parsing import EXPORT_BY, EXPORT_FORMATS
+    from usagectl.processors.app.queries import ExportQuery
+    from usagectl.processors.app.settings import load_settings
 
-    from .settings import load_settings
-
-    p: dict[str, Any] = {
-        "format": check_choice(fmt, EXPORT_FORMATS, "--format"),
-        "by": check_choice(by, EXPORT_BY, "--by"),
-        "from": parse_day(from_day, "--from"), "to": parse_day(to_day, "--to"),
-        "timezone": zone(timezone), "machine": machine, "project": project,
-        "mode": check_choice(mode, ("auto", "calculate", "display"), "--mode"),
-    }  # fmt: skip
-    if p["from"] and p["to"] and p["from"] > p["to"]:
-        raise UserError(f"invalid range: --from {p['from']} is after --to {p['to']}")
+    p = ExportQuery(
+        format=check_choice(fmt, EXPORT_FORMATS, "--format"),
+        by=check_choice(by, EXPORT_BY, "--by"),
+        first=parse_day(from_day, "--from"),
+        last=parse_day(to_day, "--to"),
+        timezone=zone(timezone),
+        machine=machine,
+        project=project,
+        mode=check_choice(mode, ("auto", "calculate", "display"), "--mode"),
+    )
+    if p.first and p.last and p.first > p.last:
+        raise UserError(f"invalid range: --from {p.first} is after --to {p.last}")
     conn = readmodel.open_read(load_settings().db_path)
     try:
         body = export_bytes(conn, p)

@@ -85,8 +85,13 @@ class Grid:
         t = Table(title=self.title, header_style="bold")
         for col in self.cols:
             head = col.short if level.short_headers and col.short else col.header
-            t.add_column(head, justify=col.justify, no_wrap=True, max_width=col.max_width,
-                         overflow="ellipsis" if col.max_width else "fold")  # fmt: skip
+            t.add_column(
+                head,
+                justify=col.justify,
+                no_wrap=True,
+                max_width=col.max_width,
+                overflow="ellipsis" if col.max_width else "fold",
+            )
         for n, (cells, style) in enumerate(zip(self.rows, self.styles, strict=True)):
             if n == self.section_at:
                 t.add_section()
@@ -115,8 +120,12 @@ def output_width(console: Console) -> int | None:
     return None
 
 
-def fitted(build: Callable[[Level], Grid], options: Sequence[Level], width: int | None,
-           compact: bool = False) -> tuple[Grid, Level]:  # fmt: skip
+def fitted(
+    build: Callable[[Level], Grid],
+    options: Sequence[Level],
+    width: int | None,
+    compact: bool = False,
+) -> tuple[Grid, Level]:
     """The first level whose table fits ``width`` (the last one if none does); ``compact``
     starts at the first level that compacts numbers."""
     start = next((i for i, lv in enumerate(options) if lv.compact_numbers), 0) if compact else 0
@@ -128,8 +137,13 @@ def fitted(build: Callable[[Level], Grid], options: Sequence[Level], width: int 
     return grid, level
 
 
-def print_fitted(build: Callable[[Level], Grid], options: Sequence[Level], compact: bool = False,
-                 console: Console | None = None, after: Sequence[Any] = ()) -> None:  # fmt: skip
+def print_fitted(
+    build: Callable[[Level], Grid],
+    options: Sequence[Level],
+    compact: bool = False,
+    console: Console | None = None,
+    after: Sequence[Any] = (),
+) -> None:
     """Print the fitting table; a pipe gets a console as wide as the full table."""
     console = console or Console()
     width = output_width(console)
@@ -139,7 +153,12 @@ def print_fitted(build: Callable[[Level], Grid], options: Sequence[Level], compa
     console.print(grid.table(level))
     if grid.dropped:
         why = "--compact" if compact else f"{width} columns"
-        console.print(Text(f"{why}: {', '.join(grid.dropped)} not shown (a wider terminal, or "
-                           "a pipe, shows every column)", style="dim"))  # fmt: skip
+        console.print(
+            Text(
+                f"{why}: {', '.join(grid.dropped)} not shown (a wider terminal, or "
+                "a pipe, shows every column)",
+                style="dim",
+            )
+        )
     for extra in after:
         console.print(extra)

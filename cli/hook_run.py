@@ -23,9 +23,8 @@ PROMPTS_ENV = "USAGECTL_HOOK_PROMPTS"
 
 def record(raw: bytes, now: float) -> bool:
     """Spool the hook call ``raw`` describes; False if it is none, or already spooled."""
+    from usagectl.processors.app.settings import load_settings
     from usagectl.projections.hooks import hook_event
-
-    from .settings import load_settings
 
     settings = load_settings()
     event = hook_event(

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from .errors import UserError
+from usagectl.processors.app.errors import UserError
 
 app = typer.Typer(add_completion=False)
 group = typer.Typer(
@@ -21,9 +20,13 @@ group = typer.Typer(
 )
 
 User = Annotated[
-    bool, typer.Option("--user", help="the user's settings (default): first CLAUDE_CONFIG_DIR "
-                       "root, else ~/.claude/settings.json")
-]  # fmt: skip
+    bool,
+    typer.Option(
+        "--user",
+        help="the user's settings (default): first CLAUDE_CONFIG_DIR "
+        "root, else ~/.claude/settings.json",
+    ),
+]
 Project = Annotated[
     Path | None,
     typer.Option("--project", metavar="DIR", help="the project's DIR/.claude/settings.json"),
@@ -43,7 +46,7 @@ def hook() -> None:
 
 
 def _target(user: bool, project: Path | None, settings_file: Path | None) -> Path:
-    from .settings_file import default_settings_path, project_settings_path
+    from .claude_settings import default_settings_path, project_settings_path
 
     if user + (project is not None) + (settings_file is not None) > 1:
         raise UserError("choose one of --user, --project DIR and --settings PATH")
@@ -55,8 +58,9 @@ def _target(user: bool, project: Path | None, settings_file: Path | None) -> Pat
 
 
 @group.command("install")
-def install(user: User = False, project: Project = None, settings_file: SettingsFile = None
-            ) -> None:  # fmt: skip
+def install(
+    user: User = False, project: Project = None, settings_file: SettingsFile = None
+) -> None:
     """Add `usagectl hook` for every hook event, beside the hooks already there (a backup of
     the settings file is kept)."""
     from . import hooks_install
@@ -66,8 +70,9 @@ def install(user: User = False, project: Project = None, settings_file: Settings
 
 
 @group.command("uninstall")
-def uninstall(user: User = False, project: Project = None, settings_file: SettingsFile = None
-              ) -> None:  # fmt: skip
+def uninstall(
+    user: User = False, project: Project = None, settings_file: SettingsFile = None
+) -> None:
     """Remove usagectl's hook entries, and only those (a backup is kept)."""
     from . import hooks_install
 

@@ -4,7 +4,7 @@ One ``{"matcher": "", "hooks": [{"type": "command", "command": "<usagectl> hook"
 event (no matcher where Claude Code takes none), added beside whatever hooks are there. Install
 never touches another handler and updates ours in place (a moved venv); uninstall removes only
 ours, and only the groups and event lists it emptied. Every change keeps a backup
-(settings_file.edit).
+(claude_settings.edit).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from usagectl.processors.app.errors import UserError
 from usagectl.projections.hooks import EVENTS, NO_MATCHER
 
-from .errors import UserError
-from .settings_file import edit, runs_usagectl, usagectl_path
+from .claude_settings import edit, runs_usagectl, usagectl_path
 
 TIMEOUT_S = 10  # it returns in well under a second; a hung hook must not hold Claude Code
 
@@ -50,8 +50,9 @@ def _event_groups(data: dict[str, Any], path: Path, *, create: bool) -> dict[str
     return hooks
 
 
-def add_ours(data: dict[str, Any], command: str, path: Path, events: tuple[str, ...] = EVENTS
-             ) -> None:  # fmt: skip
+def add_ours(
+    data: dict[str, Any], command: str, path: Path, events: tuple[str, ...] = EVENTS
+) -> None:
     hooks = _event_groups(data, path, create=True)
     assert hooks is not None
     for event in events:

@@ -233,7 +233,7 @@ class Generated:
 
 
 def _check_names(machines: list[str], readers: list[str]) -> None:
-    from .errors import UserError
+    from usagectl.processors.app.errors import UserError
 
     seen: dict[str, str] = {}
     for name in [*machines, *readers]:

@@ -4,11 +4,11 @@ how it is doing (from the read model; no bus)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any
 
 import typer
+from usagectl.processors.app.side_reports import machines_report
 
 from .fit import Col, Grid, Level, levels, print_fitted
 from .reports import Json
@@ -64,34 +64,11 @@ def _unreadable(row: dict[str, Any]) -> str:
     return f" ({n:,} unreadable)" if n else ""
 
 
-def machines_from(conn: sqlite3.Connection, now_ms: int) -> dict[str, Any]:
-    """The report (`usagectl machines --json`, `/api/machines`) from an open read model."""
-    from usagectl.processors import poison
-    from usagectl.processors.machineread import read_beats, read_usage
-    from usagectl.projections.machines import machine_rows, summary
-
-    rows = machine_rows(read_beats(conn), read_usage(conn), now_ms)
-    refused = poison.read(conn)
-    for row in rows:  # events the processor could not apply, by the machine that sent them
-        row["refusedEvents"] = refused["by_machine"].get(row["machine"], 0)
-    return {"machines": rows, "summary": summary(rows), "refusedEvents": refused["recent"]}
-
-
-def machines_report(db_path: Any, now_ms: int) -> dict[str, Any]:
-    from usagectl.processors import readmodel
-
-    conn = readmodel.open_read(db_path)
-    try:
-        return machines_from(conn, now_ms)
-    finally:
-        conn.close()
-
-
 @app.command()
 def machines(json_out: Json = False) -> None:
     """Per machine: online/offline (from producer heartbeats), last seen, producer version,
     files watched, lag, lines rejected, and its usage."""
-    from .settings import load_settings
+    from usagectl.processors.app.settings import load_settings
 
     report = machines_report(load_settings().db_path, int(time.time() * 1000))
     if json_out:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from usagectl.processors.app.errors import UserError
 
-from .errors import UserError
+from .claude_settings import edit
 from .hooks import Project, SettingsFile, User, _target
-from .settings_file import edit
 
 group = typer.Typer(
     add_completion=False,
@@ -19,14 +19,18 @@ group = typer.Typer(
 
 Endpoint = Annotated[
     str | None,
-    typer.Option("--endpoint", help="the receiver's URL (default: from otlp.listen, "
-                 "http://127.0.0.1:4318)"),
-]  # fmt: skip
+    typer.Option(
+        "--endpoint", help="the receiver's URL (default: from otlp.listen, http://127.0.0.1:4318)"
+    ),
+]
 Token = Annotated[
     str | None,
-    typer.Option("--token", help="a bearer token for a receiver off loopback (default: the "
-                 "serve-token in the data directory when the endpoint is not loopback)"),
-]  # fmt: skip
+    typer.Option(
+        "--token",
+        help="a bearer token for a receiver off loopback (default: the "
+        "serve-token in the data directory when the endpoint is not loopback)",
+    ),
+]
 
 
 def env_block(endpoint: str, token: str | None) -> dict[str, str]:
@@ -45,9 +49,8 @@ def env_block(endpoint: str, token: str | None) -> dict[str, str]:
 
 
 def _endpoint(given: str | None) -> str:
+    from usagectl.processors.app.settings import load_settings
     from usagectl.producers.otlp_receiver import parse_listen
-
-    from .settings import load_settings
 
     if given:
         if not given.startswith(("http://", "https://")):
@@ -64,9 +67,8 @@ def _endpoint(given: str | None) -> str:
 def _token(endpoint: str, given: str | None) -> str | None:
     from urllib.parse import urlsplit
 
-    from usagectl.web.security import access_token, is_loopback
-
-    from .settings import load_settings
+    from usagectl.processors.app.access import access_token, is_loopback
+    from usagectl.processors.app.settings import load_settings
 
     if given is not None:
         return given or None
@@ -75,8 +77,13 @@ def _token(endpoint: str, given: str | None) -> str | None:
 
 
 @group.command("install")
-def install(user: User = False, project: Project = None, settings_file: SettingsFile = None,
-            endpoint: Endpoint = None, token: Token = None) -> None:  # fmt: skip
+def install(
+    user: User = False,
+    project: Project = None,
+    settings_file: SettingsFile = None,
+    endpoint: Endpoint = None,
+    token: Token = None,
+) -> None:
     """Write the OpenTelemetry variables into the settings' ``env`` (other keys kept)."""
     path = _target(user, project, settings_file)
     url = _endpoint(endpoint)
@@ -93,13 +100,18 @@ def install(user: User = False, project: Project = None, settings_file: Settings
         typer.echo(f"OpenTelemetry export to {url} already set in {path}")
         return
     kept = f" (backup: {backup})" if backup else ""
-    typer.echo(f"Claude Code will send its OpenTelemetry events to {url} (set in {path}{kept}); "
-               "run `usagectl up --otlp` to receive them")  # fmt: skip
+    typer.echo(
+        f"Claude Code will send its OpenTelemetry events to {url} (set in {path}{kept}); "
+        "run `usagectl up --otlp` to receive them"
+    )
 
 
 @group.command("uninstall")
-def uninstall(user: User = False, project: Project = None, settings_file: SettingsFile = None,
-              ) -> None:  # fmt: skip
+def uninstall(
+    user: User = False,
+    project: Project = None,
+    settings_file: SettingsFile = None,
+) -> None:
     """Remove the variables `otel install` writes, and only those."""
     path = _target(user, project, settings_file)
     names = set(env_block("x", "x"))
@@ -113,5 +125,8 @@ def uninstall(user: User = False, project: Project = None, settings_file: Settin
                 del data["env"]
 
     changed, backup = edit(path, change)
-    typer.echo(f"removed the OpenTelemetry variables from {path} (backup: {backup})" if changed
-               else f"no OpenTelemetry variables in {path}: nothing to remove")  # fmt: skip
+    typer.echo(
+        f"removed the OpenTelemetry variables from {path} (backup: {backup})"
+        if changed
+        else f"no OpenTelemetry variables in {path}: nothing to remove"
+    )

@@ -10,10 +10,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
+from usagectl.processors.app.processor_child import read_model_seq
+from usagectl.processors.app.settings import Settings
 from usagectl.producers.producer import Producer, SyncStats
-
-from .children import read_model_seq
-from .settings import Settings
 
 OnProgress = Callable[[SyncStats], None]
 OnReady = Callable[[Producer], None]
@@ -38,8 +37,9 @@ def sync_progress(console: Console) -> Iterator[OnProgress]:
         task = bar.add_task("backfill", total=None, events=0)
 
         def update(stats: SyncStats) -> None:
-            bar.update(task, completed=stats.bytes, total=stats.backlog_bytes or None,
-                       events=stats.events)  # fmt: skip
+            bar.update(
+                task, completed=stats.bytes, total=stats.backlog_bytes or None, events=stats.events
+            )
 
         yield update
 
@@ -53,8 +53,9 @@ def up_display(console: Console, settings: Settings) -> Iterator[tuple[OnProgres
     last = [0.0]
 
     def backfill(stats: SyncStats) -> None:
-        bar.update(task, completed=stats.bytes, total=stats.backlog_bytes or None,
-                   events=stats.events)  # fmt: skip
+        bar.update(
+            task, completed=stats.bytes, total=stats.backlog_bytes or None, events=stats.events
+        )
 
     def ready(producer: Producer) -> None:
         bar.stop()
@@ -69,11 +70,14 @@ def up_display(console: Console, settings: Settings) -> Iterator[tuple[OnProgres
             now = time.monotonic()
             if now - last[0] >= 1:
                 last[0] = now
-                live.update(Text.from_markup(
-                    f"[dim]usagectl up[/] {settings.machine} · {stats.files:,} files · "
-                    f"{stats.events:,} events published · read model at seq "
-                    f"{read_model_seq(settings.db_path):,}"
-                ), refresh=True)  # fmt: skip
+                live.update(
+                    Text.from_markup(
+                        f"[dim]usagectl up[/] {settings.machine} · {stats.files:,} files · "
+                        f"{stats.events:,} events published · read model at seq "
+                        f"{read_model_seq(settings.db_path):,}"
+                    ),
+                    refresh=True,
+                )
 
         producer.on_progress = status
 

@@ -37,13 +37,28 @@ _TOKEN_COLS = (
 )
 # The order columns go when the terminal is narrow (the key and the cost never go).
 PERIOD_DROPS = ("models", "cache_create", "input", "output", "cache_read", "total")
-SESSION_DROPS = ("models", "cache_create", "input", "output", "cache_read", "total", "project",
-                 "last")  # fmt: skip
+SESSION_DROPS = (
+    "models",
+    "cache_create",
+    "input",
+    "output",
+    "cache_read",
+    "total",
+    "project",
+    "last",
+)
 
 
-def usage_grid(title: str, key_name: str, rows: list[dict[str, Any]], totals: dict[str, Any],
-               breakdown: bool, level: Level, extra: Sequence[tuple[str, str]] = (),
-               tz: ZoneInfo | None = None) -> Grid:  # fmt: skip
+def usage_grid(
+    title: str,
+    key_name: str,
+    rows: list[dict[str, Any]],
+    totals: dict[str, Any],
+    breakdown: bool,
+    level: Level,
+    extra: Sequence[tuple[str, str]] = (),
+    tz: ZoneInfo | None = None,
+) -> Grid:
     """A report's table at one level of compactness. ``extra`` columns (header, row key)
     follow the cost, e.g. a session's hook counts; they are the first to go."""
     session = key_name == "sessionId"
@@ -51,8 +66,9 @@ def usage_grid(title: str, key_name: str, rows: list[dict[str, Any]], totals: di
     if session:
         cols += [Col("project", "Project", max_width=24), Col("last", "Last activity", "Last")]
     cols += [Col("models", "Models"), *_TOKEN_COLS, Col("cost", "Cost (USD)", "Cost", "right")]
-    cols += [Col(key, label, justify="left" if key == "endReason" else "right")
-             for label, key in extra]  # fmt: skip
+    cols += [
+        Col(key, label, justify="left" if key == "endReason" else "right") for label, key in extra
+    ]
     grid = Grid.of(title, cols, level)
     ids = [c.key for c in grid.cols]
 
@@ -77,8 +93,14 @@ def usage_grid(title: str, key_name: str, rows: list[dict[str, Any]], totals: di
             cells["models" if "models" in ids else "key"] = label
             put(cells, "dim")
     grid.section_at = len(grid.rows)
-    put({"key": "Total", **_token_cells(totals, level),
-         **{k: _extra(_sum(rows, k)) for _, k in extra if k != "endReason"}}, "bold")  # fmt: skip
+    put(
+        {
+            "key": "Total",
+            **_token_cells(totals, level),
+            **{k: _extra(_sum(rows, k)) for _, k in extra if k != "endReason"},
+        },
+        "bold",
+    )
     return grid
 
 
@@ -90,8 +112,10 @@ def project_name(path: str) -> str:
 def _token_cells(row: dict[str, Any], level: Level) -> dict[str, str]:
     keys = ("input", "output", "cache_create", "cache_read", "total")
     values = (*(row[k] for k in _TOKEN_KEYS), row["totalTokens"])
-    return {**{k: tokens(v, level) for k, v in zip(keys, values, strict=True)},
-            "cost": _usd(row["totalCost"])}  # fmt: skip
+    return {
+        **{k: tokens(v, level) for k, v in zip(keys, values, strict=True)},
+        "cost": _usd(row["totalCost"]),
+    }
 
 
 def usage_levels(key_name: str, extra: Sequence[tuple[str, str]] = ()) -> list[Level]:
@@ -128,14 +152,24 @@ def _span(start: str, end: str) -> str:
 BLOCK_DROPS = ("models", "percent", "status")
 
 
-def blocks_grid(rows: list[dict[str, Any]], limit: int | None, tz: ZoneInfo,
-                official: dict[str, Any] | None, level: Level,
-                early: set[str] | frozenset[str] = frozenset()) -> Grid:  # fmt: skip
+def blocks_grid(
+    rows: list[dict[str, Any]],
+    limit: int | None,
+    tz: ZoneInfo,
+    official: dict[str, Any] | None,
+    level: Level,
+    early: set[str] | frozenset[str] = frozenset(),
+) -> Grid:
     """``early``: the start times of blocks whose activity is too short for a projection
     people should read (the rule watch, dash and the statusline use)."""
-    cols = [Col("key", "Block start"), Col("status", "Duration/Status", "Status"),
-            Col("models", "Models"), Col("tokens", "Tokens", justify="right"),
-            Col("percent", "%", justify="right"), Col("cost", "Cost", justify="right")]  # fmt: skip
+    cols = [
+        Col("key", "Block start"),
+        Col("status", "Duration/Status", "Status"),
+        Col("models", "Models"),
+        Col("tokens", "Tokens", justify="right"),
+        Col("percent", "%", justify="right"),
+        Col("cost", "Cost", justify="right"),
+    ]
     grid = Grid.of("5-hour blocks", cols, level)
     ids = [c.key for c in grid.cols]
 
@@ -150,16 +184,27 @@ def blocks_grid(rows: list[dict[str, Any]], limit: int | None, tz: ZoneInfo,
             put({"key": start, "status": f"({_span(b['startTime'], b['endTime'])} gap)"}, "dim")
             continue
         used = _span(b["startTime"], b["actualEndTime"])
-        put({"key": start, "status": f"ACTIVE ({used})" if b["isActive"] else used,
-             "models": "\n".join(short_model(m) for m in b["models"]),
-             "tokens": tokens(b["totalTokens"], level),
-             "percent": f"{b['totalTokens'] / limit * 100:.1f}%" if limit else "",
-             "cost": _usd(b["costUSD"])}, "bold green" if b["isActive"] else None)  # fmt: skip
+        put(
+            {
+                "key": start,
+                "status": f"ACTIVE ({used})" if b["isActive"] else used,
+                "models": "\n".join(short_model(m) for m in b["models"]),
+                "tokens": tokens(b["totalTokens"], level),
+                "percent": f"{b['totalTokens'] / limit * 100:.1f}%" if limit else "",
+                "cost": _usd(b["costUSD"]),
+            },
+            "bold green" if b["isActive"] else None,
+        )
         if b["isActive"] and b["projection"] and b["startTime"] not in early:
             p = b["projection"]
-            put({"status": f"projected ({p['remainingMinutes']} min left)",
-                 "tokens": tokens(p["totalTokens"], level), "cost": _usd(p["totalCost"])},
-                "yellow")  # fmt: skip
+            put(
+                {
+                    "status": f"projected ({p['remainingMinutes']} min left)",
+                    "tokens": tokens(p["totalTokens"], level),
+                    "cost": _usd(p["totalCost"]),
+                },
+                "yellow",
+            )
         if b["isActive"] and official:
             for cells in _official_rows(official, tz):
                 put(cells, "cyan")
@@ -179,8 +224,13 @@ def _official_rows(official: dict[str, Any], tz: ZoneInfo) -> list[dict[str, str
             split = "\n".join(
                 f"{m['machine']} {percent(m['fiveHourPercentage'])}" for m in official["byMachine"]
             )
-        out.append({"status": f"official {label}, {when}" if when else f"official {label}",
-                    "models": split, "percent": percent(w["usedPercentage"])})  # fmt: skip
+        out.append(
+            {
+                "status": f"official {label}, {when}" if when else f"official {label}",
+                "models": split,
+                "percent": percent(w["usedPercentage"]),
+            }
+        )
     return out
 
 

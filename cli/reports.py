@@ -2,43 +2,37 @@
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import time
-from datetime import date, datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 import typer
 from rich.console import Console
 from usagectl.processors import readmodel
-from usagectl.processors.hookstore import session_hooks
-from usagectl.processors.readmodel import Filters
-from usagectl.projections.blockreport import block_json
+from usagectl.processors.app.errors import UserError
+from usagectl.processors.app.parsing import check_choice, day_range, zone
+from usagectl.processors.app.queries import BlocksQuery, UsageQuery
+from usagectl.processors.app.settings import load_settings
+from usagectl.processors.app.usage_reports import (
+    _token_limit,
+    block_rows,
+    blocks_payload,
+    period_report,
+    session_report,
+)
 from usagectl.projections.blocks import (
     DEFAULT_SESSION_HOURS,
-    Block,
-    is_active,
     max_completed_tokens,
     session_ms,
     shown_rate,
 )
-from usagectl.projections.hookfold import HOOK_COLUMNS, hook_counts
+from usagectl.projections.hookfold import HOOK_COLUMNS
 from usagectl.projections.reports import (
     COST_INDEX,
     WEEKDAYS,
-    Period,
-    group_rollups,
     iso_ms,
-    local_date,
-    period_of,
-    totals_json,
 )
-
-from .errors import UserError
-from .localzone import local_zone
-from .settings import load_settings
 
 app = typer.Typer(add_completion=False)
 
@@ -53,41 +47,6 @@ Mode = Annotated[str, typer.Option("--mode", "-m", help="cost: auto|calculate|di
 Order = Annotated[str, typer.Option("--order", "-o", help="asc|desc")]
 Compact = Annotated[bool, typer.Option("--compact", help="the narrow table (3.6M, fewer "
                                        "columns) whatever the width")]  # fmt: skip
-
-
-def zone(name: str | None) -> ZoneInfo:
-    if name is None or name == "local":
-        return local_zone()
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as err:
-        raise UserError(f"invalid --timezone {name!r}: not an IANA time zone") from err
-
-
-def parse_day(value: str | None, flag: str) -> date | None:
-    if value is None:
-        return None
-    for fmt in ("%Y-%m-%d", "%Y%m%d"):
-        try:
-            return datetime.strptime(value, fmt).date()
-        except ValueError:
-            continue
-    raise UserError(f"invalid {flag} {value!r}: use YYYY-MM-DD or YYYYMMDD")
-
-
-def day_range(since: str | None, until: str | None) -> tuple[date | None, date | None]:
-    """--since and --until; a range that ends before it starts is a mistake, not an empty
-    report."""
-    first, last = parse_day(since, "--since"), parse_day(until, "--until")
-    if first and last and first > last:
-        raise UserError(f"invalid range: --since {first} is after --until {last}")
-    return first, last
-
-
-def check_choice(value: str, choices: tuple[str, ...], flag: str) -> str:
-    if value not in choices:
-        raise UserError(f"invalid {flag} {value!r}: choose one of {', '.join(choices)}")
-    return value
 
 
 def _emit(payload: dict[str, Any]) -> None:
@@ -105,16 +64,16 @@ def _period_report(kind: str, key_name: str, *, json_out: bool, tz: str | None, 
     since_d, until_d = day_range(since, until)
     check_choice(mode, tuple(COST_INDEX), "--mode")
     check_choice(order, ("asc", "desc"), "--order")
-    p = {
-        "machine": machine,
-        "project": project,
-        "start_of_week": start_of_week,
-        "timezone": zone_info,
-        "mode": mode,
-        "since": since_d,
-        "until": until_d,
-        "order": order,
-    }
+    p = UsageQuery(
+        timezone=zone_info,
+        since=since_d,
+        until=until_d,
+        machine=machine,
+        project=project,
+        mode=mode,
+        order=order,
+        start_of_week=start_of_week,
+    )
     with readmodel.open_read(load_settings().db_path) as conn:
         payload = period_report(conn, kind, p)
     rows = payload[kind]
@@ -125,9 +84,10 @@ def _period_report(kind: str, key_name: str, *, json_out: bool, tz: str | None, 
                compact=compact)  # fmt: skip
 
 
-def empty_reason(p: dict[str, Any]) -> str:
-    """Why a report has no row, in the terms of the options given."""
-    scope = [f"--{k} {p[k]}" for k in ("since", "until", "machine", "project") if p.get(k)]
+def empty_reason(p: object) -> str:
+    """Why a report has no row, in the terms of the options given (``p``: a query)."""
+    given = {k: getattr(p, k, None) for k in ("since", "until", "machine", "project")}
+    scope = [f"--{k} {v}" for k, v in given.items() if v]
     if not scope:
         return "No usage recorded yet: run `usagectl sync` (or keep `usagectl up` running)."
     return f"No usage for {' '.join(scope)}."
@@ -135,14 +95,14 @@ def empty_reason(p: dict[str, Any]) -> str:
 
 def _table(title: str, key_name: str, rows: list[dict[str, Any]], payload: dict[str, Any],
            breakdown: bool, extra: tuple[tuple[str, str], ...] = (),
-           p: dict[str, Any] | None = None, compact: bool = False) -> None:  # fmt: skip
+           p: UsageQuery | None = None, compact: bool = False) -> None:  # fmt: skip
     from .fit import print_fitted
     from .render import usage_grid, usage_levels
 
     if not rows:
-        Console().print(empty_reason(p or {}))
+        Console().print(empty_reason(p))
         return
-    tz = (p or {}).get("timezone")
+    tz = p.timezone if p else None
     print_fitted(
         lambda lv: usage_grid(title, key_name, rows, payload["totals"], breakdown, lv, extra, tz),
         usage_levels(key_name, extra), compact,
@@ -204,15 +164,15 @@ def session(json_out: Json = False, timezone: Tz = None, since: Since = None, un
     first, last = day_range(since, until)
     if limit is not None and limit < 1:
         raise UserError(f"invalid --limit {limit}: a positive number of sessions")
-    p = {
-        "limit": limit,
-        "machine": machine,
-        "project": project,
-        "timezone": zone(timezone),
-        "mode": check_choice(mode, tuple(COST_INDEX), "--mode"),
-        "since": first,
-        "until": last,
-    }
+    p = UsageQuery(
+        timezone=zone(timezone),
+        since=first,
+        until=last,
+        machine=machine,
+        project=project,
+        mode=check_choice(mode, tuple(COST_INDEX), "--mode"),
+        limit=limit,
+    )
     with readmodel.open_read(load_settings().db_path) as conn:
         payload = session_report(conn, p)
     session_json = payload["sessions"]
@@ -245,18 +205,18 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
     _token_limit(token_limit, [], 0, 0)  # reject a bad limit before touching the data
     now_ms = int(time.time() * 1000)
     settings = load_settings()
-    p = {
-        "machine": machine,
-        "timezone": zone_info,
-        "since": since_d,
-        "until": until_d,
-        "recent": recent,
-        "active": active,
-        "order": order,
-        "mode": mode,
-        "session_length": session_length,
-        "token_limit": token_limit,
-    }
+    p = BlocksQuery(
+        timezone=zone_info,
+        since=since_d,
+        until=until_d,
+        machine=machine,
+        mode=mode,
+        order=order,
+        active=active,
+        recent=recent,
+        token_limit=token_limit,
+        session_length=session_length,
+    )
     with readmodel.open_read(settings.db_path) as conn:
         kept, limit, official = block_rows(conn, settings.account, p, now_ms)
     payload = blocks_payload(kept, limit, official, p, now_ms)
@@ -277,112 +237,9 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
                      levels(BLOCK_DROPS, 1), compact)  # fmt: skip
 
 
-def _no_blocks(p: dict[str, Any], hours: float) -> str:
-    if p["active"]:
+def _no_blocks(p: BlocksQuery, hours: float) -> str:
+    if p.active:
         return f"No active block: no usage in the last {hours:g} hours."
-    if p["recent"]:
+    if p.recent:
         return "No block in the last 3 days."
     return empty_reason(p)
-
-
-def _block_kept(start_ms: int, tz: ZoneInfo, since: date | None, until: date | None,
-                recent: bool, now_ms: int) -> bool:  # fmt: skip
-    day = local_date(start_ms // 1000, tz)
-    if recent and start_ms < now_ms - 3 * 86_400_000:
-        return False
-    return not ((since and day < since) or (until and day > until))
-
-
-def _token_limit(value: str | None, blocks: list[Any], now_ms: int, length: int) -> int | None:
-    if value is None:
-        return None
-    if value in ("", "max"):
-        found = max_completed_tokens(blocks, now_ms, length)
-        return found or None
-    try:
-        limit = int(value)
-    except ValueError as err:
-        raise UserError(f"invalid --token-limit {value!r}: a number of tokens or 'max'") from err
-    if limit <= 0:
-        raise UserError("invalid --token-limit: must be positive")
-    return limit
-
-
-KEY_NAMES = {"daily": "date", "weekly": "week", "monthly": "month"}
-
-
-def period_report(conn: sqlite3.Connection, kind: str, p: dict[str, Any]) -> dict[str, Any]:
-    """``daily``, ``weekly`` or ``monthly``."""
-    found = readmodel.rollup_rows(conn, Filters(machine=p["machine"], project=p["project"]))
-    week = p.get("start_of_week") or "sunday"
-    periods = group_rollups(
-        found, p["timezone"], period_of(kind, week), p["mode"], p["since"], p["until"]
-    )
-    if p["order"] == "desc":
-        periods.reverse()
-    return {kind: [x.json(KEY_NAMES[kind]) for x in periods], "totals": totals_json(periods)}
-
-
-SessionRows = list[tuple[Period, dict[str, Any], str]]
-
-
-def session_periods(conn: sqlite3.Connection, p: dict[str, Any]) -> SessionRows:
-    """Sessions as (period, row, machine), most expensive first: the ``session`` report's rows
-    (with the hook columns beside ccusage's keys) and what ``export --by session`` writes."""
-    cost_index = COST_INDEX[p["mode"]]
-    sessions: dict[tuple[str, str], tuple[Period, int, int, str]] = {}
-    for r in readmodel.session_rows(conn, Filters(machine=p["machine"], project=p["project"])):
-        key = (r.project_dir, r.session_id)
-        period = sessions.setdefault(key, (Period(r.session_id), r.first_ms, r.last_ms,
-                                           r.machine))[0]  # fmt: skip
-        period.add(r.model, r.sums, cost_index, r.first_ms)
-    hooks = session_hooks(conn)
-    rows = []
-    since, until = p["since"], p["until"]
-    for (project_dir, _), (period, first, last, machine) in sessions.items():
-        day = local_date(last // 1000, p["timezone"])
-        if (since and day < since) or (until and day > until) or not period.tokens.total:
-            continue
-        row = period.json("sessionId")
-        row.update(projectPath=project_dir, firstActivity=iso_ms(first), lastActivity=iso_ms(last))
-        row.update(hook_counts(hooks.get(period.key)))
-        rows.append((period, row, machine))
-    rows.sort(key=lambda pr: (-pr[0].tokens.cost_nano, pr[1]["sessionId"]))
-    return rows
-
-
-def session_report(conn: sqlite3.Connection, p: dict[str, Any]) -> dict[str, Any]:
-    """``session``: the totals are those of the sessions listed (the first ``limit``)."""
-    rows = session_periods(conn, p)[: p.get("limit") or None]
-    return {"sessions": [r for _, r, _ in rows], "totals": totals_json(x for x, _, _ in rows)}
-
-
-def block_rows(
-    conn: sqlite3.Connection, account: str, p: dict[str, Any], now_ms: int
-) -> tuple[list[Block], int | None, dict[str, Any] | None]:
-    """The blocks the filters keep, the token limit asked for, the official figures."""
-    length = session_ms(p["session_length"])
-    found = readmodel.blocks(conn, account, p["machine"], length)
-    official = readmodel.official_limits(conn, account, now_ms, length)
-    kept = [
-        b for b in found
-        if _block_kept(b.start_ms, p["timezone"], p["since"], p["until"], p["recent"], now_ms)
-        and (not p["active"] or is_active(b, now_ms, length))
-    ]  # fmt: skip
-    return kept, _token_limit(p["token_limit"], kept, now_ms, length), official
-
-
-def blocks_payload(kept: list[Block], limit: int | None, official: dict[str, Any] | None,
-                   p: dict[str, Any], now_ms: int) -> dict[str, Any]:  # fmt: skip
-    """ccusage's keys as they are; the official figures beside them when known."""
-    length = session_ms(p["session_length"])
-    ordered = list(reversed(kept)) if p["order"] == "desc" else kept
-    cost_index = tuple(COST_INDEX).index(p["mode"])
-    rows = [block_json(b, now_ms, length, cost_index, limit) for b in ordered]
-    return {"blocks": rows} | ({"limits": official} if official else {})
-
-
-def blocks_report(
-    conn: sqlite3.Connection, account: str, p: dict[str, Any], now_ms: int
-) -> dict[str, Any]:
-    return blocks_payload(*block_rows(conn, account, p, now_ms), p, now_ms)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from usagectl.processors.app.errors import UserError
+from usagectl.processors.app.settings import Settings, load_settings
 
 from . import service_units as su
-from .errors import UserError
-from .settings import Settings, load_settings
 
 group = typer.Typer(
     add_completion=False,
@@ -79,13 +79,14 @@ def _executable(unit: su.Unit) -> str:
         from usagectl.processors.embedded import server_binary
 
         return str(Path(server_binary()).absolute())
-    from .settings_file import usagectl_path
+    from .claude_settings import usagectl_path
 
     return usagectl_path()
 
 
-def render(platform: str, unit: su.Unit, settings: Settings, role: str,
-           nats_config: str | None) -> bytes:  # fmt: skip
+def render(
+    platform: str, unit: su.Unit, settings: Settings, role: str, nats_config: str | None
+) -> bytes:
     extra = (nats_config,) if unit.program == "nats-server" and nats_config else ()
     exe, env = _executable(unit), _env(settings)
     if platform == "launchd":
@@ -101,8 +102,9 @@ def _systemctl_reachable() -> bool:
     if shutil.which("systemctl") is None:
         return False
     try:
-        probe = subprocess.run(["systemctl", "--user", "show-environment"],
-                               capture_output=True, timeout=5)  # fmt: skip
+        probe = subprocess.run(
+            ["systemctl", "--user", "show-environment"], capture_output=True, timeout=5
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return probe.returncode == 0
@@ -122,8 +124,9 @@ def _run(cmd: list[str]) -> bool:
 def _activate(platform: str, units: list[su.Unit], changed: bool, no_start: bool) -> None:
     if platform == "launchd":
         uid = os.getuid()
-        cmds = [["launchctl", "bootstrap", f"gui/{uid}", str(unit_path(platform, u))]
-                for u in units]  # fmt: skip
+        cmds = [
+            ["launchctl", "bootstrap", f"gui/{uid}", str(unit_path(platform, u))] for u in units
+        ]
         if no_start or shutil.which("launchctl") is None:
             typer.echo("to start it: " + " && ".join(" ".join(c) for c in cmds))
             return
@@ -135,35 +138,44 @@ def _activate(platform: str, units: list[su.Unit], changed: bool, no_start: bool
     names = [f"{u.name}.service" for u in units]
     if no_start or not _systemctl_reachable():
         why = "" if no_start else "systemd's user manager is not reachable from here; "
-        typer.echo(f"{why}to start it: systemctl --user daemon-reload && "
-                   f"systemctl --user enable --now {' '.join(names)}")  # fmt: skip
+        typer.echo(
+            f"{why}to start it: systemctl --user daemon-reload && "
+            f"systemctl --user enable --now {' '.join(names)}"
+        )
         return
     _run(["systemctl", "--user", "daemon-reload"])
     verb = ["restart"] if changed else ["start"]
     if _run(["systemctl", "--user", "enable", *names]):
         _run(["systemctl", "--user", *verb, *names])
-    typer.echo("started; to keep it running while you are logged out: "
-               "loginctl enable-linger $USER")  # fmt: skip
+    typer.echo("started; to keep it running while you are logged out: loginctl enable-linger $USER")
 
 
 def _warn_env() -> None:
     ignored = sorted(k for k in os.environ if k.startswith("USAGECTL_") and k not in CARRIED)
     if ignored:
-        typer.echo(f"note: a service does not see {', '.join(ignored)} from this shell; put "
-                   "those settings in config.toml (`usagectl config path`)", err=True)  # fmt: skip
+        typer.echo(
+            f"note: a service does not see {', '.join(ignored)} from this shell; put "
+            "those settings in config.toml (`usagectl config path`)",
+            err=True,
+        )
 
 
 @group.command()
 def install(
     role: Role = "producer",
-    nats_config: Annotated[Path | None, typer.Option(
-        exists=True, dir_okay=False, resolve_path=True,
-        help="hub role: also run nats-server with this config (e.g. from deploy hub-config)")]
-    = None,
+    nats_config: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            resolve_path=True,
+            help="hub role: also run nats-server with this config (e.g. from deploy hub-config)",
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print, write nothing")] = False,
     no_start: Annotated[bool, typer.Option("--no-start", help="write, do not start")] = False,
     platform: Platform = "auto",
-) -> None:  # fmt: skip
+) -> None:
     """Write the service files for a role and enable them (reinstalling is safe)."""
     if role not in ROLES:
         raise UserError(f"invalid --role {role!r}: producer or hub")
@@ -226,8 +238,12 @@ def _state(kind: str, unit: su.Unit) -> str:
     if kind == "systemd":
         if not _systemctl_reachable():
             return "unknown (systemd's user manager is not reachable from here)"
-        done = subprocess.run(["systemctl", "--user", "is-active", f"{unit.name}.service"],
-                              capture_output=True, text=True, timeout=10)  # fmt: skip
+        done = subprocess.run(
+            ["systemctl", "--user", "is-active", f"{unit.name}.service"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return done.stdout.strip() or "unknown"
     if shutil.which("launchctl") is None:
         return "unknown (launchctl not found)"
@@ -245,8 +261,14 @@ def status(
     for unit in su.UNITS:
         path = unit_path(kind, unit)
         installed = _ours(path)
-        rows.append({"service": unit.name, "path": str(path), "installed": installed,
-                     "state": _state(kind, unit) if installed else "not installed"})  # fmt: skip
+        rows.append(
+            {
+                "service": unit.name,
+                "path": str(path),
+                "installed": installed,
+                "state": _state(kind, unit) if installed else "not installed",
+            }
+        )
     if json_out:
         typer.echo(json.dumps({"platform": kind, "services": rows}, indent=2))
         return

@@ -22,18 +22,25 @@ class Unit:
 
 
 PRODUCER = Unit(
-    "usagectl-producer", "producer",
+    "usagectl-producer",
+    "producer",
     "usagectl: this machine's Claude Code usage to the hub, and its read model",
     ("up",),
-)  # fmt: skip
+)
 NATS = Unit(
-    "usagectl-nats", "nats", "usagectl hub: nats-server with JetStream", ("-c",),
+    "usagectl-nats",
+    "nats",
+    "usagectl hub: nats-server with JetStream",
+    ("-c",),
     program="nats-server",
-)  # fmt: skip
+)
 PROCESSOR = Unit(
-    "usagectl-processor", "processor", "usagectl hub: the processor (stream to read model)",
-    ("processor",), after=("usagectl-nats.service",),
-)  # fmt: skip
+    "usagectl-processor",
+    "processor",
+    "usagectl hub: the processor (stream to read model)",
+    ("processor",),
+    after=("usagectl-nats.service",),
+)
 UNITS = (PRODUCER, PROCESSOR, NATS)
 
 

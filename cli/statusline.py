@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from .errors import UserError
+from usagectl.processors.app.errors import UserError
 
 app = typer.Typer(add_completion=False)
 
@@ -53,8 +52,9 @@ def statusline(
         from .statusline_run import run
 
         raise typer.Exit(run())
+    from usagectl.processors.app.settings import load_settings
+
     from . import statusline_install as setup
-    from .settings import load_settings
 
     path = settings_file or setup.default_settings_path()
     memo = load_settings().home / "statusline-replaced.json"  # what --force replaced, per file

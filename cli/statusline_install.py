@@ -13,8 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from .errors import UserError
-from .settings_file import default_settings_path, edit, load, runs_usagectl, usagectl_path
+from usagectl.processors.app.errors import UserError
+
+from .claude_settings import default_settings_path, edit, load, runs_usagectl, usagectl_path
 
 __all__ = ["default_settings_path", "install", "is_ours", "our_command", "uninstall"]
 
@@ -54,8 +55,14 @@ def _write_memo(memo: Path, data: dict[str, Any]) -> None:
     tmp.replace(memo)
 
 
-def install(path: Path, command: str, *, force: bool = False, now: datetime | None = None,
-            memo: Path | None = None) -> str:  # fmt: skip
+def install(
+    path: Path,
+    command: str,
+    *,
+    force: bool = False,
+    now: datetime | None = None,
+    memo: Path | None = None,
+) -> str:
     """Write our statusLine entry; returns what happened, as one line. A statusLine replaced
     with ``force`` is remembered in ``memo`` (usagectl's data dir) for ``uninstall``."""
     replaced: list[Any] = []
@@ -105,5 +112,7 @@ def uninstall(path: Path, *, now: datetime | None = None, memo: Path | None = No
     if memo is not None:
         remembered.pop(_memo_key(path))
         _write_memo(memo, remembered)
-    return (f"removed the usagectl statusline from {path} and put back the one it replaced "
-            f"({_describe(previous)}; backup: {backup})")  # fmt: skip
+    return (
+        f"removed the usagectl statusline from {path} and put back the one it replaced "
+        f"({_describe(previous)}; backup: {backup})"
+    )

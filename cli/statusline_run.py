@@ -35,7 +35,7 @@ DB_TIMEOUT_S = 0.2
 
 def _day_bounds(now: float) -> tuple[int, int]:
     """Today in the local zone, as UTC seconds [start, end): exact on 15-minute buckets."""
-    from .localzone import local_zone
+    from usagectl.processors.app.zones import local_zone
 
     zone = local_zone()
     today = datetime.fromtimestamp(now, zone).date()
@@ -89,7 +89,7 @@ def status_line(raw: bytes, now: float) -> str:
     if not isinstance(data, dict):
         return FALLBACK
     inp = parse_input(data)
-    from .settings import load_settings
+    from usagectl.processors.app.settings import load_settings
 
     settings = load_settings()
     if inp.rate_limits is not None:

@@ -4,22 +4,19 @@ hook read model (no bus)."""
 from __future__ import annotations
 
 import json
-import sqlite3
-from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 
 import typer
+from usagectl.processors.app.parsing import day_range, zone
+from usagectl.processors.app.queries import ToolsQuery
+from usagectl.processors.app.side_reports import tools_report
 
 from .fit import Col, Grid, Level, levels, print_fitted
-from .reports import Json, Machine, Project, Since, Tz, Until, day_range, zone
+from .reports import Json, Machine, Project, Since, Tz, Until
 
 app = typer.Typer(add_completion=False)
 
 Session = Annotated[str | None, typer.Option("--session", help="only this session id")]
-
-
-def _day_ms(day: Any, tz: Any) -> int:
-    return int(datetime.combine(day, time(), tz).timestamp() * 1000)
 
 
 def _ms(value: float | None) -> str:
@@ -56,26 +53,6 @@ def tools_grid(report: dict[str, Any], level: Level) -> Grid:
     return grid
 
 
-def tools_report(conn: sqlite3.Connection, p: dict[str, Any]) -> dict[str, Any]:
-    """`tools --json` and `/api/tools`: ``p`` holds the parsed filters."""
-    from usagectl.processors import readmodel
-    from usagectl.processors.hookstore import CallFilters, hook_projects, tool_calls
-    from usagectl.projections.toolreport import tool_report
-
-    tz, project = p["timezone"], p["project"]
-    projects = None
-    if project is not None:
-        projects = [x for x in hook_projects(conn) if readmodel.names_project(x, project)]
-    filters = CallFilters(
-        machine=p["machine"],
-        projects=projects,
-        session_id=p["session"],
-        from_ms=_day_ms(p["since"], tz) if p["since"] else None,
-        to_ms=_day_ms(p["until"] + timedelta(days=1), tz) if p["until"] else None,
-    )
-    return tool_report(tool_calls(conn, filters))
-
-
 @app.command()
 def tools(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
           machine: Machine = None, project: Project = None, session: Session = None,
@@ -83,12 +60,11 @@ def tools(json_out: Json = False, timezone: Tz = None, since: Since = None, unti
     """Tool calls seen by the hooks (`usagectl hooks install`): per tool, calls, failures,
     failure rate, p50/p95 duration, most used first."""
     from usagectl.processors import readmodel
-
-    from .settings import load_settings
+    from usagectl.processors.app.settings import load_settings
 
     first, last = day_range(since, until)
-    p = {"timezone": zone(timezone), "since": first, "until": last, "machine": machine,
-         "project": project, "session": session}  # fmt: skip
+    p = ToolsQuery(timezone=zone(timezone), since=first, until=last, machine=machine,
+                   project=project, session=session)  # fmt: skip
     conn = readmodel.open_read(load_settings().db_path)
     try:
         report = tools_report(conn, p)

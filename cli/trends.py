@@ -10,12 +10,14 @@ import typer
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
+from usagectl.processors.app.errors import UserError
+from usagectl.processors.app.parsing import check_choice, parse_day, zone
+from usagectl.processors.app.queries import TrendsQuery
 from usagectl.projections.figures import percent, usd
 from usagectl.projections.reports import COST_INDEX
 
-from .errors import UserError
 from .fit import Col, Grid, Level, fitted, levels, output_width, tokens
-from .reports import Json, Machine, Mode, Project, Tz, _emit, check_choice, parse_day, zone
+from .reports import Json, Machine, Mode, Project, Tz, _emit
 
 app = typer.Typer(add_completion=False)
 
@@ -95,15 +97,14 @@ def trends(
     """Insights: average daily cost, weekday averages, peak hours, model mix, week-over-week
     growth, month to date and the month projected at the same pace; --day adds its hours."""
     from usagectl.processors import readmodel
-    from usagectl.web.reports import trends_payload
-
-    from .settings import load_settings
+    from usagectl.processors.app.settings import load_settings
+    from usagectl.processors.app.usage_reports import trends_payload
 
     if not 1 <= days <= 3660:
         raise UserError(f"invalid --days {days}: 1 to 3660")
-    p = {"timezone": zone(timezone), "machine": machine, "project": project,
-         "mode": check_choice(mode, tuple(COST_INDEX), "--mode"), "days": days,
-         "day": parse_day(day, "--day")}  # fmt: skip
+    p = TrendsQuery(timezone=zone(timezone), machine=machine, project=project,
+                    mode=check_choice(mode, tuple(COST_INDEX), "--mode"), days=days,
+                    day=parse_day(day, "--day"))  # fmt: skip
     conn = readmodel.open_read(load_settings().db_path)
     try:
         payload = trends_payload(conn, p, int(time.time() * 1000))

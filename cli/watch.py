@@ -7,15 +7,12 @@ block's clock and burn rate). It never polls files or re-reads the database.
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Annotated
 
 import typer
-
-from .errors import UserError
-from .reports import zone
-from .settings import load_settings
+from usagectl.processors.app.errors import UserError
+from usagectl.processors.app.parsing import zone
+from usagectl.processors.app.settings import load_settings
 
 app = typer.Typer(add_completion=False)
 
@@ -61,15 +58,7 @@ def watch(
         cost_threshold=cost_threshold, projects=_names(projects), exclude=_names(exclude),
         machine=machine,
     )  # fmt: skip
-    from .app import run_async
+    from .event_loop import run_async
     from .watch_loop import run_watch
 
     run_async(run_watch(load_settings(), options, tz, refresh, compact, json_out))
-
-
-def emit_json(payload: dict[str, object]) -> None:
-    print(json.dumps(payload, separators=(",", ":")), flush=True)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

@@ -14,15 +14,14 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from rich.console import Console
 from rich.live import Live
+from usagectl.processors.app.hub_session import Hub, hub
+from usagectl.processors.app.settings import Settings
 from usagectl.processors.bus import from_its_machine, stream_last_seq
 from usagectl.processors.live_source import follow_heartbeats, follow_stream, load_snapshot
 from usagectl.projections import live
 from usagectl.projections.events import Heartbeat, Limit, Usage, UsageBatch, decode
 
-from .runtime import Hub, hub
-from .settings import Settings
-from .watch import emit_json, now_ms
-from .watch_render import render, view_json
+from .watch_render import emit_json, now_ms, render, view_json
 
 
 def fold_message(state: live.LiveState, msg: Msg) -> None:
@@ -48,16 +47,25 @@ def fold_message(state: live.LiveState, msg: Msg) -> None:
 
 
 async def run_watch(
-    settings: Settings, options: live.Options, tz: ZoneInfo, refresh: float, compact: bool,
+    settings: Settings,
+    options: live.Options,
+    tz: ZoneInfo,
+    refresh: float,
+    compact: bool,
     json_out: bool,
-) -> None:  # fmt: skip
+) -> None:
     async with hub(settings, service=True) as h:
         snap = await asyncio.to_thread(
             load_snapshot, settings.db_path, settings.account, now_ms(), options.length_ms
         )
-        state = live.snapshot(settings.account, snap.window_start_ms, snap.seq, snap.entries,
-                              official=snap.official,
-                              past_block_tokens=snap.past_block_tokens)  # fmt: skip
+        state = live.snapshot(
+            settings.account,
+            snap.window_start_ms,
+            snap.seq,
+            snap.entries,
+            official=snap.official,
+            past_block_tokens=snap.past_block_tokens,
+        )
         changed = asyncio.Event()
 
         async def on_message(msg: Msg) -> None:
@@ -92,9 +100,11 @@ STALL_S = 3.0
 
 
 async def _keep_following(
-    h: Hub, state: live.LiveState, subs: list[JetStreamContext.PushSubscription],
+    h: Hub,
+    state: live.LiveState,
+    subs: list[JetStreamContext.PushSubscription],
     subscribe: Callable[[], Awaitable[list[JetStreamContext.PushSubscription]]],
-) -> None:  # fmt: skip
+) -> None:
     """nats-py's ordered consumer can go silent for good when the cluster node holding it dies
     (nats.py#510). When the stream is ahead of what was folded and nothing came for a while,
     follow it again from the next sequence (the fold skips anything it already has)."""
@@ -119,9 +129,14 @@ async def _keep_following(
 
 
 async def _draw_until_stopped(
-    state: live.LiveState, options: live.Options, tz: ZoneInfo, refresh: float, compact: bool,
-    json_out: bool, changed: asyncio.Event,
-) -> None:  # fmt: skip
+    state: live.LiveState,
+    options: live.Options,
+    tz: ZoneInfo,
+    refresh: float,
+    compact: bool,
+    json_out: bool,
+    changed: asyncio.Event,
+) -> None:
     console = Console()
     narrow = compact or console.width < 80
 
@@ -135,8 +150,9 @@ async def _draw_until_stopped(
             emit_json(view_json(v, online, state.seq))
             await _next(changed, refresh)
     v, online = frame()
-    with Live(render(v, online, tz, narrow), console=console, auto_refresh=False,
-              redirect_stdout=False) as screen:  # fmt: skip
+    with Live(
+        render(v, online, tz, narrow), console=console, auto_refresh=False, redirect_stdout=False
+    ) as screen:
         while True:
             await _next(changed, refresh)
             v, online = frame()

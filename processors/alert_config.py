@@ -111,14 +111,6 @@ class AlertsConfig:
         return any(r.kind in BLOCK_KINDS for r in self.rules)
 
 
-def mask_url(url: str | None) -> str:
-    """Webhook URLs carry their secret in the path: only scheme and host are ever shown."""
-    if not url:
-        return "(no url)"
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}/***"
-
-
 def duration_s(value: str | float, what: str) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
@@ -152,8 +144,9 @@ def _rule(spec: RuleSpec) -> Rule:
         if plan != "custom":
             threshold = 0.0 if threshold is None else threshold
     elif plan is not None:
-        raise AlertConfigError(f"{where}: plan applies to block_tokens, block_cost and "
-                               "block_overrun only")  # fmt: skip
+        raise AlertConfigError(
+            f"{where}: plan applies to block_tokens, block_cost and block_overrun only"
+        )
     if spec.kind == "burn_rate" and spec.level is not None:
         if spec.level.lower() not in LEVELS:
             raise AlertConfigError(f"{where}: level must be moderate or high")
@@ -177,10 +170,16 @@ def _rule(spec: RuleSpec) -> Rule:
     if period not in PERIODS:
         raise AlertConfigError(f"{where}: period must be day, week or month")
     return Rule(
-        name=spec.name, kind=spec.kind, threshold=float(threshold), alert_at=spec.alert_at,
-        plan=plan, period=period, project=spec.project, account=spec.account,
+        name=spec.name,
+        kind=spec.kind,
+        threshold=float(threshold),
+        alert_at=spec.alert_at,
+        plan=plan,
+        period=period,
+        project=spec.project,
+        account=spec.account,
         machines=tuple(spec.machines),
-    )  # fmt: skip
+    )
 
 
 def _sink(spec: SinkSpec, env: Mapping[str, str]) -> Sink:
@@ -205,8 +204,14 @@ def _sink(spec: SinkSpec, env: Mapping[str, str]) -> Sink:
         raise AlertConfigError(f"{where}: url applies to webhook sinks only")
     if spec.retries < 0:
         raise AlertConfigError(f"{where}: retries must be 0 or more")
-    return Sink(name, spec.type, url, spec.retries, duration_s(spec.backoff, f"{name}.backoff"),
-                duration_s(spec.timeout, f"{name}.timeout") or 10.0)  # fmt: skip
+    return Sink(
+        name,
+        spec.type,
+        url,
+        spec.retries,
+        duration_s(spec.backoff, f"{name}.backoff"),
+        duration_s(spec.timeout, f"{name}.timeout") or 10.0,
+    )
 
 
 def system_zone() -> ZoneInfo:
@@ -270,5 +275,6 @@ def parse_alerts(
     every = duration_s(spec.evaluate_every, "evaluate_every")
     if every <= 0:
         raise AlertConfigError("[alerts] evaluate_every must be more than 0")
-    return AlertsConfig(tuple(rules), sinks, _zone(spec.timezone, default_tz), max_age, every,
-                        spec.start_of_week)  # fmt: skip
+    return AlertsConfig(
+        tuple(rules), sinks, _zone(spec.timezone, default_tz), max_age, every, spec.start_of_week
+    )

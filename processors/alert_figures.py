@@ -51,8 +51,9 @@ def read_model_ready(path: Path, seq: int, needs_blocks: bool) -> bool:
     if conn is None:
         return False
     try:
-        row = conn.execute("SELECT stream_seq FROM tracking WHERE consumer = ?",
-                           (CONSUMER,)).fetchone()  # fmt: skip
+        row = conn.execute(
+            "SELECT stream_seq FROM tracking WHERE consumer = ?", (CONSUMER,)
+        ).fetchone()
         if row is None or int(row[0]) < seq:
             return False
         return not needs_blocks or not conn.execute("SELECT 1 FROM blocks_dirty").fetchone()
@@ -115,24 +116,33 @@ class Figures:
 
 
 def _budget_readings(
-    fig: Figures, cfg: AlertsConfig, rule: Rule, windows: Iterable[pure.PeriodWindow],
+    fig: Figures,
+    cfg: AlertsConfig,
+    rule: Rule,
+    windows: Iterable[pure.PeriodWindow],
     projects: set[str] | None,
-) -> Iterator[Reading]:  # fmt: skip
+) -> Iterator[Reading]:
     for w in windows:
         if rule.kind != "project_cost":
-            yield pure.budget_reading(rule, rule.account or pure.DEFAULT_ACCOUNT, w,
-                                      fig.cost(w.start_ms, w.end_ms, rule.account))  # fmt: skip
+            yield pure.budget_reading(
+                rule,
+                rule.account or pure.DEFAULT_ACCOUNT,
+                w,
+                fig.cost(w.start_ms, w.end_ms, rule.account),
+            )
             continue
         costs = fig.project_costs(w.start_ms, w.end_ms, rule.account)
         if rule.project is not None:
             cost = sum(c for p, c in costs.items() if names_project(p, rule.project))
-            yield pure.budget_reading(rule, rule.account or pure.DEFAULT_ACCOUNT, w, cost,
-                                      rule.project)  # fmt: skip
+            yield pure.budget_reading(
+                rule, rule.account or pure.DEFAULT_ACCOUNT, w, cost, rule.project
+            )
             continue
         for project, cost in sorted(costs.items()):
             if projects is None or project in projects:
-                yield pure.budget_reading(rule, rule.account or pure.DEFAULT_ACCOUNT, w, cost,
-                                          project)  # fmt: skip
+                yield pure.budget_reading(
+                    rule, rule.account or pure.DEFAULT_ACCOUNT, w, cost, project
+                )
 
 
 def _block_readings(
@@ -166,10 +176,12 @@ def touched(fig: Figures, cfg: AlertsConfig, events: Sequence[Event], now_ms: in
     for rule in cfg.rules:
         if rule.kind in pure.BUDGETS or rule.kind == "project_cost":
             wanted = all_buckets if rule.account is None else buckets.get(rule.account, set())
-            windows = {pure.period_window(rule.period, b * 1000, cfg.tz, cfg.start_of_week)
-                       for b in wanted}  # fmt: skip
-            out.extend(_budget_readings(fig, cfg, rule, sorted(windows, key=lambda w: w.key),
-                                        projects))  # fmt: skip
+            windows = {
+                pure.period_window(rule.period, b * 1000, cfg.tz, cfg.start_of_week) for b in wanted
+            }
+            out.extend(
+                _budget_readings(fig, cfg, rule, sorted(windows, key=lambda w: w.key), projects)
+            )
     block_rules = [r for r in cfg.rules if r.kind in pure.BLOCK_KINDS]
     if block_rules:
         for account, bs in sorted(buckets.items()):
@@ -207,15 +219,17 @@ def current(fig: Figures, cfg: AlertsConfig, now_ms: int) -> list[Reading]:
             out.extend(_budget_readings(fig, cfg, rule, [w], None))
     block_rules = [r for r in cfg.rules if r.kind in pure.BLOCK_KINDS]
     for account in accounts if block_rules else []:
-        active = [b for b in fig.blocks(account, now_ms - 2 * fig.length_ms)
-                  if is_active(b, now_ms, fig.length_ms)]  # fmt: skip
+        active = [
+            b
+            for b in fig.blocks(account, now_ms - 2 * fig.length_ms)
+            if is_active(b, now_ms, fig.length_ms)
+        ]
         out.extend(_block_readings(fig, block_rules, account, active[-1:], now_ms))
     for rule in cfg.rules:
         if rule.kind in pure.OFFICIAL:
             for account in accounts if rule.account is None else [rule.account]:
                 obs = fig.official(account).get(pure.OFFICIAL[rule.kind])
-                reading = None if obs is None else pure.official_reading(rule, account, obs,
-                                                                         now_ms)  # fmt: skip
+                reading = None if obs is None else pure.official_reading(rule, account, obs, now_ms)
                 if reading is not None:
                     out.append(reading)
     return out

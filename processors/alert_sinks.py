@@ -25,8 +25,9 @@ import nats.errors
 from nats.aio.client import Client
 
 from . import alert_store as store
-from .alert_config import Sink, mask_url
+from .alert_config import Sink
 from .alert_store import Due
+from .masking import mask_url
 
 MAX_BACKOFF_S = 3600.0
 RETRYABLE_HTTP = (408, 425, 429, 500, 502, 503, 504)
@@ -95,7 +96,7 @@ def _http_post(sink: Sink, body: bytes, key: str) -> int:
 
 def _reason(err: object, url: str) -> str:
     text = str(getattr(err, "strerror", None) or err) or type(err).__name__
-    return text.replace(url, mask_url(url))
+    return text.replace(url, mask_url(url, secret_path=True))
 
 
 async def send(sink: Sink, body: dict[str, Any], nc: Client | None, prefix: str) -> str:
@@ -128,8 +129,11 @@ async def send(sink: Sink, body: dict[str, Any], nc: Client | None, prefix: str)
         raise DeliveryError("not connected to the hub")
     subject = f"{prefix}.v1.alert.{body.get('rule', 'test')}"  # rule names are safe tokens
     try:
-        await nc.publish(subject, json.dumps(body, separators=(",", ":")).encode(),
-                         headers={"Usagectl-Alert-Id": str(body.get("id", ""))})  # fmt: skip
+        await nc.publish(
+            subject,
+            json.dumps(body, separators=(",", ":")).encode(),
+            headers={"Usagectl-Alert-Id": str(body.get("id", ""))},
+        )
         await nc.flush(timeout=5)
     except (TimeoutError, nats.errors.Error) as err:
         raise DeliveryError(f"publish failed: {err or type(err).__name__}") from None
@@ -139,7 +143,7 @@ async def send(sink: Sink, body: dict[str, Any], nc: Client | None, prefix: str)
 def describe(sink: Sink, prefix: str) -> str:
     """How a sink is named in logs and `alerts test`: never with a webhook's URL."""
     if sink.type == "webhook":
-        return f"{sink.name} ({mask_url(sink.url)})"
+        return f"{sink.name} ({mask_url(sink.url, secret_path=True)})"
     if sink.type == "nats":
         return f"{sink.name} ({prefix}.v1.alert.<rule>)"
     return sink.name

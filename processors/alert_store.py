@@ -86,9 +86,17 @@ def record(
                 "UPDATE alerts SET latest = ?, updated_ms = ?, text = CASE WHEN status = ? "
                 "THEN ? ELSE text END, status = ?, resolved_ms = CASE WHEN ? THEN ? "
                 "ELSE resolved_ms END WHERE id = ?",
-                (r.value, now_ms, FIRING, r.text, RESOLVED if resolve else row[0], resolve,
-                 now_ms, r.id),
-            )  # fmt: skip
+                (
+                    r.value,
+                    now_ms,
+                    FIRING,
+                    r.text,
+                    RESOLVED if resolve else row[0],
+                    resolve,
+                    now_ms,
+                    r.id,
+                ),
+            )
             continue
         if not r.holds:
             continue
@@ -97,10 +105,27 @@ def record(
             "INSERT INTO alerts (id, rule, kind, account, window_key, start_ms, end_ms, status, "
             "value, latest, threshold, trigger, unit, text, fired_ms, fired_seq, updated_ms, "
             "resolved_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (r.id, r.rule.name, r.rule.kind, r.account, r.window, r.start_ms, r.end_ms,
-             RESOLVED if over else FIRING, r.value, r.value, r.limit, r.trigger, r.unit, r.text,
-             now_ms, seq, now_ms, now_ms if over else None),
-        )  # fmt: skip
+            (
+                r.id,
+                r.rule.name,
+                r.rule.kind,
+                r.account,
+                r.window,
+                r.start_ms,
+                r.end_ms,
+                RESOLVED if over else FIRING,
+                r.value,
+                r.value,
+                r.limit,
+                r.trigger,
+                r.unit,
+                r.text,
+                now_ms,
+                seq,
+                now_ms,
+                now_ms if over else None,
+            ),
+        )
         body = json.dumps(payload(r, now_ms), separators=(",", ":"))
         for sink in sinks:
             status, reason = _outbox_status(sink, r, now_ms, replaying, max_age_ms)
@@ -126,12 +151,14 @@ def note_machines(conn: sqlite3.Connection, first_seen: dict[str, int]) -> dict[
     """Record when machines were first seen; returns the ones never seen before."""
     new = {}
     for machine, ts in sorted(first_seen.items()):
-        row = conn.execute("SELECT first_ms FROM machines_seen WHERE machine = ?",
-                           (machine,)).fetchone()  # fmt: skip
+        row = conn.execute(
+            "SELECT first_ms FROM machines_seen WHERE machine = ?", (machine,)
+        ).fetchone()
         if row is None:
             new[machine] = ts
-            conn.execute("INSERT INTO machines_seen (machine, first_ms) VALUES (?, ?)",
-                         (machine, ts))  # fmt: skip
+            conn.execute(
+                "INSERT INTO machines_seen (machine, first_ms) VALUES (?, ?)", (machine, ts)
+            )
         elif ts < row[0]:
             conn.execute("UPDATE machines_seen SET first_ms = ? WHERE machine = ?", (ts, machine))
     return new
@@ -152,15 +179,30 @@ def heartbeats(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def recent_machines(conn: sqlite3.Connection, since_ms: int) -> dict[str, int]:
-    rows = conn.execute("SELECT machine, first_ms FROM machines_seen WHERE first_ms >= ?",
-                        (since_ms,))  # fmt: skip
+    rows = conn.execute(
+        "SELECT machine, first_ms FROM machines_seen WHERE first_ms >= ?", (since_ms,)
+    )
     return {str(m): int(t) for m, t in rows}
 
 
 ALERT_COLUMNS = (
-    "id", "rule", "kind", "account", "window_key", "start_ms", "end_ms", "status", "value",
-    "latest", "threshold", "trigger", "unit", "text", "fired_ms", "resolved_ms",
-)  # fmt: skip
+    "id",
+    "rule",
+    "kind",
+    "account",
+    "window_key",
+    "start_ms",
+    "end_ms",
+    "status",
+    "value",
+    "latest",
+    "threshold",
+    "trigger",
+    "unit",
+    "text",
+    "fired_ms",
+    "resolved_ms",
+)
 
 
 @dataclass(frozen=True)
@@ -226,7 +268,10 @@ def listing(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     ):
         if alert_id in out:
             out[alert_id]["deliveries"][sink] = {
-                "status": status, "reason": reason, "attempts": attempts, "sent_ms": sent_ms,
+                "status": status,
+                "reason": reason,
+                "attempts": attempts,
+                "sent_ms": sent_ms,
                 "error": error,
-            }  # fmt: skip
+            }
     return list(out.values())

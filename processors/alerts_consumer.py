@@ -47,9 +47,15 @@ class Alerts:
         log(NAME, message)
 
     def _record(self, conn: sqlite3.Connection, readings: list[Reading], batch: Batch) -> None:
-        store.record(conn, readings, now_ms=_ms(batch.now), seq=batch.last_seq,
-                     replaying=batch.replaying, max_age_ms=self.cfg.max_age_ms,
-                     sinks=self.sink_states)  # fmt: skip
+        store.record(
+            conn,
+            readings,
+            now_ms=_ms(batch.now),
+            seq=batch.last_seq,
+            replaying=batch.replaying,
+            max_age_ms=self.cfg.max_age_ms,
+            sinks=self.sink_states,
+        )
 
     def prepare(self, batch: Batch) -> list[Reading] | None:
         """The read model's readings for the batch (or, on the timer, for now), taken before
@@ -92,9 +98,13 @@ class Alerts:
                 ts = _ms(e.ts)
                 first_seen[e.machine] = min(first_seen.get(e.machine, ts), ts)
         new = store.note_machines(conn, first_seen)
-        fresh = [r for rule in self.cfg.rules if rule.kind == "new_machine"
-                 for machine, first in new.items()
-                 if (r := new_machine_reading(rule, machine, first)) is not None]  # fmt: skip
+        fresh = [
+            r
+            for rule in self.cfg.rules
+            if rule.kind == "new_machine"
+            for machine, first in new.items()
+            if (r := new_machine_reading(rule, machine, first)) is not None
+        ]
         self._record(conn, fresh + list(readings or []), batch)
 
     def _heartbeat(self, conn: sqlite3.Connection, beat: Heartbeat) -> None:
@@ -104,8 +114,12 @@ class Alerts:
         if not store.note_heartbeat(conn, beat.machine, ts):
             return
         now = datetime.now(UTC)
-        readings = [r for rule in self.cfg.rules if rule.kind == "new_machine"
-                    if (r := new_machine_reading(rule, beat.machine, ts)) is not None]  # fmt: skip
+        readings = [
+            r
+            for rule in self.cfg.rules
+            if rule.kind == "new_machine"
+            if (r := new_machine_reading(rule, beat.machine, ts)) is not None
+        ]
         self._record(conn, readings, Batch((), 0, 0, now))
 
     def ready(self, seq: int) -> bool:
@@ -119,14 +133,17 @@ class Alerts:
         deliverer = Deliverer(self.cfg.sinks, svc.db, svc.nc, self.ctx.prefix, self._log)
         for state in self.sink_states:
             if state.unavailable:
-                self._log(f"sink {state.name}: {state.unavailable}; its alerts are recorded as "
-                          "skipped")  # fmt: skip
+                self._log(
+                    f"sink {state.name}: {state.unavailable}; its alerts are recorded as skipped"
+                )
         configured = [s.name for s in self.cfg.sinks]
-        await svc.db(lambda c: c.execute(
-            f"UPDATE outbox SET status = ?, reason = ? WHERE status = ? AND sink NOT IN "
-            f"({', '.join('?' * len(configured))})",
-            (store.SKIPPED, "sink no longer configured", store.PENDING, *configured),
-        ))  # fmt: skip
+        await svc.db(
+            lambda c: c.execute(
+                f"UPDATE outbox SET status = ?, reason = ? WHERE status = ? AND sink NOT IN "
+                f"({', '.join('?' * len(configured))})",
+                (store.SKIPPED, "sink no longer configured", store.PENDING, *configured),
+            )
+        )
 
         async def on_heartbeat(msg: Msg) -> None:
             with contextlib.suppress(msgspec.DecodeError):

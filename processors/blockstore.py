@@ -69,17 +69,38 @@ def _restart(blocks: list[tuple[int, int]]) -> tuple[int, int]:
 
 def _block_row(scope: Scope, b: Block) -> tuple[Any, ...]:
     return (
-        *scope, b.start_ms, b.end_ms, b.is_gap, b.first_ms, b.last_ms, b.entries, b.input,
-        b.output, b.cache_create, b.cache_read, *b.costs, json.dumps(b.models),
-    )  # fmt: skip
+        *scope,
+        b.start_ms,
+        b.end_ms,
+        b.is_gap,
+        b.first_ms,
+        b.last_ms,
+        b.entries,
+        b.input,
+        b.output,
+        b.cache_create,
+        b.cache_read,
+        *b.costs,
+        json.dumps(b.models),
+    )
 
 
 def block_from_row(row: tuple[Any, ...]) -> Block:
     start, end, gap, first, last, n, inp, out, create, read, c0, c1, c2, models = row
     return Block(
-        start, end, bool(gap), first, last, n, inp, out, create, read, [c0, c1, c2],
+        start,
+        end,
+        bool(gap),
+        first,
+        last,
+        n,
+        inp,
+        out,
+        create,
+        read,
+        [c0, c1, c2],
         json.loads(models),
-    )  # fmt: skip
+    )
 
 
 async def refresh_blocks(db: aiosqlite.Connection, length_ms: int) -> None:
@@ -102,8 +123,9 @@ async def refresh_blocks(db: aiosqlite.Connection, length_ms: int) -> None:
                     for entry in _to_entries(rows):
                         scanner.feed(entry)
             blocks = scanner.finish()
-            await db.execute(f"DELETE FROM blocks WHERE {_SCOPE} AND {_RESCANNED}",
-                             (*scope, start, first))  # fmt: skip
+            await db.execute(
+                f"DELETE FROM blocks WHERE {_SCOPE} AND {_RESCANNED}", (*scope, start, first)
+            )
             marks = ", ".join("?" * 17)
             await db.executemany(
                 f"INSERT INTO blocks VALUES ({marks})", [_block_row(scope, b) for b in blocks]

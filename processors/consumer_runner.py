@@ -95,8 +95,9 @@ class Runner:
             await self._resume()
             sub = await self._subscribe(self.seq + 1)
             if self.consumer.service is not None:
-                svc = Service(self.ctx, service_stop, self.committed, self.nc, self.js, self.bus,
-                              self.db)  # fmt: skip
+                svc = Service(
+                    self.ctx, service_stop, self.committed, self.nc, self.js, self.bus, self.db
+                )
                 service = asyncio.create_task(self.consumer.service(svc))
             try:
                 await self._consume(sub, stop, service)
@@ -204,8 +205,15 @@ class Runner:
         if last > self.seq:
             if not await self._ready(last, stop):
                 return  # stopping: unacked, so it comes again to the next run
-            batch = await self._prepared(Batch(tuple(events), first, last, datetime.now(UTC),
-                                               replaying=first <= self.replay_until))  # fmt: skip
+            batch = await self._prepared(
+                Batch(
+                    tuple(events),
+                    first,
+                    last,
+                    datetime.now(UTC),
+                    replaying=first <= self.replay_until,
+                )
+            )
             name, stream_id, apply = self.consumer.name, self.stream_id, self.consumer.apply
 
             def unit(conn: sqlite3.Connection) -> None:
@@ -241,8 +249,9 @@ class Runner:
             result = await asyncio.to_thread(prepare, batch)
         except Exception as err:
             what = "its timer" if batch.timer else f"stream seq {batch.first_seq}-{batch.last_seq}"
-            raise ConsumerError(f"the {name} consumer failed to prepare {what}: "
-                                f"{type(err).__name__}: {err}") from err  # fmt: skip
+            raise ConsumerError(
+                f"the {name} consumer failed to prepare {what}: {type(err).__name__}: {err}"
+            ) from err
         return dataclasses.replace(batch, prepared=result)
 
     async def _advance(self, end: int) -> None:
@@ -271,17 +280,20 @@ class Runner:
 
 
 def _guarded(
-    apply: Callable[[sqlite3.Connection, Batch], None], conn: sqlite3.Connection, batch: Batch,
+    apply: Callable[[sqlite3.Connection, Batch], None],
+    conn: sqlite3.Connection,
+    batch: Batch,
     name: str,
-) -> None:  # fmt: skip
+) -> None:
     """A consumer's own failure stops it with one line naming the batch (it is not skipped:
     the batch comes again to the next run)."""
     try:
         apply(conn, batch)
     except Exception as err:
         what = "its timer" if batch.timer else f"stream seq {batch.first_seq}-{batch.last_seq}"
-        raise ConsumerError(f"the {name} consumer failed on {what}: {type(err).__name__}: {err}"
-                            ) from err  # fmt: skip
+        raise ConsumerError(
+            f"the {name} consumer failed on {what}: {type(err).__name__}: {err}"
+        ) from err
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

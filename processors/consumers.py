@@ -156,8 +156,9 @@ def load(ctx: Context, found: Mapping[str, EntryPoint] | None = None) -> Consume
 
 def _build(ctx: Context, target: Any) -> Consumer:
     if not callable(target):
-        raise ConsumerError(f"consumer {ctx.name!r}: the entry point is neither a Consumer nor "
-                            "a factory")  # fmt: skip
+        raise ConsumerError(
+            f"consumer {ctx.name!r}: the entry point is neither a Consumer nor a factory"
+        )
     built = target(ctx)
     if not isinstance(built, Consumer):
         raise ConsumerError(f"consumer {ctx.name!r}: the factory returned {type(built).__name__}")
@@ -208,8 +209,9 @@ def read_tracking(conn: sqlite3.Connection, name: str) -> Tracking:
     return Tracking(int(row[0]), str(row[1]), int(row[2]), int(row[3])) if row else Tracking()
 
 
-def write_tracking(conn: sqlite3.Connection, name: str, seq: int, stream_id: str, now_ms: int
-                   ) -> None:  # fmt: skip
+def write_tracking(
+    conn: sqlite3.Connection, name: str, seq: int, stream_id: str, now_ms: int
+) -> None:
     conn.execute(
         "INSERT INTO tracking (consumer, stream_seq, stream_id, updated_ms) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (consumer) DO UPDATE SET stream_seq = excluded.stream_seq, "
@@ -230,8 +232,7 @@ def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T])
     return result
 
 
-def reset_for_replay(conn: sqlite3.Connection, consumer: Consumer, until: int, now_ms: int
-                     ) -> None:  # fmt: skip
+def reset_for_replay(conn: sqlite3.Connection, consumer: Consumer, until: int, now_ms: int) -> None:
     """Drop the consumer's rebuilt tables and rewind its cursor to the stream's start; it is
     replaying until it has applied ``until`` again."""
 

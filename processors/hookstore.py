@@ -30,8 +30,20 @@ if TYPE_CHECKING:
     import aiosqlite
 
 _CHUNK = 500
-_SPAN_COLUMNS = ("span_id", "kind", "session_id", "label", "account", "machine", "project",
-                 "ts_ms", "duration_ms", "outcome", "error_kind", "state")  # fmt: skip
+_SPAN_COLUMNS = (
+    "span_id",
+    "kind",
+    "session_id",
+    "label",
+    "account",
+    "machine",
+    "project",
+    "ts_ms",
+    "duration_ms",
+    "outcome",
+    "error_kind",
+    "state",
+)
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -53,8 +65,18 @@ async def _select_in(
 def _span_row(span: Span) -> tuple[Any, ...]:
     account, machine, project = span.where
     outcome = None if span.outcome is None else int(span.outcome)
-    return (*span.key, span.label, account, machine, project, span.ts_ms, span.duration_ms,
-            outcome, span.error_kind, encode_span(span))  # fmt: skip
+    return (
+        *span.key,
+        span.label,
+        account,
+        machine,
+        project,
+        span.ts_ms,
+        span.duration_ms,
+        outcome,
+        span.error_kind,
+        encode_span(span),
+    )
 
 
 async def write_hooks(db: aiosqlite.Connection, hooks: Sequence[Hook]) -> None:
@@ -112,8 +134,12 @@ def hook_projects(conn: sqlite3.Connection) -> list[str]:
 
 def tool_calls(conn: sqlite3.Connection, f: CallFilters) -> Iterator[Call]:
     clauses, params = ["kind = ?"], list[object]([TOOL])
-    for column, op, value in (("machine", "=", f.machine), ("session_id", "=", f.session_id),
-                              ("ts_ms", ">=", f.from_ms), ("ts_ms", "<", f.to_ms)):  # fmt: skip
+    for column, op, value in (
+        ("machine", "=", f.machine),
+        ("session_id", "=", f.session_id),
+        ("ts_ms", ">=", f.from_ms),
+        ("ts_ms", "<", f.to_ms),
+    ):
         if value is not None:
             clauses.append(f"{column} {op} ?")
             params.append(value)
@@ -127,8 +153,9 @@ def tool_calls(conn: sqlite3.Connection, f: CallFilters) -> Iterator[Call]:
     except sqlite3.OperationalError:
         return
     for label, duration_ms, outcome, error_kind in rows:
-        yield Call(label or "?", duration_ms, None if outcome is None else bool(outcome),
-                   error_kind)  # fmt: skip
+        yield Call(
+            label or "?", duration_ms, None if outcome is None else bool(outcome), error_kind
+        )
 
 
 def session_hooks(conn: sqlite3.Connection) -> dict[str, SessionHooks]:

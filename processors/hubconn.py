@@ -22,6 +22,8 @@ import nats.errors
 from nats.aio.client import Client
 from usagectl.projections.events import DEFAULT_PREFIX, encode_token
 
+from .masking import mask_url
+
 CONNECT_TIMEOUT_S = 10.0
 CONNECT_ROUNDS = 3  # a hub that is down or restarting gets this many passes over its URLs
 T = TypeVar("T")
@@ -83,19 +85,6 @@ class BusSettings:
 def default_inbox_prefix(identity: str) -> str:
     """``_INBOX_<machine>``: what a hub's permissions let this machine subscribe to."""
     return f"_INBOX_{encode_token(identity)}"
-
-
-_USERINFO = re.compile(r"(://)([^/@]*)@")
-
-
-def mask_url(url: str) -> str:
-    """URLs without their passwords or tokens (``nats://m1:****@hub``, ``nats://****@hub``)."""
-
-    def hide(m: re.Match[str]) -> str:
-        user, colon, _ = m.group(2).partition(":")
-        return f"{m.group(1)}{user}:****@" if colon else f"{m.group(1)}****@"
-
-    return _USERINFO.sub(hide, url)
 
 
 _DENIED = re.compile(r"permissions violation for (publish|subscription) to \"?([^\"']*)", re.I)
@@ -245,8 +234,13 @@ async def connect(settings: BusSettings, *, service: bool = False) -> Client:
 
 
 def _has_credentials(settings: BusSettings) -> bool:
-    given = (settings.user, settings.token, settings.creds_file, settings.nkey_seed_file,
-             settings.tls_cert)  # fmt: skip
+    given = (
+        settings.user,
+        settings.token,
+        settings.creds_file,
+        settings.nkey_seed_file,
+        settings.tls_cert,
+    )
     return any(given) or "@" in settings.url
 
 

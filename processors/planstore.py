@@ -20,12 +20,42 @@ from usagectl.projections.planfold import FeatureRow, PlanKey, PlanRow, Step, su
 if TYPE_CHECKING:
     import aiosqlite
 
-_STEP_COLUMNS = ("event_id", "ts_ms", "project", "plan", "kind", "feature_id", "status",
-                 "pr_url", "description", "machine")  # fmt: skip
-_PLAN_COLUMNS = ("project", "plan", "machine", "status", "created_ms", "optimized_ms",
-                 "started_ms", "completed_ms", "pr_url", "pr_ms")  # fmt: skip
-_FEATURE_COLUMNS = ("project", "plan", "feature_id", "description", "status", "created_ms",
-                    "started_ms", "completed_ms", "failed_ms", "status_ms")  # fmt: skip
+_STEP_COLUMNS = (
+    "event_id",
+    "ts_ms",
+    "project",
+    "plan",
+    "kind",
+    "feature_id",
+    "status",
+    "pr_url",
+    "description",
+    "machine",
+)
+_PLAN_COLUMNS = (
+    "project",
+    "plan",
+    "machine",
+    "status",
+    "created_ms",
+    "optimized_ms",
+    "started_ms",
+    "completed_ms",
+    "pr_url",
+    "pr_ms",
+)
+_FEATURE_COLUMNS = (
+    "project",
+    "plan",
+    "feature_id",
+    "description",
+    "status",
+    "created_ms",
+    "started_ms",
+    "completed_ms",
+    "failed_ms",
+    "status_ms",
+)
 
 
 def _ms(plan: Plan) -> int:
@@ -38,10 +68,24 @@ async def write_plans(db: aiosqlite.Connection, plans: Sequence[Plan]) -> None:
         "INSERT INTO plan_events (event_id, ts_ms, project, plan, kind, feature_id, status, "
         "pr_url, description, data, machine, account) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (event_id) DO UPDATE SET ts_ms = min(ts_ms, excluded.ts_ms)",
-        [(p.event_id, _ms(p), p.project, p.plan, p.kind, p.feature_id, p.status, p.pr_url,
-          p.description, json.dumps(p.data, sort_keys=True), p.machine, p.account)
-         for p in plans],
-    )  # fmt: skip
+        [
+            (
+                p.event_id,
+                _ms(p),
+                p.project,
+                p.plan,
+                p.kind,
+                p.feature_id,
+                p.status,
+                p.pr_url,
+                p.description,
+                json.dumps(p.data, sort_keys=True),
+                p.machine,
+                p.account,
+            )
+            for p in plans
+        ],
+    )
     cols = ", ".join(_STEP_COLUMNS)
     for key in sorted({(p.project, p.plan) for p in plans}):
         async with db.execute(
@@ -116,5 +160,6 @@ def spent(conn: sqlite3.Connection, project: str, from_ms: int, to_ms: int) -> S
         (from_ms, to_ms, project, len(prefix), prefix),
     ).fetchone()
     n, inp, out, write, read, cost = row
-    return Spent(int(n), int(inp or 0), int(out or 0), int(write or 0), int(read or 0),
-                 float(cost or 0.0))  # fmt: skip
+    return Spent(
+        int(n), int(inp or 0), int(out or 0), int(write or 0), int(read or 0), float(cost or 0.0)
+    )

@@ -128,8 +128,11 @@ def _when(attrs: dict[str, Any], record: Any) -> datetime:
 
 def is_api_request(record: Any, attrs: dict[str, Any]) -> bool:
     body = _value(record.body) if record.HasField("body") else None
-    return (record.event_name in API_REQUEST or attrs.get("event.name") in API_REQUEST
-            or body in API_REQUEST)  # fmt: skip
+    return (
+        record.event_name in API_REQUEST
+        or attrs.get("event.name") in API_REQUEST
+        or body in API_REQUEST
+    )
 
 
 def _usage(record: Any, attrs: dict[str, Any], where: dict[str, str]) -> Usage:

@@ -105,8 +105,11 @@ class Receiver:
             if scheme.lower() != "bearer" or not hmac.compare_digest(
                 given.strip().encode(), self.token.encode()
             ):
-                return _text(401, "missing or wrong bearer token: set OTEL_EXPORTER_OTLP_HEADERS="
-                             "'Authorization=Bearer <token>'")  # fmt: skip
+                return _text(
+                    401,
+                    "missing or wrong bearer token: set OTEL_EXPORTER_OTLP_HEADERS="
+                    "'Authorization=Bearer <token>'",
+                )
         return None
 
     async def publish(self, usages: list[Usage]) -> None:
@@ -239,9 +242,15 @@ class _FollowsStop(uvicorn.Server):
 async def serve_receiver(r: Receiver, sock: socket.socket, stop: asyncio.Event) -> None:
     """Serve until ``stop``; the socket is bound by the caller (a taken port is its error)."""
     config = uvicorn.Config(
-        build_receiver_app(r), log_level="warning", access_log=False, lifespan="off",
-        ws="none", http="h11", server_header=False, timeout_graceful_shutdown=3,
-    )  # fmt: skip
+        build_receiver_app(r),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ws="none",
+        http="h11",
+        server_header=False,
+        timeout_graceful_shutdown=3,
+    )
     server = _FollowsStop(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     waiter = asyncio.create_task(stop.wait())

@@ -137,8 +137,18 @@ def budget_reading(
         f"{what} cost{scope} ${cost_usd:,.2f} is {_pct(cost_usd, rule.threshold)} of the "
         f"${rule.threshold:,.2f} budget ({when})"
     )
-    return Reading(rule, account, _scoped(account, key), window.start_ms, window.end_ms,
-                   cost_usd, rule.threshold, rule.trigger, "usd", text)  # fmt: skip
+    return Reading(
+        rule,
+        account,
+        _scoped(account, key),
+        window.start_ms,
+        window.end_ms,
+        cost_usd,
+        rule.threshold,
+        rule.trigger,
+        "usd",
+        text,
+    )
 
 
 def p90(values: Sequence[float]) -> float | None:
@@ -180,8 +190,18 @@ def block_reading(
             f"burn rate {tpm:,.0f} tokens/min (input + output) in the {since}, "
             f"above {rule.threshold:,.0f}"
         )
-        return Reading(rule, account, key, block.start_ms, block.end_ms, tpm, rule.threshold,
-                       rule.threshold, "tokens/min", text)  # fmt: skip
+        return Reading(
+            rule,
+            account,
+            key,
+            block.start_ms,
+            block.end_ms,
+            tpm,
+            rule.threshold,
+            rule.threshold,
+            "tokens/min",
+            text,
+        )
     limit, io_only, source = block_limit(rule, past)
     if not limit:
         return None
@@ -189,16 +209,36 @@ def block_reading(
         cost = block.cost()
         share = _pct(cost, limit)
         text = f"5-hour {since}: cost ${cost:,.2f} is {share} of the {source} ${limit:,.2f}"
-        return Reading(rule, account, key, block.start_ms, block.end_ms, cost, limit,
-                       limit * rule.alert_at, "usd", text)  # fmt: skip
+        return Reading(
+            rule,
+            account,
+            key,
+            block.start_ms,
+            block.end_ms,
+            cost,
+            limit,
+            limit * rule.alert_at,
+            "usd",
+            text,
+        )
     measure = "input + output tokens" if io_only else "tokens"
     used = _block_tokens(block, io_only)
     if rule.kind == "block_tokens":
         text = (
             f"5-hour {since}: {used:,} {measure}, {_pct(used, limit)} of the {source} {limit:,.0f}"
         )
-        return Reading(rule, account, key, block.start_ms, block.end_ms, used, limit,
-                       limit * rule.alert_at, "tokens", text)  # fmt: skip
+        return Reading(
+            rule,
+            account,
+            key,
+            block.start_ms,
+            block.end_ms,
+            used,
+            limit,
+            limit * rule.alert_at,
+            "tokens",
+            text,
+        )
     proj, rate = projection(block, now_ms, length_ms), burn_rate(block, now_ms, length_ms)
     if proj is None or rate is None:
         return None
@@ -208,8 +248,18 @@ def block_reading(
         f"5-hour {since} is projected to reach {ahead:,} {measure} by {_hm(block.end_ms)}, "
         f"{_pct(ahead, limit)} of the {source} {limit:,.0f} (now {used:,})"
     )
-    return Reading(rule, account, key, block.start_ms, block.end_ms, ahead, limit,
-                   limit * rule.alert_at, "tokens", text)  # fmt: skip
+    return Reading(
+        rule,
+        account,
+        key,
+        block.start_ms,
+        block.end_ms,
+        ahead,
+        limit,
+        limit * rule.alert_at,
+        "tokens",
+        text,
+    )
 
 
 def official_reading(rule: Rule, account: str, obs: Observation, now_ms: int) -> Reading | None:
@@ -227,8 +277,18 @@ def official_reading(rule: Rule, account: str, obs: Observation, now_ms: int) ->
         f"official {label} usage at {obs.used_pct:.0f}% (alert at {rule.threshold:.0f}%), "
         f"resets {_utc(end)}"
     )
-    return Reading(rule, account, _scoped(account, _utc(end)), end - span, end, obs.used_pct,
-                   100.0, rule.threshold, "percent", text)  # fmt: skip
+    return Reading(
+        rule,
+        account,
+        _scoped(account, _utc(end)),
+        end - span,
+        end,
+        obs.used_pct,
+        100.0,
+        rule.threshold,
+        "percent",
+        text,
+    )
 
 
 def silent_reading(rule: Rule, machine: str, last_ms: int, now_ms: int) -> Reading | None:
@@ -238,16 +298,36 @@ def silent_reading(rule: Rule, machine: str, last_ms: int, now_ms: int) -> Readi
         return None
     minutes = max(0, now_ms - last_ms) / MINUTE_MS
     text = f"producer on {machine} silent for {minutes:.0f} min (last heartbeat {_utc(last_ms)})"
-    return Reading(rule, DEFAULT_ACCOUNT, f"{machine}/{_utc(last_ms)}", last_ms, None, minutes,
-                   rule.threshold, rule.threshold, "minutes", text)  # fmt: skip
+    return Reading(
+        rule,
+        DEFAULT_ACCOUNT,
+        f"{machine}/{_utc(last_ms)}",
+        last_ms,
+        None,
+        minutes,
+        rule.threshold,
+        rule.threshold,
+        "minutes",
+        text,
+    )
 
 
 def new_machine_reading(rule: Rule, machine: str, first_ms: int) -> Reading | None:
     if rule.machines and machine in rule.machines:
         return None  # listed machines are known ones
     text = f"new machine: {machine} (first seen {_utc(first_ms)})"
-    return Reading(rule, DEFAULT_ACCOUNT, machine, first_ms, first_ms + NEW_MACHINE_MS, 1.0, 1.0,
-                   1.0, "machine", text)  # fmt: skip
+    return Reading(
+        rule,
+        DEFAULT_ACCOUNT,
+        machine,
+        first_ms,
+        first_ms + NEW_MACHINE_MS,
+        1.0,
+        1.0,
+        1.0,
+        "machine",
+        text,
+    )
 
 
 def is_over(reading: Reading, now_ms: int) -> bool:

@@ -181,8 +181,7 @@ def shown_rate(block: Block, now_ms: int, length_ms: int, mode: int = 0) -> Burn
     return burn_rate(block, now_ms, length_ms, mode)
 
 
-def shown_projection(block: Block, now_ms: int, length_ms: int, mode: int = 0
-                     ) -> Projection | None:  # fmt: skip
+def shown_projection(block: Block, now_ms: int, length_ms: int, mode: int = 0) -> Projection | None:
     if shown_rate(block, now_ms, length_ms, mode) is None:
         return None
     return projection(block, now_ms, length_ms, mode)

@@ -186,27 +186,44 @@ class SessionHooks(msgspec.Struct):
 
 SESSION_COLUMNS = tuple(SessionHooks.__struct_fields__)
 # ``session``'s extra columns for people: (header, JSON key).
-HOOK_COLUMNS = (("Prompts", "prompts"), ("Tools", "toolCalls"), ("Agents", "subagents"),
-                ("Compact", "compactions"), ("End", "endReason"))  # fmt: skip
+HOOK_COLUMNS = (
+    ("Prompts", "prompts"),
+    ("Tools", "toolCalls"),
+    ("Agents", "subagents"),
+    ("Compact", "compactions"),
+    ("End", "endReason"),
+)
 
 
 def hook_counts(s: SessionHooks | None) -> dict[str, object]:
     """A session's hook figures as ``session --json`` adds them to ccusage's keys; nulls when
     no hook was seen (the hooks were not installed: the counts are unknown, not zero)."""
     if s is None:
-        return {"prompts": None, "toolCalls": None, "toolFailures": None, "subagents": None,
-                "compactions": None, "endReason": None}  # fmt: skip
-    return {"prompts": s.prompts, "toolCalls": s.tool_calls, "toolFailures": s.tool_failures,
-            "subagents": s.subagents, "compactions": s.compactions,
-            "endReason": s.end_reason}  # fmt: skip
+        return {
+            "prompts": None,
+            "toolCalls": None,
+            "toolFailures": None,
+            "subagents": None,
+            "compactions": None,
+            "endReason": None,
+        }
+    return {
+        "prompts": s.prompts,
+        "toolCalls": s.tool_calls,
+        "toolFailures": s.tool_failures,
+        "subagents": s.subagents,
+        "compactions": s.compactions,
+        "endReason": s.end_reason,
+    }
 
 
 def _session(sessions: dict[str, SessionHooks], event: Hook) -> SessionHooks:
     t = ms(event)
     s = sessions.get(event.session_id)
     if s is None:
-        s = SessionHooks(event.session_id, event.account, event.machine, event.project, t,
-                         event.event_id, t)  # fmt: skip
+        s = SessionHooks(
+            event.session_id, event.account, event.machine, event.project, t, event.event_id, t
+        )
         sessions[event.session_id] = s
     elif (t, event.event_id) < (s.first_ms, s.first_id):
         s.account, s.machine, s.project = event.account, event.machine, event.project

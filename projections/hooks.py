@@ -50,24 +50,71 @@ MAX_PROMPT = 32768  # opted-in prompt text
 MAX_MS = 1e10  # a duration longer than ~115 days is not one
 
 # Claimed by typed fields of the event (or by nothing: transcript paths tell us nothing new).
-_BASE = frozenset({
-    "hook_event_name", "session_id", "cwd", "tool_name", "tool_use_id", "agent_id",
-    "duration_ms", "transcript_path", "agent_transcript_path", "prompt", "error",
-})  # fmt: skip
+_BASE = frozenset(
+    {
+        "hook_event_name",
+        "session_id",
+        "cwd",
+        "tool_name",
+        "tool_use_id",
+        "agent_id",
+        "duration_ms",
+        "transcript_path",
+        "agent_transcript_path",
+        "prompt",
+        "error",
+    }
+)
 # Free text, inputs, outputs: measured, never kept, whatever event they come with.
-_CONTENT = frozenset({
-    "tool_input", "tool_response", "last_assistant_message", "custom_instructions",
-    "compact_summary", "error_details", "message", "title", "content", "delta",
-    "task_description", "task_subject", "command_args", "requested_schema", "tool_calls",
-    "background_tasks", "session_crons", "permission_suggestions", "url", "elicitation_id",
-})  # fmt: skip
+_CONTENT = frozenset(
+    {
+        "tool_input",
+        "tool_response",
+        "last_assistant_message",
+        "custom_instructions",
+        "compact_summary",
+        "error_details",
+        "message",
+        "title",
+        "content",
+        "delta",
+        "task_description",
+        "task_subject",
+        "command_args",
+        "requested_schema",
+        "tool_calls",
+        "background_tasks",
+        "session_crons",
+        "permission_suggestions",
+        "url",
+        "elicitation_id",
+    }
+)
 # Short labels worth keeping verbatim (capped).
 _LABELS = (
-    "source", "reason", "trigger", "notification_type", "agent_type", "permission_mode",
-    "model", "prompt_id", "session_title", "expansion_type", "command_name", "command_source",
-    "memory_type", "load_reason", "mcp_server_name", "mode", "action", "teammate_name",
-    "team_name", "task_id", "file_path", "name",
-)  # fmt: skip
+    "source",
+    "reason",
+    "trigger",
+    "notification_type",
+    "agent_type",
+    "permission_mode",
+    "model",
+    "prompt_id",
+    "session_title",
+    "expansion_type",
+    "command_name",
+    "command_source",
+    "memory_type",
+    "load_reason",
+    "mcp_server_name",
+    "mode",
+    "action",
+    "teammate_name",
+    "team_name",
+    "task_id",
+    "file_path",
+    "name",
+)
 _KEPT = frozenset((*_LABELS, "effort", "stop_hook_active", "is_interrupt"))
 
 

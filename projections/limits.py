@@ -128,8 +128,15 @@ def limit_event(
     if five_pct is None and seven_pct is None:
         return None
     h = hashlib.blake2b(digest_size=16)
-    for part in (machine, account, session_id, five_pct, _ms(five_resets), seven_pct,
-                 _ms(seven_resets)):  # fmt: skip
+    for part in (
+        machine,
+        account,
+        session_id,
+        five_pct,
+        _ms(five_resets),
+        seven_pct,
+        _ms(seven_resets),
+    ):
         h.update(repr(part).encode())
         h.update(b"\0")
     return Limit(

@@ -43,8 +43,13 @@ def _band(entry: Mapping[str, Any], inp: float) -> TierRates | None:
         return None
     b_w5 = _per_million(entry, "cache_creation_input_token_cost_above_200k_tokens")
     b_read = _per_million(entry, "cache_read_input_token_cost_above_200k_tokens")
-    return TierRates(input=b_in, output=b_out, cache_write_5m=b_w5 or 1.25 * b_in,
-                     cache_write_1h=2 * b_in, cache_read=b_read or 0.1 * b_in)  # fmt: skip
+    return TierRates(
+        input=b_in,
+        output=b_out,
+        cache_write_5m=b_w5 or 1.25 * b_in,
+        cache_write_1h=2 * b_in,
+        cache_read=b_read or 0.1 * b_in,
+    )
 
 
 def _fast(entry: Mapping[str, Any]) -> float | None:
@@ -62,10 +67,17 @@ def _price(model: str, entry: Mapping[str, Any], source: str) -> ModelPrice | No
     w5 = _per_million(entry, "cache_creation_input_token_cost")
     read = _per_million(entry, "cache_read_input_token_cost")
     return ModelPrice(
-        model=model, input=inp, output=out, cache_write_5m=w5 or round(1.25 * inp, 9),
-        cache_write_1h=round(2 * inp, 9), cache_read=read or round(0.1 * inp, 9), source=source,
-        band_threshold=200_000 if band else None, band=band, fast_multiplier=_fast(entry),
-    )  # fmt: skip
+        model=model,
+        input=inp,
+        output=out,
+        cache_write_5m=w5 or round(1.25 * inp, 9),
+        cache_write_1h=round(2 * inp, 9),
+        cache_read=read or round(0.1 * inp, 9),
+        source=source,
+        band_threshold=200_000 if band else None,
+        band=band,
+        fast_multiplier=_fast(entry),
+    )
 
 
 def claude_prices(data: object, source: str) -> dict[str, ModelPrice]:
@@ -94,18 +106,25 @@ def claude_prices(data: object, source: str) -> dict[str, ModelPrice]:
 def _same(a: ModelPrice, b: ModelPrice) -> bool:
     fields = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
     return all(abs(getattr(a, f) - getattr(b, f)) < _CLOSE for f in fields) and (
-        a.fast_multiplier or 1.0) == (b.fast_multiplier or 1.0)  # fmt: skip
+        a.fast_multiplier or 1.0
+    ) == (b.fast_multiplier or 1.0)
 
 
 def _over(known: ModelPrice, new: ModelPrice, model: str, day: str) -> ModelPrice:
     """LiteLLM's figures over a known price; what it lacks keeps the known value."""
     return msgspec.structs.replace(
-        known, model=model, effective_from=day, source=new.source,
+        known,
+        model=model,
+        effective_from=day,
+        source=new.source,
         fast_multiplier=new.fast_multiplier or known.fast_multiplier,
-        band=new.band or known.band, band_threshold=new.band_threshold or known.band_threshold,
-        **{f: getattr(new, f) or getattr(known, f) for f in
-           ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")},
-    )  # fmt: skip
+        band=new.band or known.band,
+        band_threshold=new.band_threshold or known.band_threshold,
+        **{
+            f: getattr(new, f) or getattr(known, f)
+            for f in ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+        },
+    )
 
 
 def merged(

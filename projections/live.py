@@ -53,9 +53,13 @@ class LiveState:
 
 
 def snapshot(
-    account: str, window_start_ms: int, seq: int, entries: Iterable[Entry],
-    official: Mapping[str, Observation] | None = None, past_block_tokens: Iterable[int] = (),
-) -> LiveState:  # fmt: skip
+    account: str,
+    window_start_ms: int,
+    seq: int,
+    entries: Iterable[Entry],
+    official: Mapping[str, Observation] | None = None,
+    past_block_tokens: Iterable[int] = (),
+) -> LiveState:
     state = LiveState(account, window_start_ms, seq, past_block_tokens=list(past_block_tokens))
     for e in entries:
         state.groups.setdefault(group_id(e), {})[e.key] = e
@@ -84,8 +88,7 @@ def apply_usage(state: LiveState, u: Usage, seq: int) -> None:
         state.new_machines[entry.machine] = entry.ts_ms
     if _session(entry) not in known_sessions:
         state.new_sessions[_session(entry)] = entry.ts_ms
-    state.machines_seen[entry.machine] = max(state.machines_seen.get(entry.machine, 0),
-                                             entry.ts_ms)  # fmt: skip
+    state.machines_seen[entry.machine] = max(state.machines_seen.get(entry.machine, 0), entry.ts_ms)
 
 
 def apply_limit(state: LiveState, limit: Limit, seq: int = 0) -> None:
@@ -97,9 +100,10 @@ def apply_limit(state: LiveState, limit: Limit, seq: int = 0) -> None:
 def official(state: LiveState) -> dict[str, Observation]:
     """The account-wide official figures by window (five_hour, seven_day)."""
     return {
-        key[4]: obs for key, obs in state.official.items()
+        key[4]: obs
+        for key, obs in state.official.items()
         if key[0] == ACCOUNT and key[1] == state.account
-    }  # fmt: skip
+    }
 
 
 def apply_heartbeat(state: LiveState, machine: str, ts_ms: int) -> None:
@@ -160,9 +164,15 @@ def _entries(state: LiveState) -> list[Entry]:
 
 def _block_entry(e: Entry) -> BlockEntry:
     auto = e.reported_cost if e.reported_cost is not None else e.cost_calculated
-    return BlockEntry(e.ts_ms, e.input, e.output, e.cache_write_5m + e.cache_write_1h,
-                      e.cache_read, (nano(auto), nano(e.cost_calculated), nano(e.reported_cost)),
-                      e.model)  # fmt: skip
+    return BlockEntry(
+        e.ts_ms,
+        e.input,
+        e.output,
+        e.cache_write_5m + e.cache_write_1h,
+        e.cache_read,
+        (nano(auto), nano(e.cost_calculated), nano(e.reported_cost)),
+        e.model,
+    )
 
 
 def _shares(entries: list[Entry], key: str, total: int, block: Block) -> list[Share]:
@@ -175,13 +185,20 @@ def _shares(entries: list[Entry], key: str, total: int, block: Block) -> list[Sh
         first, last = members[0].ts_ms, members[-1].ts_ms
         minutes = (last - first) / 60_000
         io = sum(m.input + m.output for m in members)
-        out.append(Share(
-            name=name, tokens=tokens, cost=sum(m.cost_auto for m in members),
-            share=tokens / total if total else 0.0, first_ms=first, last_ms=last,
-            level=level_of(io / minutes) if last - first >= MIN_RATE_SPAN_MS else "NORMAL",
-            machine=members[-1].machine, sessions=len({_session(m) for m in members}),
-            parent=members[-1].project if key == "session" else "",
-        ))  # fmt: skip
+        out.append(
+            Share(
+                name=name,
+                tokens=tokens,
+                cost=sum(m.cost_auto for m in members),
+                share=tokens / total if total else 0.0,
+                first_ms=first,
+                last_ms=last,
+                level=level_of(io / minutes) if last - first >= MIN_RATE_SPAN_MS else "NORMAL",
+                machine=members[-1].machine,
+                sessions=len({_session(m) for m in members}),
+                parent=members[-1].project if key == "session" else "",
+            )
+        )
     return sorted(out, key=lambda s: (-s.tokens, s.name))
 
 
@@ -238,15 +255,22 @@ def view(state: LiveState, now_ms: int, o: Options) -> LiveView:
             round(measured + io_rate * proj.remaining_minutes) if by_io else proj.total_tokens
         )
     v = LiveView(
-        now_ms=now_ms, block=block if active else None, active=active, rate=rate,
-        projected=proj, level=level_of(rate.tokens_per_minute_for_indicator) if rate else "NORMAL",
-        limit=limit, limit_source=source, limit_tokens=measured,
+        now_ms=now_ms,
+        block=block if active else None,
+        active=active,
+        rate=rate,
+        projected=proj,
+        level=level_of(rate.tokens_per_minute_for_indicator) if rate else "NORMAL",
+        limit=limit,
+        limit_source=source,
+        limit_tokens=measured,
         projected_limit_tokens=projected_measure,
         machines=_shares(current, "machine", total, block) if block else [],
         projects=_shares(current, "project", total, block) if block else [],
         sessions=_shares(current, "session", total, block) if block else [],
-        official=official(state), warnings=[],
-    )  # fmt: skip
+        official=official(state),
+        warnings=[],
+    )
     v.warnings.extend(warnings(state, v, o))
     return v
 

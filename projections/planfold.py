@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .plans import KIND_RANK, STATUS_KIND
+from .plan_events import KIND_RANK, STATUS_KIND
 
 PlanKey = tuple[str, str]  # (project, plan)
 
@@ -33,8 +33,12 @@ class Step:
 
     @property
     def order(self) -> tuple[int, int, str, str]:
-        return (self.ts_ms, KIND_RANK.get(self.kind, len(KIND_RANK)), self.feature_id or "",
-                self.event_id)  # fmt: skip
+        return (
+            self.ts_ms,
+            KIND_RANK.get(self.kind, len(KIND_RANK)),
+            self.feature_id or "",
+            self.event_id,
+        )
 
 
 @dataclass
@@ -78,11 +82,18 @@ def _min(a: int | None, b: int) -> int:
     return b if a is None or b < a else a
 
 
-_PLAN_TIMES = {"plan_created": "created_ms", "plan_optimized": "optimized_ms",
-               "orchestration_started": "started_ms",
-               "orchestration_completed": "completed_ms"}  # fmt: skip
-_FEATURE_TIMES = {"feature_created": "created_ms", "feature_started": "started_ms",
-                  "feature_completed": "completed_ms", "feature_failed": "failed_ms"}  # fmt: skip
+_PLAN_TIMES = {
+    "plan_created": "created_ms",
+    "plan_optimized": "optimized_ms",
+    "orchestration_started": "started_ms",
+    "orchestration_completed": "completed_ms",
+}
+_FEATURE_TIMES = {
+    "feature_created": "created_ms",
+    "feature_started": "started_ms",
+    "feature_completed": "completed_ms",
+    "feature_failed": "failed_ms",
+}
 
 
 def summarise(key: PlanKey, steps: Iterable[Step]) -> PlanRow:

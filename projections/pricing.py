@@ -168,8 +168,9 @@ class PriceTable:
         }
         self._keys: dict[str, str | None] = {}
         # Each price's start as an aware datetime (midnight UTC): compared without formatting.
-        self._starts = {k: tuple(_start(p.effective_from) for p in v)
-                        for k, v in self._by_key.items()}  # fmt: skip
+        self._starts = {
+            k: tuple(_start(p.effective_from) for p in v) for k, v in self._by_key.items()
+        }
 
     def prices(self) -> list[ModelPrice]:
         return [p for key in sorted(self._by_key) for p in self._by_key[key]]
@@ -250,9 +251,12 @@ class PriceTable:
         if price.band is not None and inp + w5 + w1 + read > (price.band_threshold or 0):
             rates = price.band
         usd = (
-            inp * rates.input + out * rates.output + w5 * rates.cache_write_5m
-            + w1 * rates.cache_write_1h + read * rates.cache_read
-        ) / _PER_MILLION  # fmt: skip
+            inp * rates.input
+            + out * rates.output
+            + w5 * rates.cache_write_5m
+            + w1 * rates.cache_write_1h
+            + read * rates.cache_read
+        ) / _PER_MILLION
         if speed == "fast" and price.fast_multiplier is not None:
             usd *= price.fast_multiplier
         if price.regional and model.strip().lower().startswith(REGIONAL_PREFIXES):
@@ -297,10 +301,14 @@ def cost_usd(
 ) -> float | None:
     """``PriceTable.cost`` with the table in use."""
     return active_table().cost(
-        model, (input, output, cache_write_5m, cache_write_1h, cache_read), ts=ts, speed=speed,
-        inference_geo=inference_geo, web_search_requests=web_search_requests,
+        model,
+        (input, output, cache_write_5m, cache_write_1h, cache_read),
+        ts=ts,
+        speed=speed,
+        inference_geo=inference_geo,
+        web_search_requests=web_search_requests,
         include_web_search=include_web_search,
-    )  # fmt: skip
+    )
 
 
 def entry_cost(

@@ -15,10 +15,17 @@ from .ledger import Entry
 
 WORKING, WAITING, IDLE, ENDED = "working", "waiting for input", "idle", "ended"
 # Claude Code fires these while it works on a prompt ...
-_WORKING = frozenset({
-    "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure", "SubagentStart",
-    "SubagentStop", "PreCompact",
-})  # fmt: skip
+_WORKING = frozenset(
+    {
+        "UserPromptSubmit",
+        "PreToolUse",
+        "PostToolUse",
+        "PostToolUseFailure",
+        "SubagentStart",
+        "SubagentStop",
+        "PreCompact",
+    }
+)
 # ... and these when the turn is over or it needs the person (a permission, an idle prompt).
 _WAITING = frozenset({"Stop", "Notification", "PermissionRequest", "SessionStart"})
 # Without hooks: a transcript line this recent means Claude is answering; quiet for longer
@@ -79,9 +86,14 @@ class SessionLine:
 
 
 def session_lines(
-    entries: Iterable[Entry], hooks: Mapping[str, LastHook], now_ms: int, *,
-    block_start_ms: int | None, midnight_ms: int, since_ms: int,
-) -> list[SessionLine]:  # fmt: skip
+    entries: Iterable[Entry],
+    hooks: Mapping[str, LastHook],
+    now_ms: int,
+    *,
+    block_start_ms: int | None,
+    midnight_ms: int,
+    since_ms: int,
+) -> list[SessionLine]:
     """Sessions with usage since ``since_ms``, latest activity first. ``entries`` are the
     counted ones; ``block_start_ms`` is None when no block is active (block cost 0)."""
     acc: dict[tuple[str, str], list[Entry]] = {}
@@ -92,12 +104,17 @@ def session_lines(
         last = max(members, key=lambda e: e.ts_ms)
         if last.ts_ms < since_ms:
             continue
-        block = 0.0 if block_start_ms is None else sum(
-            e.cost_auto for e in members if e.ts_ms >= block_start_ms
-        )  # fmt: skip
+        block = (
+            0.0
+            if block_start_ms is None
+            else sum(e.cost_auto for e in members if e.ts_ms >= block_start_ms)
+        )
         today = sum(e.cost_auto for e in members if e.ts_ms >= midnight_ms)
         state, source = status(hooks.get(session_id), last.ts_ms, now_ms)
-        out.append(SessionLine(session_id, last.project, last.machine, state, source, block,
-                               today, last.ts_ms))  # fmt: skip
+        out.append(
+            SessionLine(
+                session_id, last.project, last.machine, state, source, block, today, last.ts_ms
+            )
+        )
     out.sort(key=lambda s: (-s.last_ms, s.session_id))
     return out

@@ -62,9 +62,14 @@ def first_bucket(now_ms: int, tz: ZoneInfo, days: int, day: date | None = None) 
 
 
 def trends(
-    rows: Iterable[tuple[int, str, tuple[int, ...]]], tz: ZoneInfo, now_ms: int, *,
-    days: int = 30, day: date | None = None, cost_mode: str = "auto",
-) -> dict[str, Any]:  # fmt: skip
+    rows: Iterable[tuple[int, str, tuple[int, ...]]],
+    tz: ZoneInfo,
+    now_ms: int,
+    *,
+    days: int = 30,
+    day: date | None = None,
+    cost_mode: str = "auto",
+) -> dict[str, Any]:
     """Rows of (bucket seconds, model, sums) in, the insights as JSON out.
 
     The window is the ``days`` local days ending today (today included, so far). Week over
@@ -102,15 +107,25 @@ def trends(
         hours = [{"hour": h, **s.json()} for h, s in enumerate(f.day_hours)]
         day_cost = sum(s.cost for s in f.day_hours)
         day_tokens = sum(s.tokens for s in f.day_hours)
-        out["hourly"] = {"date": day.isoformat(), "totalCost": day_cost / 1e9,
-                         "totalTokens": day_tokens, "hours": hours}  # fmt: skip
+        out["hourly"] = {
+            "date": day.isoformat(),
+            "totalCost": day_cost / 1e9,
+            "totalTokens": day_tokens,
+            "hours": hours,
+        }
     return out
 
 
 def _fold(
-    rows: Iterable[tuple[int, str, tuple[int, ...]]], tz: ZoneInfo, now_s: int, start: date,
-    today: date, month_start: date, day: date | None, cost_index: int,
-) -> _Fold:  # fmt: skip
+    rows: Iterable[tuple[int, str, tuple[int, ...]]],
+    tz: ZoneInfo,
+    now_s: int,
+    start: date,
+    today: date,
+    month_start: date,
+    day: date | None,
+    cost_index: int,
+) -> _Fold:
     f = _Fold()
     local: dict[int, datetime] = {}
     for bucket, model, sums in rows:
@@ -152,28 +167,36 @@ def _weekdays(f: _Fold, start: date, today: date) -> list[dict[str, Any]]:
             sums[d.weekday()].tokens += day_sums.tokens
         d += timedelta(days=1)
     return [
-        {"weekday": name, "days": seen[i],
-         "averageCost": sums[i].cost / 1e9 / seen[i] if seen[i] else 0.0,
-         "averageTokens": sums[i].tokens / seen[i] if seen[i] else 0.0}
+        {
+            "weekday": name,
+            "days": seen[i],
+            "averageCost": sums[i].cost / 1e9 / seen[i] if seen[i] else 0.0,
+            "averageTokens": sums[i].tokens / seen[i] if seen[i] else 0.0,
+        }
         for i, name in enumerate(WEEKDAYS)
-    ]  # fmt: skip
+    ]
 
 
 def _peaks(by_hour: list[_Sums], total_cost: int) -> list[dict[str, Any]]:
     ranked = sorted(range(24), key=lambda h: (-by_hour[h].cost, -by_hour[h].tokens, h))
     return [
         {"hour": h, **by_hour[h].json(), "share": _share(by_hour[h].cost, total_cost)}
-        for h in ranked[:PEAK_HOURS] if by_hour[h].tokens
-    ]  # fmt: skip
+        for h in ranked[:PEAK_HOURS]
+        if by_hour[h].tokens
+    ]
 
 
 def _mix(by_model: dict[str, _Sums], total: _Sums) -> list[dict[str, Any]]:
     ranked = sorted(by_model.items(), key=lambda kv: (-kv[1].cost, -kv[1].tokens, kv[0]))
     return [
-        {"model": name, **s.json(), "costShare": _share(s.cost, total.cost),
-         "tokenShare": _share(s.tokens, total.tokens)}
+        {
+            "model": name,
+            **s.json(),
+            "costShare": _share(s.cost, total.cost),
+            "tokenShare": _share(s.tokens, total.tokens),
+        }
         for name, s in ranked
-    ]  # fmt: skip
+    ]
 
 
 def _week_over_week(f: _Fold, now_ms: int) -> dict[str, Any]:

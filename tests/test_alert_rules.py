@@ -7,7 +7,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from usagectl.processors.alert_config import AlertConfigError, mask_url, parse_alerts
+from usagectl.processors.alert_config import AlertConfigError, parse_alerts
+from usagectl.processors.masking import mask_url
 from usagectl.projections import alerts as a
 from usagectl.projections.blocks import Block, BlockEntry, identify_blocks, session_ms
 from usagectl.projections.limits import Observation
@@ -176,7 +177,7 @@ def test_a_good_table_parses() -> None:
     assert cfg.rules[4].threshold == 15 and str(cfg.tz) == "Europe/Berlin"
     assert cfg.max_age_ms == 24 * H and cfg.evaluate_every_s == 15 and cfg.needs_blocks
     assert cfg.sinks[0].url == "https://hooks.example.com/T1/B2/secret"
-    assert mask_url(cfg.sinks[0].url) == "https://hooks.example.com/***"
+    assert mask_url(cfg.sinks[0].url, secret_path=True) == "https://hooks.example.com/***"
     assert parse_alerts({}, UTC_ZONE, {}).sinks[0].type == "log"  # the log when none is named
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from conftest import USAGECTL, make_env
-from usagectl.cli.config import ConfigError
-from usagectl.cli.settings import load_settings
+from usagectl.processors.app.config import ConfigError
+from usagectl.processors.app.settings import load_settings
 
 CONFIG = """
 machine = "laptop"

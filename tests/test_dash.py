@@ -14,7 +14,7 @@ from conftest import Env
 from corpus import generate
 from textual.pilot import Pilot
 from usagectl.cli.dash_app import DashApp, DetailScreen, HelpScreen
-from usagectl.cli.settings import load_settings
+from usagectl.processors.app.settings import load_settings
 from usagectl.processors.bus import connect
 from usagectl.processors.processor import Processor
 from usagectl.projections.events import Heartbeat, Hook, Source, Usage, encode, subject
@@ -111,8 +111,14 @@ async def test_dash_follows_the_stream_and_its_figures_equal_the_reports(env: En
             await wait_screen(pilot, lambda t: "waiting " in line_with(t, "dashboard-live"),
                               "the Stop hook to make the session wait for input")  # fmt: skip
             await pilot.resize_terminal(160, 40)  # a large screen: the panels side by side
-            wide = await wait_screen(pilot, lambda t: "waiting for input" in t, "the wide layout")
-            assert any("status" in x and "tokens" in x for x in wide.splitlines())  # beside
+            await wait_screen(
+                pilot,
+                lambda t: (
+                    "waiting for input" in t
+                    and any("status" in x and "tokens" in x for x in t.splitlines())
+                ),  # beside
+                "the wide layout",
+            )
             await pilot.resize_terminal(80, 24)
             await wait_screen(pilot, lambda t: "waiting " in line_with(t, "dashboard-live"),
                               "the narrow layout again")  # fmt: skip

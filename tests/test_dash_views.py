@@ -158,7 +158,7 @@ def test_views_step_by_day_week_and_month() -> None:
 
 def test_liveness_needs_a_producer_and_a_read_model_that_keeps_up(tmp_path: Path) -> None:
     from usagectl.cli.dash_live import BEHIND_S, Model
-    from usagectl.cli.settings import load_settings
+    from usagectl.processors.app.settings import load_settings
     from usagectl.projections import live
 
     state = live.snapshot("a", 0, 10, [])

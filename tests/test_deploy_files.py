@@ -15,7 +15,7 @@ import pytest
 import yaml
 from deploy_examples import render_all
 from hubs import DEPLOY
-from usagectl.cli.config import KEYS
+from usagectl.processors.app.config import KEYS
 from usagectl.processors.embedded import server_binary
 
 ROOT = DEPLOY.parent

@@ -12,8 +12,8 @@ import pytest
 from conftest import Env, make_env, start_server
 from corpus import generate
 from serving import Served, serve
-from usagectl.web.export import columns
-from usagectl.web.params import EXPORT_BY
+from usagectl.processors.app.export_rows import columns
+from usagectl.processors.app.parsing import EXPORT_BY
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """Prices of the fall-2026 models, each checked against a figure computed by hand.
 
 USD per million tokens (input / 5m write / 1h write / cache read / output), from
-/work/shared/reference/fall-2026-facts.md: Fable/Mythos 5.1 10/12.50/20/0.25/50; Opus 5.5
-4/5/8/0.20/20 (fast $8/$40); Sonnet 5.5 2/2.50/4/0.20/10, cache read 0.10 from 2026-10-07;
+Anthropic's pricing and model pages (December 2026): Fable/Mythos 5.1 10/12.50/20/0.25/50;
+Opus 5.5 4/5/8/0.20/20 (fast $8/$40); Sonnet 5.5 2/2.50/4/0.20/10, cache read 0.10 from
+2026-10-07;
 Haiku 5.5 0.10/0.125/0.20/0.01/0.50 up to a 100k prompt, above it the whole request at
 0.50/0.625/1.00/0.05/2.50; inference_geo "us" 1.1x.
 """

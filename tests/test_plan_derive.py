@@ -8,8 +8,7 @@ import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from usagectl.projections.planfold import Step, summarise
-from usagectl.projections.plans import (
+from usagectl.projections.plan_events import (
     ACTIVE,
     COMPLETE,
     Fact,
@@ -20,6 +19,7 @@ from usagectl.projections.plans import (
     derive_all,
     parse_manifest,
 )
+from usagectl.projections.planfold import Step, summarise
 
 P, PLAN = "/work/proj", "auth"
 

@@ -1,7 +1,7 @@
 """Pricing: model-id resolution, per-entry cost, cost modes.
 
-Figures marked "ccusage" were produced by ccusage 20 (offline, --mode calculate) and are
-recorded in shared/reference/ccusage-behaviour.md §4; ours must agree wherever our rules do.
+Figures marked "ccusage" were produced by ccusage 20 (offline, --mode calculate); ours must
+agree wherever our rules do.
 """
 
 from __future__ import annotations

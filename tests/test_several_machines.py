@@ -89,7 +89,7 @@ def test_hub_and_two_machines_as_readme_says(tmp_path: Path, auth: str) -> None:
 
         # laptop runs as a service would (`usagectl up`); desktop watches live.
         # The session's file exists before `up` starts: a directory created while the watcher
-        # runs may miss its first write until the 30-second sweep (producers/live.py).
+        # runs may miss its first write until the 30-second sweep (producers/file_watch.py).
         (laptop.claude / "projects" / "-work-live").mkdir()
         (laptop.claude / "projects" / "-work-live" / "live.jsonl").touch()
         up = laptop.popen("up")

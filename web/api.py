@@ -18,18 +18,26 @@ import anyio.to_thread
 import msgspec
 import nats.errors
 from starlette.responses import Response
-from usagectl.cli import reports as report_builders
-from usagectl.cli.plans import plans_report
-from usagectl.cli.settings import Settings
-from usagectl.cli.tools import tools_report
 from usagectl.processors import readmodel
+from usagectl.processors.app import parsing as P
+from usagectl.processors.app import usage_reports
+from usagectl.processors.app.export_rows import MEDIA_TYPES, export
+from usagectl.processors.app.queries import (
+    BlocksQuery,
+    ExportQuery,
+    PlansQuery,
+    ToolsQuery,
+    TrendsQuery,
+    UsageQuery,
+    from_params,
+)
+from usagectl.processors.app.settings import Settings
+from usagectl.processors.app.side_reports import plans_report, tools_report
 from usagectl.processors.bus import BusUnavailable
 
-from . import params as P
-from . import reports, sources
+from . import sources
 from .dashboard import dashboard
-from .export import MEDIA_TYPES, export
-from .live import LiveBus
+from .event_stream import LiveBus
 
 T = TypeVar("T")
 HUB_ERRORS = (BusUnavailable, TimeoutError, nats.errors.Error)
@@ -81,35 +89,39 @@ async def read(state: ServerState, work: Callable[[sqlite3.Connection], T]) -> T
 
 def _period(kind: str) -> Handler:
     async def run(state: ServerState, p: dict[str, Any]) -> Response:
-        return json_response(await read(state, lambda c: report_builders.period_report(c, kind, p)))
+        q = from_params(UsageQuery, p)
+        return json_response(await read(state, lambda c: usage_reports.period_report(c, kind, q)))
 
     return run
 
 
 async def _sessions(state: ServerState, p: dict[str, Any]) -> Response:
-    return json_response(await read(state, lambda c: report_builders.session_report(c, p)))
+    q = from_params(UsageQuery, p)
+    return json_response(await read(state, lambda c: usage_reports.session_report(c, q)))
 
 
 async def _blocks(state: ServerState, p: dict[str, Any]) -> Response:
     account, now = state.settings.account, state.now_ms()
     P.token_limit(p["token_limit"])  # a 400 before the read model is touched
+    q = from_params(BlocksQuery, p)
     return json_response(
-        await read(state, lambda c: report_builders.blocks_report(c, account, p, now))
+        await read(state, lambda c: usage_reports.blocks_report(c, account, q, now))
     )
 
 
 async def _tools(state: ServerState, p: dict[str, Any]) -> Response:
-    return json_response(await read(state, lambda c: tools_report(c, p)))
+    q = from_params(ToolsQuery, p)
+    return json_response(await read(state, lambda c: tools_report(c, q)))
 
 
 async def _plans(state: ServerState, p: dict[str, Any]) -> Response:
-    now = state.now_ms()
-    return json_response(await read(state, lambda c: plans_report(c, p, now)))
+    now, q = state.now_ms(), from_params(PlansQuery, p)
+    return json_response(await read(state, lambda c: plans_report(c, q, now)))
 
 
 async def _limits(state: ServerState, p: dict[str, Any]) -> Response:
     account, now = state.settings.account, state.now_ms()
-    return json_response(await read(state, lambda c: reports.limits_report(c, account, now)))
+    return json_response(await read(state, lambda c: usage_reports.limits_report(c, account, now)))
 
 
 async def machines(state: ServerState) -> dict[str, Any]:
@@ -127,18 +139,19 @@ async def _alerts(state: ServerState, p: dict[str, Any]) -> Response:
 
 
 async def _trends(state: ServerState, p: dict[str, Any]) -> Response:
-    now = state.now_ms()
-    return json_response(await read(state, lambda c: reports.trends_payload(c, p, now)))
+    now, q = state.now_ms(), from_params(TrendsQuery, p)
+    return json_response(await read(state, lambda c: usage_reports.trends_payload(c, q, now)))
 
 
 def check_range(p: dict[str, Any]) -> None:
     if p["from"] and p["to"] and p["from"] > p["to"]:
-        raise P.BadRequest(f"invalid range: from {p['from']} is after to {p['to']}")
+        raise P.QueryError(f"invalid range: from {p['from']} is after to {p['to']}")
 
 
 async def _export(state: ServerState, p: dict[str, Any]) -> Response:
     check_range(p)
-    body = await read(state, lambda c: export(c, p))
+    q = from_params(ExportQuery, p)
+    body = await read(state, lambda c: export(c, q))
     name = f"usage-by-{p['by']}.{p['format']}"
     return Response(
         body,

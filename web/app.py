@@ -15,14 +15,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
-from usagectl.cli.errors import UserError
+from usagectl.processors.app.errors import UserError
+from usagectl.processors.app.parsing import EVENTS, QueryError, parse
 from usagectl.processors.readmodel import NoReadModel
 
-from . import live
+from . import event_stream
 from .api import ENDPOINTS, HUB_ERRORS, Endpoint, ServerState, json_response
 from .metrics import metrics_route
 from .openapi import spec
-from .params import EVENTS, BadRequest, parse
 from .security import Guard, RateLimiter
 
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
@@ -38,7 +38,7 @@ def error(status: int, message: str) -> Response:
 
 
 def _known_errors(err: Exception) -> Response | None:
-    if isinstance(err, BadRequest):
+    if isinstance(err, QueryError):
         return error(err.status, err.message)
     if isinstance(err, UserError):
         return error(400, str(err))
@@ -72,7 +72,7 @@ def _resume_from(request: Request) -> int | None:
     if not header:
         return since
     if not header.isdigit() or len(header) > 19:
-        raise BadRequest(f"invalid Last-Event-ID {header[:40]!r}: a stream sequence number")
+        raise QueryError(f"invalid Last-Event-ID {header[:40]!r}: a stream sequence number")
     return int(header)
 
 
@@ -82,16 +82,20 @@ def _events(state: ServerState) -> Route:
             after = _resume_from(request)
             if state.live is None:
                 return error(503, "live events need the hub, and it is not connected")
-            start, reset = await live.start_position(state.live, after)
+            start, reset = await event_stream.start_position(state.live, after)
         except Exception as err:
             known = _known_errors(err)
             if known is None:
                 raise
             return known
-        body = live.stream(state.live, start, reset, state.stopping, request.is_disconnected)
-        return StreamingResponse(body, media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store",
-                                          "X-Accel-Buffering": "no"})  # fmt: skip
+        body = event_stream.stream(
+            state.live, start, reset, state.stopping, request.is_disconnected
+        )
+        return StreamingResponse(
+            body,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
 
     return Route("/events", endpoint, methods=["GET"])
 
@@ -112,8 +116,11 @@ def _page() -> list[Route]:
         name = request.path_params["name"]
         if name not in files:  # only the files above: no path ever reaches the file system
             raise HTTPException(404, f"not found: {request.url.path}")
-        return Response(files[name], media_type=f"{STATIC[name]}; charset=utf-8",
-                        headers={"Cache-Control": "no-cache"})  # fmt: skip
+        return Response(
+            files[name],
+            media_type=f"{STATIC[name]}; charset=utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
 
     return [Route("/", page, methods=["GET"]), Route("/static/{name}", static, methods=["GET"])]
 
@@ -135,16 +142,22 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error(500, "internal error: see the server's log")
 
 
-def build_app(state: ServerState, *, token: str | None, loopback: bool,
-              limiter: RateLimiter | None) -> ASGIApp:  # fmt: skip
+def build_app(
+    state: ServerState, *, token: str | None, loopback: bool, limiter: RateLimiter | None
+) -> ASGIApp:
     document = spec()
 
     async def openapi(request: Request) -> Response:
         return json_response(document)
 
-    routes: list[Any] = [*_page(), *(_route(state, ep) for ep in ENDPOINTS), _events(state),
-                         Route("/api/openapi.json", openapi, methods=["GET"]),
-                         metrics_route(state)]  # fmt: skip
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error,
-                                                       Exception: _server_error})  # fmt: skip
+    routes: list[Any] = [
+        *_page(),
+        *(_route(state, ep) for ep in ENDPOINTS),
+        _events(state),
+        Route("/api/openapi.json", openapi, methods=["GET"]),
+        metrics_route(state),
+    ]
+    app = Starlette(
+        routes=routes, exception_handlers={HTTPException: _http_error, Exception: _server_error}
+    )
     return Guard(app, token=token, loopback=loopback, limiter=limiter)

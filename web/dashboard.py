@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from usagectl.processors import readmodel
+from usagectl.processors.app.rollup_queries import active_machines, recent_sessions, top_projects
 from usagectl.processors.blockstore import read_blocks
 from usagectl.processors.readmodel import Filters
 from usagectl.processors.schema import ACCOUNT_SCOPE, MACHINE_SCOPE
@@ -24,8 +25,6 @@ from usagectl.projections.reports import (
     unpriced_models,
     week_start,
 )
-
-from .queries import active_machines, recent_sessions, top_projects
 
 DAYS = 30
 LENGTH_MS = session_ms(5.0)
@@ -42,8 +41,12 @@ def _sum(periods: dict[str, Period], first: date, last: date) -> dict[str, Any]:
         if first.isoformat() <= key <= last.isoformat():
             cost += x.tokens.cost_nano
             tokens += x.tokens.total
-    return {"from": first.isoformat(), "to": last.isoformat(), "totalCost": cost / 1e9,
-            "totalTokens": tokens}  # fmt: skip
+    return {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "totalCost": cost / 1e9,
+        "totalTokens": tokens,
+    }
 
 
 def _days(periods: dict[str, Period], first: date, today: date) -> list[dict[str, Any]]:
@@ -85,8 +88,9 @@ def current_blocks(conn: sqlite3.Connection, account: str, now_ms: int) -> dict[
     block = _active(read_blocks(conn, scope, LENGTH_MS, since), now_ms)
     machines = []
     for machine in active_machines(conn, account, since):
-        mine = _active(read_blocks(conn, (MACHINE_SCOPE, account, machine), LENGTH_MS, since),
-                       now_ms)  # fmt: skip
+        mine = _active(
+            read_blocks(conn, (MACHINE_SCOPE, account, machine), LENGTH_MS, since), now_ms
+        )
         if mine is not None:
             machines.append({"machine": machine, "block": _shown(mine, now_ms)})
     return {

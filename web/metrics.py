@@ -108,11 +108,16 @@ def _blocks(conn: sqlite3.Connection, totals: list[Total], now_ms: int) -> Itera
 
 
 def _official(conn: sqlite3.Connection, accounts: set[str], now_ms: int) -> Iterator[Metric]:
-    used = GaugeMetricFamily("usagectl_official_utilisation_percent", "Claude Code's own "
-                             "rate-limit utilisation (statusLine), while its window lasts",
-                             labels=["account", "window"])  # fmt: skip
-    resets = GaugeMetricFamily("usagectl_official_resets_timestamp_seconds", "When that "
-                               "window resets", labels=["account", "window"])  # fmt: skip
+    used = GaugeMetricFamily(
+        "usagectl_official_utilisation_percent",
+        "Claude Code's own rate-limit utilisation (statusLine), while its window lasts",
+        labels=["account", "window"],
+    )
+    resets = GaugeMetricFamily(
+        "usagectl_official_resets_timestamp_seconds",
+        "When that window resets",
+        labels=["account", "window"],
+    )
     for account in sorted(accounts):
         for kind, obs in sorted(read_limits(conn, account).items()):
             if kind not in WINDOWS or expired(obs, now_ms):
@@ -124,14 +129,24 @@ def _official(conn: sqlite3.Connection, accounts: set[str], now_ms: int) -> Iter
 
 
 def _machines(conn: sqlite3.Connection, now_ms: int) -> Iterator[Metric]:
-    up = GaugeMetricFamily("usagectl_machine_up", "1 while the machine's producer sends "
-                           "heartbeats", labels=["machine"])  # fmt: skip
-    lag = GaugeMetricFamily("usagectl_producer_lag_bytes", "Transcript bytes the producer has "
-                            "yet to publish", labels=["machine"])  # fmt: skip
-    beat_at = GaugeMetricFamily("usagectl_producer_heartbeat_timestamp_seconds", "The "
-                                "producer's last heartbeat", labels=["machine"])  # fmt: skip
-    rejected = GaugeMetricFamily("usagectl_producer_rejected_lines", "Lines the producer could "
-                                 "not use, by reason", labels=["machine", "reason"])  # fmt: skip
+    up = GaugeMetricFamily(
+        "usagectl_machine_up", "1 while the machine's producer sends heartbeats", labels=["machine"]
+    )
+    lag = GaugeMetricFamily(
+        "usagectl_producer_lag_bytes",
+        "Transcript bytes the producer has yet to publish",
+        labels=["machine"],
+    )
+    beat_at = GaugeMetricFamily(
+        "usagectl_producer_heartbeat_timestamp_seconds",
+        "The producer's last heartbeat",
+        labels=["machine"],
+    )
+    rejected = GaugeMetricFamily(
+        "usagectl_producer_rejected_lines",
+        "Lines the producer could not use, by reason",
+        labels=["machine", "reason"],
+    )
     for beat in sorted(read_beats(conn), key=lambda b: b.machine):
         up.add_metric([beat.machine], 1 if status(beat, now_ms) == "online" else 0)
         lag.add_metric([beat.machine], beat.lag_bytes)
@@ -152,18 +167,22 @@ class ReadModelCollector(Collector):
         yield from _blocks(conn, totals, s.now_ms)
         yield from _official(conn, {t.account for t in totals}, s.now_ms)
         yield from _machines(conn, s.now_ms)
-        firing = GaugeMetricFamily("usagectl_alerts_firing", "Alerts firing now, by rule",
-                                   labels=["rule"])  # fmt: skip
+        firing = GaugeMetricFamily(
+            "usagectl_alerts_firing", "Alerts firing now, by rule", labels=["rule"]
+        )
         for rule, n in sorted((firing_by_rule(s.alerts_db) or {}).items()):
             firing.add_metric([rule], n)
         yield firing
         applied = readmodel.applied_seq(conn)
-        yield GaugeMetricFamily("usagectl_read_model_seq", "Last stream sequence the read "
-                                "model applied", value=applied)  # fmt: skip
+        yield GaugeMetricFamily(
+            "usagectl_read_model_seq", "Last stream sequence the read model applied", value=applied
+        )
         if s.stream_last is not None:
-            yield GaugeMetricFamily("usagectl_processor_pending_messages", "Facts on the hub "
-                                    "the read model has yet to apply",
-                                    value=max(0, s.stream_last - applied))  # fmt: skip
+            yield GaugeMetricFamily(
+                "usagectl_processor_pending_messages",
+                "Facts on the hub the read model has yet to apply",
+                value=max(0, s.stream_last - applied),
+            )
 
 
 def exposition(state: ServerState, scrape: Scrape, counters: CounterText) -> bytes:
@@ -195,8 +214,12 @@ def metrics_route(state: ServerState) -> Route:
 
     async def endpoint(request: Request) -> Response:
         settings = state.settings
-        scrape = Scrape(state.now_ms(), settings.metrics_project_label,
-                        db_path(settings.home, "alerts"), await _stream_last(state))  # fmt: skip
+        scrape = Scrape(
+            state.now_ms(),
+            settings.metrics_project_label,
+            db_path(settings.home, "alerts"),
+            await _stream_last(state),
+        )
         try:
             body = await anyio.to_thread.run_sync(exposition, state, scrape, counters)
         except (readmodel.NoReadModel, sqlite3.Error) as err:

@@ -99,6 +99,8 @@ class CounterText:
                     known = (values, _samples(labels, key, values))
                 lines[key] = known
             self.lines = lines  # label sets gone from the read model go from the cache
-            parts = [self.heads[i] + b"".join(text[i] for _, text in lines.values())
-                     for i in range(len(FAMILIES))]  # fmt: skip
+            parts = [
+                self.heads[i] + b"".join(text[i] for _, text in lines.values())
+                for i in range(len(FAMILIES))
+            ]
         return b"".join(parts)

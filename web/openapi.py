@@ -5,8 +5,9 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from usagectl.processors.app.parsing import EVENTS
+
 from .api import ENDPOINTS, Endpoint
-from .params import EVENTS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -35,8 +36,9 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     described = f"The same object as `usagectl {ep.cli} --json`." if ep.cli else ""
     media = ep.media
     if ep.path == "/api/export":
-        content: dict[str, Any] = {m: {} for m in ("text/csv", "application/json",
-                                                   "application/x-ndjson")}  # fmt: skip
+        content: dict[str, Any] = {
+            m: {} for m in ("text/csv", "application/json", "application/x-ndjson")
+        }
     else:
         content = {media: {"schema": {"type": "object"}}}
     return {
@@ -44,20 +46,39 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         "description": described,
         "operationId": ep.path.rsplit("/", 1)[-1],
         "parameters": [
-            {"name": p.name, "in": "query", "required": False, "description": p.help,
-             "schema": p.schema()}
+            {
+                "name": p.name,
+                "in": "query",
+                "required": False,
+                "description": p.help,
+                "schema": p.schema(),
+            }
             for p in ep.params
         ],
         "responses": {"200": {"description": ep.summary, "content": content}, **_errors(True)},
-    }  # fmt: skip
+    }
 
 
 def _events() -> dict[str, Any]:
-    params = [{"name": p.name, "in": "query", "required": False, "description": p.help,
-               "schema": p.schema()} for p in EVENTS]  # fmt: skip
-    params.append({"name": "Last-Event-ID", "in": "header", "required": False,
-                   "description": "the last id received: resume right after it",
-                   "schema": {"type": "integer", "minimum": 0}})  # fmt: skip
+    params = [
+        {
+            "name": p.name,
+            "in": "query",
+            "required": False,
+            "description": p.help,
+            "schema": p.schema(),
+        }
+        for p in EVENTS
+    ]
+    params.append(
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "required": False,
+            "description": "the last id received: resume right after it",
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    )
     return {
         "summary": "Live events (Server-Sent Events)",
         "description": (
@@ -67,18 +88,25 @@ def _events() -> dict[str, Any]:
         ),
         "operationId": "events",
         "parameters": params,
-        "responses": {"200": {"description": "an endless event stream",
-                              "content": {"text/event-stream": {}}}, **_errors(True)},
-    }  # fmt: skip
+        "responses": {
+            "200": {"description": "an endless event stream", "content": {"text/event-stream": {}}},
+            **_errors(True),
+        },
+    }
 
 
 def spec() -> dict[str, Any]:
     paths = {ep.path: {"get": _operation(ep)} for ep in ENDPOINTS}
     paths["/events"] = {"get": _events()}
-    paths["/api/openapi.json"] = {"get": {
-        "summary": "This description", "operationId": "openapi",
-        "responses": {"200": {"description": "OpenAPI 3.1",
-                              "content": {"application/json": {}}}}}}  # fmt: skip
+    paths["/api/openapi.json"] = {
+        "get": {
+            "summary": "This description",
+            "operationId": "openapi",
+            "responses": {
+                "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}
+            },
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {

@@ -5,59 +5,20 @@ front of everything, so no route can forget it.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
-import ipaddress
-import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from usagectl.processors.app.access import LOOPBACK_NAMES
 
-TOKEN_FILE = "serve-token"
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 # The page itself holds no data: it loads without a token and then asks for one.
 PUBLIC_PATHS = ("/", "/favicon.ico")
 PUBLIC_PREFIXES = ("/static/",)
 HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def access_token(home: Path) -> str:
-    """The server's access token, created on first use (owner-only, written atomically so two
-    servers starting together agree on one)."""
-    path = home / TOKEN_FILE
-    with contextlib.suppress(FileNotFoundError):
-        existing = path.read_text().strip()
-        if existing:
-            return existing
-    home.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # an empty file (a crash mid-write elsewhere) holds no token
-    tmp = home / f".{TOKEN_FILE}.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_urlsafe(32) + "\n")
-    try:
-        os.link(tmp, path)  # fails if another server created it meanwhile: theirs wins
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    return str(path.read_text().strip())
 
 
 @dataclass
@@ -104,16 +65,29 @@ def _public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str,
-                  headers: dict[str, str] | None = None) -> None:  # fmt: skip
+async def _refuse(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> None:
     await JSONResponse({"error": message}, status, headers)(scope, receive, send)
 
 
 class Guard:
     """Host check (loopback binds), rate limit, bearer token (other binds), stream cap."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None, loopback: bool,
-                 limiter: RateLimiter | None, max_streams: int = 8) -> None:  # fmt: skip
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        loopback: bool,
+        limiter: RateLimiter | None,
+        max_streams: int = 8,
+    ) -> None:
         self.app, self.token, self.loopback = app, token, loopback
         self.limiter, self.max_streams = limiter, max_streams
         self.streams: dict[str, int] = {}
@@ -138,8 +112,13 @@ class Guard:
             await self.app(scope, receive, send_with_headers)
             return
         if self.streams.get(client, 0) >= self.max_streams:
-            await _refuse(scope, receive, send, 429, f"more than {self.max_streams} open event "
-                          "streams from this client")  # fmt: skip
+            await _refuse(
+                scope,
+                receive,
+                send,
+                429,
+                f"more than {self.max_streams} open event streams from this client",
+            )
             return
         self.streams[client] = self.streams.get(client, 0) + 1
         try:

@@ -11,15 +11,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import uvicorn
-from usagectl.cli.errors import UserError
-from usagectl.cli.runtime import hub
-from usagectl.cli.settings import Settings
+from usagectl.processors.app.access import access_token, is_loopback
+from usagectl.processors.app.errors import UserError
+from usagectl.processors.app.hub_session import hub
+from usagectl.processors.app.settings import Settings
 
 from .api import ServerState
 from .app import build_app
 from .connections import ACCEPT_BATCH, BoundedH11, quiet_resource_errors
-from .live import LiveBus
-from .security import RateLimiter, access_token, is_loopback
+from .event_stream import LiveBus
+from .security import RateLimiter
 
 GRACE_S = 3  # open event streams end on shutdown; this is the most uvicorn then waits
 

@@ -7,7 +7,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from usagectl.cli.settings import Settings
+    from usagectl.processors.app.settings import Settings
 
 
 def alert_subject(prefix: str) -> str:
@@ -18,7 +18,7 @@ def alert_subject(prefix: str) -> str:
 def machines(conn: sqlite3.Connection, now_ms: int) -> dict[str, Any]:
     """``usagectl machines --json``: every machine seen through heartbeats (kept in the read
     model by the processor) or usage, online while its last beat is under 45 s old."""
-    from usagectl.cli.machines import machines_from
+    from usagectl.processors.app.side_reports import machines_from
 
     return machines_from(conn, now_ms)
 
@@ -26,6 +26,6 @@ def machines(conn: sqlite3.Connection, now_ms: int) -> dict[str, Any]:
 async def alerts(settings: Settings, now_ms: int, limit: int) -> list[dict[str, Any]]:
     """The alerts consumer's alerts, newest first, at most ``limit``: the rows of
     ``usagectl alerts --json`` (empty when the consumer has never run here)."""
-    from usagectl.cli.alerts import read_alerts
+    from usagectl.processors.app.side_reports import read_alerts
 
     return read_alerts(settings)[:limit]

@@ -33,7 +33,7 @@ from statistics import mean
 import anyio.to_thread
 from usagectl.processors.bus import BusSettings, connect, ensure_streams, stream_identity
 from usagectl.producers.checkpoints import Checkpoints
-from usagectl.producers.live import follow
+from usagectl.producers.file_watch import follow
 from usagectl.producers.producer import Producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -37,9 +37,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from msgspec.structs import replace
-from usagectl.cli.reports import period_report
-from usagectl.cli.settings import load_settings
 from usagectl.processors import readmodel
+from usagectl.processors.app.queries import UsageQuery
+from usagectl.processors.app.settings import load_settings
+from usagectl.processors.app.usage_reports import period_report
 from usagectl.processors.schema import CONSUMER
 from usagectl.processors.store import apply_batch, last_seq, open_store, refresh
 from usagectl.projections.blocks import session_ms
@@ -132,8 +133,7 @@ def _grouped_rollups(db: Path) -> None:
 
 
 def _daily(db: Path) -> None:
-    p = {"machine": None, "project": None, "timezone": ZoneInfo("UTC"), "mode": "auto",
-         "since": None, "until": None, "order": "asc"}  # fmt: skip
+    p = UsageQuery(timezone=ZoneInfo("UTC"))
     conn = readmodel.open_read(db)
     try:
         period_report(conn, "daily", p)
