@@ -21,6 +21,7 @@ from nats.js.api import (
     DiscardPolicy,
     RetentionPolicy,
     StorageType,
+    StoreCompression,
     StreamConfig,
 )
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
@@ -88,6 +89,10 @@ def _fact_stream_config(settings: BusSettings) -> StreamConfig:
         max_msg_size=8 * 1024 * 1024,
         allow_direct=True,
         num_replicas=settings.replicas or 1,
+        # Events repeat paths, ids and field names: S2 stores them in about a third of the
+        # bytes for a few percent of the server's CPU (nats-server 2.10+; an update turns it
+        # on for an existing stream's new blocks).
+        compression=StoreCompression.S2,
     )
 
 
@@ -114,7 +119,13 @@ def _differs(have: StreamConfig, want: StreamConfig, replicas: int | None) -> bo
         or float(have.duplicate_window or 0) != float(want.duplicate_window or 120)
         or int(have.max_msgs_per_subject or -1) != int(want.max_msgs_per_subject or -1)
         or int(have.max_msg_size or -1) != int(want.max_msg_size or -1)
+        or _compression(have) != _compression(want)
     )
+
+
+def _compression(config: StreamConfig) -> str:
+    value = config.compression
+    return str(getattr(value, "value", value) or "none")
 
 
 ELECTION_RETRIES = 6  # x 0.5, 1, 2, 2, 2 s: past a cluster's leader election

@@ -15,7 +15,8 @@ from usagectl.projections.rollups import SUM_COLUMNS
 
 from .blockstore import read_blocks
 from .limitstore import read_limits
-from .schema import ACCOUNT_SCOPE, CONSUMER, MACHINE_SCOPE
+from .migrations import can_upgrade, stored_version, upgrade_in_place
+from .schema import ACCOUNT_SCOPE, CONSUMER, MACHINE_SCOPE, SCHEMA_VERSION
 
 
 class NoReadModel(Exception):
@@ -34,16 +35,31 @@ class Filters:
 def open_read(db_path: Path) -> sqlite3.Connection:
     if not db_path.exists():
         raise NoReadModel(f"no read model at {db_path}: run `usagectl sync` first")
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = _connect_read(db_path)
     try:
         conn.execute("SELECT 1 FROM tracking LIMIT 1")
+        version = stored_version(conn)
     except sqlite3.DatabaseError as err:
         conn.close()
         if type(err) is sqlite3.DatabaseError:  # damaged: the stream still has everything
             raise NoReadModel(f"the read model {db_path} is damaged ({err}): run `usagectl "
                               "replay` to rebuild it from the stream") from err  # fmt: skip
         raise NoReadModel(f"{db_path} is not a usagectl read model: {err}") from err
+    if version is not None and version < SCHEMA_VERSION and can_upgrade(version):
+        conn.close()  # the first report after an upgrade of usagectl brings the file forward
+        try:
+            upgrade_in_place(db_path)
+        except sqlite3.OperationalError as err:
+            raise NoReadModel(
+                f"the read model {db_path} is from an older usagectl and cannot be upgraded "
+                f"here ({err}): run `usagectl sync`"
+            ) from err
+        conn = _connect_read(db_path)
     return conn
+
+
+def _connect_read(db_path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
 
 
 def _encoded(path: str) -> str:
@@ -57,7 +73,8 @@ def names_project(project: str, wanted: str) -> bool:
 
 def matching_projects(conn: sqlite3.Connection, wanted: str) -> list[str]:
     projects = [r[0] for r in conn.execute("SELECT DISTINCT project FROM session_span")]
-    projects += [r[0] for r in conn.execute("SELECT DISTINCT project FROM rollup")]
+    # usage_totals has every project with usage in a few hundred rows (rollup has them per bucket)
+    projects += [r[0] for r in conn.execute("SELECT DISTINCT project FROM usage_totals")]
     # A folder the host chose (CLAUDE_CODE_PROJECT_DIR_NAME) names the projects written in it.
     chosen = conn.execute(
         "SELECT DISTINCT project FROM session_span WHERE project_dir = ?", (wanted,)
@@ -65,7 +82,7 @@ def matching_projects(conn: sqlite3.Connection, wanted: str) -> list[str]:
     return sorted({p for p in projects if names_project(p, wanted)} | {r[0] for r in chosen})
 
 
-def _where(conn: sqlite3.Connection, f: Filters, alias: str = "") -> tuple[str, list[Any]]:
+def where_clause(conn: sqlite3.Connection, f: Filters, alias: str = "") -> tuple[str, list[Any]]:
     clauses, params = ["1"], []
     if f.account:
         clauses.append(f"{alias}account = ?")
@@ -83,7 +100,7 @@ def _where(conn: sqlite3.Connection, f: Filters, alias: str = "") -> tuple[str, 
 def rollup_rows(
     conn: sqlite3.Connection, f: Filters, from_bucket: int | None = None
 ) -> Iterator[tuple[int, str, tuple[int, ...]]]:
-    where, params = _where(conn, f)
+    where, params = where_clause(conn, f)
     if from_bucket is not None:
         where += " AND bucket >= ?"
         params.append(from_bucket)
@@ -107,7 +124,7 @@ class SessionRow:
 
 def session_rows(conn: sqlite3.Connection, f: Filters) -> Iterator[SessionRow]:
     sums = ", ".join(f"u.{c}" for c in SUM_COLUMNS)
-    where, params = _where(conn, Filters(machine=f.machine, project=f.project), "s.")
+    where, params = where_clause(conn, Filters(machine=f.machine, project=f.project), "s.")
     sql = (
         f"SELECT s.project_dir, s.session_id, s.first_ms, s.last_ms, s.machine, s.project, "
         f"u.model, {sums} FROM session_span s JOIN session_usage u "
@@ -128,7 +145,8 @@ def blocks(
 
 
 def accounts(conn: sqlite3.Connection) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT DISTINCT account FROM rollup ORDER BY account")]
+    rows = conn.execute("SELECT DISTINCT account FROM usage_totals ORDER BY account")
+    return [r[0] for r in rows]
 
 
 def applied_seq(conn: sqlite3.Connection) -> int:

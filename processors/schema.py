@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from usagectl.projections.ledger import Entry
-from usagectl.projections.rollups import SUM_COLUMNS
+from usagectl.projections.rollups import QUARTER_COLUMNS, SUM_COLUMNS
 
-# Bump when a projection changes what it stores: a mismatch asks for a replay.
-SCHEMA_VERSION = 1
+# Bump when a projection changes what it stores, with a step in ``migrations`` that brings the
+# previous version's file forward in place; a version no step reaches asks for a replay.
+SCHEMA_VERSION = 2
 
 LEDGER_COLUMNS = (
     "key",
@@ -48,6 +49,13 @@ def entry_from_row(row: Any) -> Entry:
 REQUEST_OF_KEY = "substr(key, instr(key, char(31)) + 1)"
 
 _SUMS = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in SUM_COLUMNS)
+_QUARTERS = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in QUARTER_COLUMNS)
+
+ROLLUP_HOUR = f"""CREATE TABLE IF NOT EXISTS rollup_hour (
+    hour INTEGER NOT NULL, account TEXT NOT NULL, machine TEXT NOT NULL,
+    project TEXT NOT NULL, model TEXT NOT NULL, {_SUMS}, {_QUARTERS},
+    PRIMARY KEY (hour, account, machine, project, model)
+) WITHOUT ROWID"""
 
 # One transaction: a report that opens the file while the processor creates it sees every table
 # or none (`tracking` is what a reader checks for).
@@ -80,6 +88,7 @@ CREATE TABLE IF NOT EXISTS rollup (
     project TEXT NOT NULL, model TEXT NOT NULL, {_SUMS},
     PRIMARY KEY (bucket, account, machine, project, model)
 ) WITHOUT ROWID;
+{ROLLUP_HOUR};
 CREATE TABLE IF NOT EXISTS usage_totals (
     account TEXT NOT NULL, machine TEXT NOT NULL, project TEXT NOT NULL, model TEXT NOT NULL,
     {_SUMS}, PRIMARY KEY (account, machine, project, model)

@@ -3,6 +3,7 @@ records the stream sequence, so a redelivered batch is recognised and skipped.""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -13,7 +14,9 @@ import msgspec
 from usagectl.projections.events import Hook, Limit, Plan, Usage
 from usagectl.projections.ledger import Change, Entry, fold_covered, group_id, to_entry
 from usagectl.projections.rollups import (
+    QUARTER_COLUMNS,
     SUM_COLUMNS,
+    hour_deltas,
     rollup_deltas,
     session_deltas,
     totals_deltas,
@@ -22,6 +25,7 @@ from usagectl.projections.rollups import (
 from .blockstore import refresh_blocks
 from .hookstore import write_hooks
 from .limitstore import write_limits
+from .migrations import upgrade_in_place
 from .planstore import write_plans
 from .schema import (
     ACCOUNT_SCOPE,
@@ -43,9 +47,10 @@ class SchemaMismatch(Exception):
 
 async def open_store(path: Path) -> aiosqlite.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(_upgrade_if_there, path)
     db = await aiosqlite.connect(path, isolation_level=None)
     try:
-        await _prepare(db)
+        await _prepare(db, path)
     except BaseException:
         # aiosqlite's worker thread would otherwise keep the process alive after the error.
         await db.close()
@@ -53,7 +58,12 @@ async def open_store(path: Path) -> aiosqlite.Connection:
     return db
 
 
-async def _prepare(db: aiosqlite.Connection) -> None:
+def _upgrade_if_there(path: Path) -> None:
+    if path.exists():
+        upgrade_in_place(path)
+
+
+async def _prepare(db: aiosqlite.Connection, path: Path) -> None:
     await db.executescript(DDL)
     await _fill_totals(db)
     await db.execute("PRAGMA synchronous = NORMAL")
@@ -65,7 +75,10 @@ async def _prepare(db: aiosqlite.Connection) -> None:
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
     elif int(row[0]) != SCHEMA_VERSION:
-        raise SchemaMismatch(f"read model schema {row[0]}, this version needs {SCHEMA_VERSION}")
+        raise SchemaMismatch(
+            f"the read model {path} has schema {row[0]}, this version needs {SCHEMA_VERSION}: "
+            "run `usagectl replay` to rebuild it from the stream"
+        )
 
 
 async def _fill_totals(db: aiosqlite.Connection) -> None:
@@ -196,10 +209,10 @@ async def _write_ledger(
     await db.executemany(f"INSERT OR REPLACE INTO ledger ({cols}) VALUES ({marks})", rows)
 
 
-def _upsert_sql(table: str, key_cols: Sequence[str]) -> str:
-    cols = (*key_cols, *SUM_COLUMNS)
+def _upsert_sql(table: str, key_cols: Sequence[str], sum_cols: Sequence[str]) -> str:
+    cols = (*key_cols, *sum_cols)
     marks = ", ".join("?" * len(cols))
-    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in SUM_COLUMNS)
+    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in sum_cols)
     return (
         f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks}) "
         f"ON CONFLICT ({', '.join(key_cols)}) DO UPDATE SET {updates}"
@@ -210,12 +223,15 @@ async def _write_sums(db: aiosqlite.Connection, changes: list[Change]) -> None:
     rollup_keys = ("bucket", "account", "machine", "project", "model")
     session_keys = ("project_dir", "session_id", "model")
     totals_keys = rollup_keys[1:]
-    for table, key_cols, deltas in (
-        ("rollup", rollup_keys, rollup_deltas(changes)),
-        ("session_usage", session_keys, session_deltas(changes)),
-        ("usage_totals", totals_keys, totals_deltas(changes)),
+    hour_keys = ("hour", *totals_keys)
+    for table, key_cols, sum_cols, deltas in (
+        ("rollup", rollup_keys, SUM_COLUMNS, rollup_deltas(changes)),
+        ("rollup_hour", hour_keys, (*SUM_COLUMNS, *QUARTER_COLUMNS), hour_deltas(changes)),
+        ("session_usage", session_keys, SUM_COLUMNS, session_deltas(changes)),
+        ("usage_totals", totals_keys, SUM_COLUMNS, totals_deltas(changes)),
     ):
-        await db.executemany(_upsert_sql(table, key_cols), [(*k, *d) for k, d in deltas.items()])
+        sql = _upsert_sql(table, key_cols, sum_cols)
+        await db.executemany(sql, [(*k, *d) for k, d in deltas.items()])
         # Rows whose entries all moved elsewhere go, so replay and incremental builds match.
         where = " AND ".join(f"{c} = ?" for c in key_cols)
         emptied = [k for k, d in deltas.items() if d[0] < 0]

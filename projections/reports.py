@@ -139,6 +139,20 @@ def group_rollups(
     return [periods[k] for k in sorted(periods)]
 
 
+def group_days(
+    rows: Iterable[tuple[date, str, int, tuple[int, ...]]],
+    key_of: Callable[[date], str],
+    cost_mode: str,
+) -> list[Period]:
+    """Rows of (local date, model, first bucket, sums) grouped into periods, oldest first."""
+    cost_index = COST_INDEX[cost_mode]
+    periods: dict[str, Period] = {}
+    for day, model, first, sums in rows:
+        key = key_of(day)
+        periods.setdefault(key, Period(key)).add(model, sums, cost_index, first)
+    return [periods[k] for k in sorted(periods)]
+
+
 def unpriced_models(periods: Iterable[Period]) -> list[dict[str, Any]]:
     """Models with responses no price covers, and the tokens they carry: their cost is in no
     total, so a report must say so instead of looking free."""

@@ -25,6 +25,10 @@ SUM_COLUMNS = (
     "unpriced",
 )
 
+# Entries per quarter of an hour row: which quarter a model was first seen in (a report orders
+# models by first use) survives the hour's aggregation, and stays additive.
+QUARTER_COLUMNS = ("q0", "q1", "q2", "q3")
+
 RollupKey = tuple[int, str, str, str, str]
 SessionKey = tuple[str, str, str]
 
@@ -76,6 +80,19 @@ def rollup_deltas(changes: Iterable[Change]) -> dict[RollupKey, list[int]]:
     for entry, sign in _signed(changes):
         key = (entry.bucket, entry.account, entry.machine, entry.project, entry.model)
         _add(out, key, contribution(entry, sign))
+    return out
+
+
+def hour_deltas(changes: Iterable[Change]) -> dict[RollupKey, list[int]]:
+    """Hourly rollups: what a report over months reads (a fourth of the 15-minute rows);
+    the quarter columns follow the sums."""
+    out: dict[RollupKey, list[int]] = {}
+    for entry, sign in _signed(changes):
+        bucket = entry.bucket
+        key = (bucket - bucket % 3600, entry.account, entry.machine, entry.project, entry.model)
+        quarters = [0, 0, 0, 0]
+        quarters[bucket % 3600 // 900] = sign
+        _add(out, key, contribution(entry, sign) + quarters)
     return out
 
 

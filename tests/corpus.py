@@ -333,6 +333,7 @@ class Session:
             self.tail.append(line)
 
     def text(self, lo: int, hi: int) -> str:
+        lo, hi = max(1, int(lo * self.g.text_scale)), max(2, int(hi * self.g.text_scale))
         n = lo + min(int(self.r.lognormvariate(0, 1.0) * (hi - lo) / 6), hi - lo)
         o = self.r.randrange(len(self.g.pool) - n)
         return self.g.pool[o : o + n]
@@ -642,10 +643,18 @@ class Session:
 
 class Corpus:
     def __init__(
-        self, root: Path, seed: int, start: str, days: int, quirks: bool, fall: bool = False
+        self,
+        root: Path,
+        seed: int,
+        start: str,
+        days: int,
+        quirks: bool,
+        fall: bool = False,
+        projects: int | None = None,
+        text_scale: float = 1.0,
     ) -> None:
         self.root, self.r, self.truth, self.quirks = root, Random(seed), Truth(), quirks
-        self.fall = fall
+        self.fall, self.n_projects, self.text_scale = fall, projects, text_scale
         if fall:
             self.truth.costs = {}
         t0 = datetime.fromisoformat(start).replace(tzinfo=UTC)
@@ -680,7 +689,7 @@ class Corpus:
         r = self.r
         sizes = [r.lognormvariate(0, SIGMA) for _ in range(sessions)]
         scale = target / sum(sizes)
-        cwds = self.projects(max(3, sessions // 10))
+        cwds = self.projects(self.n_projects or max(3, sessions // 10))
         plans = []
         for i, size in enumerate(sizes):
             ver = pick(r, FALL_VERSIONS if self.fall else VERSIONS)
@@ -839,6 +848,8 @@ def generate(
     days: int = 10,
     quirks: bool = False,
     fall: bool = False,
+    projects: int | None = None,
+    text_scale: float = 1.0,
 ) -> dict[str, Any]:
     """Write the corpus under ``out_dir`` and return (and save) its ground truth."""
     root = Path(out_dir)
@@ -847,7 +858,9 @@ def generate(
     args |= {"days": days, "quirks": quirks}
     if fall:
         args["fall"] = True
-    g = Corpus(root, seed, start, days, quirks, fall)
+    if projects is not None or text_scale != 1.0:  # a benchmark's shape; defaults keep old bytes
+        args |= {"projects": projects, "text_scale": text_scale}
+    g = Corpus(root, seed, start, days, quirks, fall, projects, text_scale)
     prev: Session | None = None
     for plan in g.plan(sessions, target_bytes or sessions * SESSION_BYTES):
         if plan["resume"] and prev is not None and len(prev.tail) >= 4:
@@ -871,11 +884,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, default=10)
     p.add_argument("--quirks", action="store_true")
     p.add_argument("--fall", action="store_true", help="fall-2026 models and line shapes")
+    p.add_argument("--projects", type=int, default=None, help="project folders (sessions/10)")
+    p.add_argument(
+        "--text-scale", type=float, default=1.0, help="scale prose and tool output lengths"
+    )
     a = p.parse_args(argv)
     t0 = time.perf_counter()
     truth = generate(
         a.out_dir, seed=a.seed, sessions=a.sessions, target_bytes=a.target_bytes,
         start=a.start, days=a.days, quirks=a.quirks, fall=a.fall,
+        projects=a.projects, text_scale=a.text_scale,
     )  # fmt: skip
     secs = time.perf_counter() - t0
     mb = truth["bytes"] / 1e6

@@ -19,27 +19,12 @@ _TOKENS = "input + output + cache_write_5m + cache_write_1h + cache_read"
 _U_TOKENS = "u.input + u.output + u.cache_write_5m + u.cache_write_1h + u.cache_read"
 
 
-def _where(conn: sqlite3.Connection, f: Filters) -> tuple[str, list[Any]]:
-    clauses, params = ["1"], []
-    if f.account:
-        clauses.append("account = ?")
-        params.append(f.account)
-    if f.machine:
-        clauses.append("machine = ?")
-        params.append(f.machine)
-    if f.project:
-        names = readmodel.matching_projects(conn, f.project)
-        clauses.append(f"project IN ({', '.join('?' * len(names))})")
-        params.extend(names)
-    return " AND ".join(clauses), params
-
-
 def rollups_by(
     conn: sqlite3.Connection, dimension: str, f: Filters, from_s: int | None, to_s: int | None
 ) -> Iterator[tuple[int, str, str, tuple[int, ...]]]:
     """(bucket, key, model, sums) for buckets in [from_s, to_s), keyed by ``dimension``."""
     column = DIMENSIONS[dimension]
-    where, params = _where(conn, f)
+    where, params = readmodel.where_clause(conn, f)
     if from_s is not None:
         where += " AND bucket >= ?"
         params.append(from_s)

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from usagectl.processors import readmodel
+from usagectl.processors.dayread import day_rows
 from usagectl.processors.hookstore import session_hooks
 from usagectl.processors.readmodel import Filters
 from usagectl.projections.blockreport import block_json
@@ -17,7 +18,7 @@ from usagectl.projections.hookfold import hook_counts
 from usagectl.projections.reports import (
     COST_INDEX,
     Period,
-    group_rollups,
+    group_days,
     iso_ms,
     local_date,
     period_of,
@@ -58,9 +59,10 @@ KEY_NAMES = {"daily": "date", "weekly": "week", "monthly": "month"}
 
 def period_report(conn: sqlite3.Connection, kind: str, p: UsageQuery) -> dict[str, Any]:
     """``daily``, ``weekly`` or ``monthly``."""
-    found = readmodel.rollup_rows(conn, Filters(machine=p.machine, project=p.project))
+    found = day_rows(conn, Filters(machine=p.machine, project=p.project), p.timezone, p.since,
+                     p.until)  # fmt: skip
     week = p.start_of_week or "sunday"
-    periods = group_rollups(found, p.timezone, period_of(kind, week), p.mode, p.since, p.until)
+    periods = group_days(found, period_of(kind, week), p.mode)
     if p.order == "desc":
         periods.reverse()
     return {kind: [x.json(KEY_NAMES[kind]) for x in periods], "totals": totals_json(periods)}
