@@ -1,7 +1,7 @@
 """The `usagectl` console script. `usagectl statusline` runs many times a minute inside Claude
 Code with a 100 ms budget, and `usagectl hook` on every tool call, so both are answered here
-without loading typer (~100 ms of imports); every other command (and `--help` / `--install`)
-goes to the typer app."""
+without loading typer (~100 ms of imports), as are the JSON reports a script polls
+(``cli/fastreport.py``); every other command (and `--help` / `--install`) goes to the typer app."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ def main() -> None:
             code = run_hook()  # the spool line is written; stdout was never touched
         finally:
             os._exit(code)  # exit 0 even if an import failed: a hook must never break Claude
+    if "--json" in sys.argv or "-j" in sys.argv:
+        from .fastreport import answer
+
+        if answer(sys.argv[1:]):
+            return
     from .app import main as app_main
 
     app_main()

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Annotated, Any
 
-import msgspec
 import typer
 from rich.console import Console
 from usagectl.processors import readmodel
-from usagectl.processors.app.errors import UserError
-from usagectl.processors.app.parsing import check_choice, day_range, zone
 from usagectl.processors.app.queries import BlocksQuery, UsageQuery
 from usagectl.processors.app.settings import load_settings
 from usagectl.processors.app.usage_reports import (
-    _token_limit,
     block_rows,
     blocks_payload,
     period_report,
@@ -28,11 +23,9 @@ from usagectl.projections.blocks import (
     shown_rate,
 )
 from usagectl.projections.hookfold import HOOK_COLUMNS
-from usagectl.projections.reports import (
-    COST_INDEX,
-    WEEKDAYS,
-    iso_ms,
-)
+from usagectl.projections.reports import iso_ms
+
+from .report_queries import blocks_query, emit, usage_query
 
 app = typer.Typer(add_completion=False)
 
@@ -49,36 +42,16 @@ Compact = Annotated[bool, typer.Option("--compact", help="the narrow table (3.6M
                                        "columns) whatever the width")]  # fmt: skip
 
 
-def _emit(payload: dict[str, Any]) -> None:
-    # msgspec writes the same pretty JSON ~10x faster than json.dumps on a long session list.
-    out = msgspec.json.format(msgspec.json.encode(payload, order="sorted"), indent=2)
-    sys.stdout.buffer.write(out + b"\n")
-    sys.stdout.flush()
-
-
 def _period_report(kind: str, key_name: str, *, json_out: bool, tz: str | None, since: str | None,
                    until: str | None, breakdown: bool, machine: str | None, project: str | None,
                    mode: str, order: str, start_of_week: str = "sunday",
                    compact: bool = False) -> None:  # fmt: skip
-    zone_info = zone(tz)
-    since_d, until_d = day_range(since, until)
-    check_choice(mode, tuple(COST_INDEX), "--mode")
-    check_choice(order, ("asc", "desc"), "--order")
-    p = UsageQuery(
-        timezone=zone_info,
-        since=since_d,
-        until=until_d,
-        machine=machine,
-        project=project,
-        mode=mode,
-        order=order,
-        start_of_week=start_of_week,
-    )
+    p = usage_query(tz, since, until, machine, project, mode, order, start_of_week)
     with readmodel.open_read(load_settings().db_path) as conn:
         payload = period_report(conn, kind, p)
     rows = payload[kind]
     if json_out:
-        _emit(payload)
+        emit(payload)
     else:
         _table(f"Claude Code usage — {kind}", key_name, rows, payload, breakdown, p=p,
                compact=compact)  # fmt: skip
@@ -136,7 +109,6 @@ def weekly(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
            start_of_week: Annotated[str, typer.Option("--start-of-week", "-w")] = "sunday",
            compact: Compact = False) -> None:  # fmt: skip
     """Usage per week (weeks start on Sunday, as `ccusage claude weekly`)."""
-    check_choice(start_of_week, WEEKDAYS, "--start-of-week")
     _period_report("weekly", "week", json_out=json_out, tz=timezone, since=since, until=until,
                    breakdown=breakdown, machine=machine, project=project, mode=mode,
                    order=order, start_of_week=start_of_week, compact=compact)  # fmt: skip
@@ -161,23 +133,12 @@ def session(json_out: Json = False, timezone: Tz = None, since: Since = None, un
                                                       "expensive sessions")] = None,
             ) -> None:  # fmt: skip
     """Usage per session, most expensive first (subagent files roll into their session)."""
-    first, last = day_range(since, until)
-    if limit is not None and limit < 1:
-        raise UserError(f"invalid --limit {limit}: a positive number of sessions")
-    p = UsageQuery(
-        timezone=zone(timezone),
-        since=first,
-        until=last,
-        machine=machine,
-        project=project,
-        mode=check_choice(mode, tuple(COST_INDEX), "--mode"),
-        limit=limit,
-    )
+    p = usage_query(timezone, since, until, machine, project, mode, limit=limit)
     with readmodel.open_read(load_settings().db_path) as conn:
         payload = session_report(conn, p)
     session_json = payload["sessions"]
     if json_out:
-        _emit(payload)
+        emit(payload)
     else:
         hooked = any(any(row.get(k) for _, k in HOOK_COLUMNS) for row in session_json)
         extra = HOOK_COLUMNS if hooked else ()
@@ -196,32 +157,15 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
            session_length: Annotated[float, typer.Option("--session-length", "-n")]
            = DEFAULT_SESSION_HOURS, compact: Compact = False) -> None:  # fmt: skip
     """5-hour billing blocks, account-wide (or one machine's with --machine)."""
-    zone_info = zone(timezone)
-    since_d, until_d = day_range(since, until)
-    check_choice(mode, tuple(COST_INDEX), "--mode")
-    check_choice(order, ("asc", "desc"), "--order")
-    if session_length <= 0:
-        raise UserError("invalid --session-length: must be a positive number of hours")
-    _token_limit(token_limit, [], 0, 0)  # reject a bad limit before touching the data
+    p = blocks_query(timezone, since, until, machine, mode, order, active, recent, token_limit,
+                     session_length)  # fmt: skip
     now_ms = int(time.time() * 1000)
     settings = load_settings()
-    p = BlocksQuery(
-        timezone=zone_info,
-        since=since_d,
-        until=until_d,
-        machine=machine,
-        mode=mode,
-        order=order,
-        active=active,
-        recent=recent,
-        token_limit=token_limit,
-        session_length=session_length,
-    )
     with readmodel.open_read(settings.db_path) as conn:
         kept, limit, official = block_rows(conn, settings.account, p, now_ms)
     payload = blocks_payload(kept, limit, official, p, now_ms)
     if json_out:
-        _emit(payload)
+        emit(payload)
     else:
         from .fit import levels, print_fitted
         from .render import BLOCK_DROPS, blocks_grid
@@ -233,7 +177,7 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
         shown = limit if limit is not None else max_completed_tokens(kept, now_ms, length)
         early = {iso_ms(b.start_ms) for b in kept if shown_rate(b, now_ms, length) is None}
         rows = payload["blocks"]
-        print_fitted(lambda lv: blocks_grid(rows, shown or None, zone_info, official, lv, early),
+        print_fitted(lambda lv: blocks_grid(rows, shown or None, p.timezone, official, lv, early),
                      levels(BLOCK_DROPS, 1), compact)  # fmt: skip
 
 

@@ -17,7 +17,8 @@ from usagectl.projections.figures import percent, usd
 from usagectl.projections.reports import COST_INDEX
 
 from .fit import Col, Grid, Level, fitted, levels, output_width, tokens
-from .reports import Json, Machine, Mode, Project, Tz, _emit
+from .report_queries import emit
+from .reports import Json, Machine, Mode, Project, Tz
 
 app = typer.Typer(add_completion=False)
 
@@ -111,7 +112,7 @@ def trends(
     finally:
         conn.close()
     if json_out:
-        _emit(payload)
+        emit(payload)
         return
     console = Console()
     width = output_width(console)

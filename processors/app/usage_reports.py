@@ -54,6 +54,11 @@ def _token_limit(value: str | None, blocks: list[Any], now_ms: int, length: int)
     return limit
 
 
+def check_token_limit(value: str | None) -> None:
+    """Refuse a bad ``--token-limit`` before any data is read."""
+    _token_limit(value, [], 0, 0)
+
+
 KEY_NAMES = {"daily": "date", "weekly": "week", "monthly": "month"}
 
 
