@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+from usagectl.projections.columns import SUM_COLUMNS
 from usagectl.projections.reports import local_date
-from usagectl.projections.rollups import SUM_COLUMNS
 from usagectl.projections.zonedays import (
     HOUR,
     QUARTER,

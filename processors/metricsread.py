@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from usagectl.projections.rollups import SUM_COLUMNS
+from usagectl.projections.columns import SUM_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)

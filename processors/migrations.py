@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from usagectl.projections.rollups import QUARTER_COLUMNS, SUM_COLUMNS
+from usagectl.projections.columns import QUARTER_COLUMNS, SUM_COLUMNS
 
 from .schema import ROLLUP_HOUR, SCHEMA_VERSION
 

@@ -7,14 +7,12 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from usagectl.projections.blocks import Block, is_active
-from usagectl.projections.limits import limits_json
-from usagectl.projections.rollups import SUM_COLUMNS
+from usagectl.projections.columns import SUM_COLUMNS
 
-from .blockstore import read_blocks
-from .limitstore import read_limits
+if TYPE_CHECKING:
+    from usagectl.projections.blocks import Block
 from .migrations import can_upgrade, stored_version, upgrade_in_place
 from .schema import ACCOUNT_SCOPE, CONSUMER, MACHINE_SCOPE, SCHEMA_VERSION
 
@@ -140,6 +138,8 @@ def session_rows(conn: sqlite3.Connection, f: Filters) -> Iterator[SessionRow]:
 def blocks(
     conn: sqlite3.Connection, account: str, machine: str | None, length_ms: int
 ) -> list[Block]:
+    from .blockstore import read_blocks  # here: a period report never pays for blocks
+
     scope = (MACHINE_SCOPE, account, machine) if machine else (ACCOUNT_SCOPE, account, "")
     return read_blocks(conn, scope, length_ms)
 
@@ -188,6 +188,12 @@ def official_limits(
 ) -> dict[str, Any] | None:
     """``blocks --json``'s ``limits``: the latest official figures, and the 5-hour one split
     by machine over the account's active block; None while Claude Code has sent none."""
+    from usagectl.projections.blocks import is_active
+    from usagectl.projections.limits import limits_json
+
+    from .blockstore import read_blocks
+    from .limitstore import read_limits
+
     official = read_limits(conn, account)
     if not official:
         return None

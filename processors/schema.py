@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from usagectl.projections.ledger import Entry
-from usagectl.projections.rollups import QUARTER_COLUMNS, SUM_COLUMNS
+from usagectl.projections.columns import QUARTER_COLUMNS, SUM_COLUMNS
+
+if TYPE_CHECKING:
+    from usagectl.projections.ledger import Entry
 
 # Bump when a projection changes what it stores, with a step in ``migrations`` that brings the
 # previous version's file forward in place; a version no step reaches asks for a replay.
@@ -38,6 +40,8 @@ LEDGER_COLUMNS = (
 
 def entry_from_row(row: Any) -> Entry:
     """A ledger row (LEDGER_COLUMNS order) as the fold's Entry."""
+    from usagectl.projections.ledger import Entry  # only the writer needs it; reports do not
+
     fields = dict(zip(LEDGER_COLUMNS, row, strict=True))
     fields["is_sidechain"] = bool(fields["is_sidechain"])
     fields["has_speed"] = bool(fields["has_speed"])

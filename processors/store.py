@@ -11,11 +11,10 @@ from typing import Any
 
 import aiosqlite
 import msgspec
+from usagectl.projections.columns import QUARTER_COLUMNS, SUM_COLUMNS
 from usagectl.projections.events import Hook, Limit, Plan, Usage
 from usagectl.projections.ledger import Change, Entry, fold_covered, group_id, to_entry
 from usagectl.projections.rollups import (
-    QUARTER_COLUMNS,
-    SUM_COLUMNS,
     hour_deltas,
     rollup_deltas,
     session_deltas,

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .rollups import SUM_COLUMNS
+from .columns import SUM_COLUMNS
 
 COST_INDEX = {"auto": SUM_COLUMNS.index("cost_auto"), "calculate": SUM_COLUMNS.index(
     "cost_calculated"), "display": SUM_COLUMNS.index("cost_display")}  # fmt: skip

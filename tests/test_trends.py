@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import Env
 from corpus import generate
-from usagectl.projections.rollups import SUM_COLUMNS
+from usagectl.projections.columns import SUM_COLUMNS
 from usagectl.projections.trends import first_bucket, trends
 
 UTC_ZONE = ZoneInfo("UTC")

@@ -11,7 +11,7 @@ from typing import Any
 
 from usagectl.processors import readmodel
 from usagectl.processors.readmodel import Filters
-from usagectl.projections.rollups import SUM_COLUMNS
+from usagectl.projections.columns import SUM_COLUMNS
 
 # The rollup column a row is keyed by, per kind of grouping (``day`` keys by time alone).
 DIMENSIONS = {"day": "''", "model": "''", "project": "project", "machine": "machine"}

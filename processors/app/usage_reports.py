@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from usagectl.processors import readmodel
 from usagectl.processors.dayread import day_rows
-from usagectl.processors.hookstore import session_hooks
 from usagectl.processors.readmodel import Filters
-from usagectl.projections.blockreport import block_json
-from usagectl.projections.blocks import Block, is_active, max_completed_tokens, session_ms
-from usagectl.projections.hookfold import hook_counts
+from usagectl.projections.blocks import is_active, max_completed_tokens, session_ms
 from usagectl.projections.reports import (
     COST_INDEX,
     Period,
@@ -24,10 +21,15 @@ from usagectl.projections.reports import (
     period_of,
     totals_json,
 )
-from usagectl.projections.trends import first_bucket, trends
 
 from .errors import UserError
 from .queries import BlocksQuery, TrendsQuery, UsageQuery
+
+if TYPE_CHECKING:
+    from usagectl.projections.blocks import Block
+
+# Hooks, trends and the blocks' JSON are imported where used: `daily --json` is a whole
+# process a script may run every few seconds, and these cost more than its query.
 
 
 def _block_kept(
@@ -79,6 +81,9 @@ SessionRows = list[tuple[Period, dict[str, Any], str]]
 def session_periods(conn: sqlite3.Connection, p: UsageQuery) -> SessionRows:
     """Sessions as (period, row, machine), most expensive first: the ``session`` report's rows
     (with the hook columns beside ccusage's keys) and what ``export --by session`` writes."""
+    from usagectl.processors.hookstore import session_hooks
+    from usagectl.projections.hookfold import hook_counts
+
     cost_index = COST_INDEX[p.mode]
     sessions: dict[tuple[str, str], tuple[Period, int, int, str]] = {}
     for r in readmodel.session_rows(conn, Filters(machine=p.machine, project=p.project)):
@@ -132,6 +137,8 @@ def blocks_payload(
     now_ms: int,
 ) -> dict[str, Any]:
     """ccusage's keys as they are; the official figures beside them when known."""
+    from usagectl.projections.blockreport import block_json
+
     length = session_ms(p.session_length)
     ordered = list(reversed(kept)) if p.order == "desc" else kept
     cost_index = tuple(COST_INDEX).index(p.mode)
@@ -153,6 +160,8 @@ def limits_report(conn: sqlite3.Connection, account: str, now_ms: int) -> dict[s
 
 def trends_payload(conn: sqlite3.Connection, p: TrendsQuery, now_ms: int) -> dict[str, Any]:
     """``usagectl trends --json``: the insights over ``p.days`` local days ending today."""
+    from usagectl.projections.trends import first_bucket, trends
+
     tz = p.timezone
     start = first_bucket(now_ms, tz, p.days, p.day)
     rows = readmodel.rollup_rows(conn, Filters(machine=p.machine, project=p.project), start)
