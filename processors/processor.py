@@ -53,6 +53,7 @@ IDLE_WAIT_S = 0.2
 # order: refreshing after every batch would rescan history again and again. Reports rescan a
 # dirty tail themselves, so the stored blocks may lag while the stream is busy.
 BLOCK_REFRESH_EVERY_S = 5.0
+REFRESH_SHARE = 10  # while busy, wait this many times the last refresh's duration
 
 
 @dataclass
@@ -269,6 +270,7 @@ class Processor:
         dirty: bool,
     ) -> None:
         refreshed = checked = time.monotonic()
+        spacing = BLOCK_REFRESH_EVERY_S
         while not stop.is_set():
             if time.monotonic() - checked > CHECK_EVERY_S:
                 checked = time.monotonic()
@@ -277,10 +279,14 @@ class Processor:
             if msgs:
                 await self._apply(db, msgs)
                 dirty = True
-            idle = not msgs or time.monotonic() - refreshed > BLOCK_REFRESH_EVERY_S
+            idle = not msgs or time.monotonic() - refreshed > spacing
             if dirty and len(msgs) < FETCH_BATCH and idle:
+                started = time.monotonic()
                 await refresh(db, self.length_ms)
                 refreshed = time.monotonic()
+                # A backfill in file order dirties history from its start, so each refresh
+                # while busy rescans more: spaced by its own cost, it stays a tenth of the work.
+                spacing = max(BLOCK_REFRESH_EVERY_S, REFRESH_SHARE * (refreshed - started))
                 dirty = False
                 await self._notify()
 

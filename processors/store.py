@@ -14,12 +14,7 @@ import msgspec
 from usagectl.projections.columns import QUARTER_COLUMNS, SUM_COLUMNS
 from usagectl.projections.events import Hook, Limit, Plan, Usage
 from usagectl.projections.ledger import Change, Entry, fold_covered, group_id, to_entry
-from usagectl.projections.rollups import (
-    hour_deltas,
-    rollup_deltas,
-    session_deltas,
-    totals_deltas,
-)
+from usagectl.projections.rollups import deltas
 
 from .blockstore import refresh_blocks
 from .hookstore import write_hooks
@@ -31,6 +26,7 @@ from .schema import (
     DDL,
     LEDGER_COLUMNS,
     MACHINE_SCOPE,
+    REQUEST_INDEX,
     REQUEST_OF_KEY,
     SCHEMA_VERSION,
     entry_from_row,
@@ -138,6 +134,8 @@ async def _covered(db: aiosqlite.Connection, entries: Sequence[Entry]) -> set[st
     """Request ids of the batch's OpenTelemetry copies that a stored transcript copy answers."""
     wanted = sorted({rid for e in entries if e.via_otlp and (rid := e.request_id)})
     found: set[str] = set()
+    if wanted:
+        await db.execute(REQUEST_INDEX)
     for chunk in _chunks(wanted):
         marks = ", ".join("?" * len(chunk))
         sql = (f"SELECT DISTINCT {REQUEST_OF_KEY} FROM ledger WHERE message_id IS NOT NULL "
@@ -223,17 +221,18 @@ async def _write_sums(db: aiosqlite.Connection, changes: list[Change]) -> None:
     session_keys = ("project_dir", "session_id", "model")
     totals_keys = rollup_keys[1:]
     hour_keys = ("hour", *totals_keys)
-    for table, key_cols, sum_cols, deltas in (
-        ("rollup", rollup_keys, SUM_COLUMNS, rollup_deltas(changes)),
-        ("rollup_hour", hour_keys, (*SUM_COLUMNS, *QUARTER_COLUMNS), hour_deltas(changes)),
-        ("session_usage", session_keys, SUM_COLUMNS, session_deltas(changes)),
-        ("usage_totals", totals_keys, SUM_COLUMNS, totals_deltas(changes)),
+    d = deltas(changes)
+    for table, key_cols, sum_cols, table_deltas in (
+        ("rollup", rollup_keys, SUM_COLUMNS, d.rollup),
+        ("rollup_hour", hour_keys, (*SUM_COLUMNS, *QUARTER_COLUMNS), d.hour),
+        ("session_usage", session_keys, SUM_COLUMNS, d.session),
+        ("usage_totals", totals_keys, SUM_COLUMNS, d.totals),
     ):
         sql = _upsert_sql(table, key_cols, sum_cols)
-        await db.executemany(sql, [(*k, *d) for k, d in deltas.items()])
+        await db.executemany(sql, [(*k, *v) for k, v in table_deltas.items()])
         # Rows whose entries all moved elsewhere go, so replay and incremental builds match.
         where = " AND ".join(f"{c} = ?" for c in key_cols)
-        emptied = [k for k, d in deltas.items() if d[0] < 0]
+        emptied = [k for k, v in table_deltas.items() if v[0] < 0]
         if emptied:
             await db.executemany(f"DELETE FROM {table} WHERE {where} AND entries = 0", emptied)
 

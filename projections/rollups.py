@@ -7,6 +7,7 @@ IANA day, week or month is an exact union of buckets at query time.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from .ledger import Change, Entry
@@ -42,11 +43,7 @@ K = TypeVar("K", bound=Hashable)
 
 def _add(into: dict[K, list[int]], key: K, d: list[int]) -> None:
     current = into.get(key)
-    if current is None:
-        into[key] = d
-    else:
-        for i, v in enumerate(d):
-            current[i] += v
+    into[key] = d.copy() if current is None else [a + b for a, b in zip(current, d, strict=True)]
 
 
 def _signed(changes: Iterable[Change]) -> Iterable[tuple[Entry, int]]:
@@ -57,42 +54,41 @@ def _signed(changes: Iterable[Change]) -> Iterable[tuple[Entry, int]]:
             yield change.new, 1
 
 
-def rollup_deltas(changes: Iterable[Change]) -> dict[RollupKey, list[int]]:
-    out: dict[RollupKey, list[int]] = {}
-    for entry, sign in _signed(changes):
-        key = (entry.bucket, entry.account, entry.machine, entry.project, entry.model)
-        _add(out, key, contribution(entry, sign))
-    return out
-
-
-def hour_deltas(changes: Iterable[Change]) -> dict[RollupKey, list[int]]:
-    """Hourly rollups: what a report over months reads (a fourth of the 15-minute rows);
-    the quarter columns follow the sums."""
-    out: dict[RollupKey, list[int]] = {}
-    for entry, sign in _signed(changes):
-        bucket = entry.bucket
-        key = (bucket - bucket % 3600, entry.account, entry.machine, entry.project, entry.model)
-        quarters = [0, 0, 0, 0]
-        quarters[bucket % 3600 // 900] = sign
-        _add(out, key, contribution(entry, sign) + quarters)
-    return out
-
-
-def session_deltas(changes: Iterable[Change]) -> dict[SessionKey, list[int]]:
-    out: dict[SessionKey, list[int]] = {}
-    for entry, sign in _signed(changes):
-        _add(out, (entry.project_dir, entry.session_id, entry.model), contribution(entry, sign))
-    return out
-
-
 TotalsKey = tuple[str, str, str, str]
 
 
-def totals_deltas(changes: Iterable[Change]) -> dict[TotalsKey, list[int]]:
-    """All-time sums per (account, machine, project, model): what ``/metrics`` exports as
-    counters, kept so a scrape reads a few hundred rows, not a year of buckets."""
-    out: dict[TotalsKey, list[int]] = {}
+@dataclass
+class Deltas:
+    """What a batch of changes adds to each summed table, keyed by the table's key: 15-minute
+    and hourly rollups (the hourly ones with the quarter columns after the sums), sessions,
+    and all-time totals (what ``/metrics`` exports as counters: a scrape reads a few hundred
+    rows, not a year of buckets)."""
+
+    rollup: dict[RollupKey, list[int]] = field(default_factory=dict)
+    hour: dict[RollupKey, list[int]] = field(default_factory=dict)
+    session: dict[SessionKey, list[int]] = field(default_factory=dict)
+    totals: dict[TotalsKey, list[int]] = field(default_factory=dict)
+
+
+def deltas(changes: Iterable[Change]) -> Deltas:
+    """Every table's deltas. Entries are summed once per (bucket, account, machine, project,
+    model, session): a batch holds a few hundred such keys for thousands of entries, and the
+    four tables' rows are sums of those."""
+    fine: dict[tuple[int, str, str, str, str, str, str], list[int]] = {}
     for entry, sign in _signed(changes):
-        key = (entry.account, entry.machine, entry.project, entry.model)
-        _add(out, key, contribution(entry, sign))
+        key = (entry.bucket, entry.account, entry.machine, entry.project, entry.model,
+               entry.project_dir, entry.session_id)  # fmt: skip
+        _add(fine, key, contribution(entry, sign))
+    out = Deltas()
+    for (bucket, account, machine, project, model, project_dir, session_id), d in fine.items():
+        quarters = [0, 0, 0, 0]
+        quarters[bucket % 3600 // 900] = d[0]
+        _add(out.rollup, (bucket, account, machine, project, model), d)
+        _add(out.hour, (bucket - bucket % 3600, account, machine, project, model), d + quarters)
+        _add(out.session, (project_dir, session_id, model), d)
+        _add(out.totals, (account, machine, project, model), d)
     return out
+
+
+def rollup_deltas(changes: Iterable[Change]) -> dict[RollupKey, list[int]]:
+    return deltas(changes).rollup
