@@ -26,7 +26,16 @@ from nats.js.api import (
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 from usagectl.projections.events import Event, UsageBatch, encode_token, subject
 
-from .hubconn import BusSettings, BusUnavailable, Refused, check_publish, connect, refusable
+from .hubconn import (
+    BusSettings,
+    BusUnavailable,
+    Refused,
+    ack_sync,
+    check_publish,
+    connect,
+    jetstream,
+    refusable,
+)
 
 FACT_KINDS = ("usage", "hook", "limit", "plan")
 DUPLICATE_WINDOW_S = 600.0
@@ -40,12 +49,14 @@ __all__ = [
     "BusSettings",
     "BusUnavailable",
     "Refused",
+    "ack_sync",
     "connect",
     "consumer_lag",
     "delete_durable",
     "ensure_streams",
     "fact_subjects",
     "from_its_machine",
+    "jetstream",
     "may_publish_as",
     "pull_from",
     "stream_identity",
@@ -127,6 +138,12 @@ async def ensure_streams(js: JetStreamContext, settings: BusSettings) -> None:
             await _ensure_streams(js, settings)
             return
         except (TimeoutError, ServiceUnavailableError, nats.errors.NoRespondersError) as err:
+            if attempt == ELECTION_RETRIES - 1 and settings.guarded:
+                raise BusUnavailable(
+                    f"nothing on the hub at {settings.safe_url} answers this machine's "
+                    "JetStream requests (the hub's processor vets them): start `usagectl "
+                    "processor` on the hub with its admin user first"
+                ) from None
             if attempt == ELECTION_RETRIES - 1:
                 raise BusUnavailable(
                     f"the hub at {settings.safe_url} does not answer JetStream requests "
