@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from typing import Any
 
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -27,13 +29,12 @@ from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 from usagectl.projections.events import Event, UsageBatch, encode_token, subject
 
 from .hubconn import (
+    JS_ACK,
     BusSettings,
     BusUnavailable,
     Refused,
-    ack_sync,
     check_publish,
     connect,
-    jetstream,
     refusable,
 )
 
@@ -62,6 +63,26 @@ __all__ = [
     "stream_identity",
     "stream_last_seq",
 ]
+
+
+ACK_WAIT_S = 1.0
+
+
+def jetstream(nc: Client, settings: BusSettings, **options: Any) -> JetStreamContext:
+    """A JetStream context whose API requests go where ``settings`` says: straight to
+    JetStream, or through the hub's guard (`hubguard`)."""
+    return nc.jetstream(prefix=settings.api, **options)
+
+
+async def ack_sync(msg: Msg, settings: BusSettings) -> None:
+    """Ack ``msg`` and wait for the hub's answer; through the guard when there is one (an
+    ack's reply subject is where ``+NXT`` delivers, so it is vetted like a pull request's)."""
+    if not settings.guarded or not msg.reply.startswith(JS_ACK):
+        await msg.ack_sync(timeout=ACK_WAIT_S)
+        return
+    target = f"{settings.api}.ACK.{msg.reply[len(JS_ACK) :]}"
+    # The connection a message came on, as nats-py's own Msg.ack_sync uses it.
+    await msg._client.request(target, b"+ACK", timeout=ACK_WAIT_S)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -20,8 +20,6 @@ from typing import Any, TypeVar
 
 import nats.errors
 from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from nats.js.errors import APIError
 from usagectl.projections.events import DEFAULT_PREFIX, encode_token
 
@@ -29,6 +27,9 @@ from .masking import mask_url
 
 CONNECT_TIMEOUT_S = 10.0
 CONNECT_ROUNDS = 3  # a hub that is down or restarting gets this many passes over its URLs
+JS_API = "$JS.API"
+JS_ACK = "$JS.ACK."
+GUARD_REFUSED = 403  # the code of a refusal from the hub's guard (`hubguard`)
 T = TypeVar("T")
 
 
@@ -92,10 +93,6 @@ class BusSettings:
         return api_prefix(self.prefix, self.identity) if self.guarded else JS_API
 
 
-JS_API = "$JS.API"
-JS_ACK = "$JS.ACK."
-
-
 def api_root(prefix: str) -> str:
     """Every member's guarded JetStream API lives under ``<prefix>.api.<member>``."""
     return f"{prefix}.api"
@@ -112,24 +109,6 @@ def inbox_of(token: str) -> str:
 def default_inbox_prefix(identity: str) -> str:
     """``_INBOX_<machine>``: what a hub's permissions let this machine subscribe to."""
     return inbox_of(encode_token(identity))
-
-
-def jetstream(nc: Client, settings: BusSettings, **options: Any) -> JetStreamContext:
-    """A JetStream context whose API requests go where ``settings`` says (the guard or not)."""
-    return nc.jetstream(prefix=settings.api, **options)
-
-
-ACK_WAIT_S = 1.0
-
-
-async def ack_sync(msg: Msg, settings: BusSettings) -> None:
-    """Ack ``msg`` and wait for the hub's answer; through the guard when there is one (an
-    ack's reply subject is where ``+NXT`` delivers, so it is vetted like a pull request's)."""
-    if not settings.guarded or not msg.reply.startswith(JS_ACK):
-        await msg.ack_sync(timeout=ACK_WAIT_S)
-        return
-    target = f"{settings.api}.ACK.{msg.reply[len(JS_ACK) :]}"
-    await msg._client.request(target, b"+ACK", timeout=ACK_WAIT_S)
 
 
 _DENIED = re.compile(r"permissions violation for (publish|subscription) to \"?([^\"']*)", re.I)
@@ -325,9 +304,6 @@ async def refusable(conn: Any, request: Awaitable[T], what: str) -> T:
         if task in done:
             waiter.cancel()
             return task.result()
-
-
-GUARD_REFUSED = 403  # the code of a refusal from the hub's guard (`hubguard`)
 
 
 async def _guard_refusals(request: Awaitable[T], what: str) -> T:

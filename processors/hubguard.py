@@ -20,6 +20,7 @@ and never reaches JetStream, so nothing is delivered anywhere.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sys
 from collections import Counter
@@ -42,11 +43,16 @@ REQUEST_KEYS = frozenset({"stream_name", "config", "action", "pedantic"})
 CONFIG_KEYS = frozenset(f.name for f in dataclasses.fields(ConsumerConfig))
 
 
+@functools.cache
+def _plugins() -> tuple[str, ...]:
+    return tuple(installed())  # read once: every pull and ack of every member asks
+
+
 def owned_durables(token: str) -> set[str]:
     """The durables of the member whose subject token is ``token``, as
     ``BusSettings.durable`` and ``consumer_runner.durable_name`` name them (one per plug-in
     consumer installed here, on the hub)."""
-    return {f"{base}_{token}" for base in DURABLES} | {f"consumer-{c}-{token}" for c in installed()}
+    return {f"{base}_{token}" for base in DURABLES} | {f"consumer-{c}-{token}" for c in _plugins()}
 
 
 def owns(token: str, consumer: str) -> bool:

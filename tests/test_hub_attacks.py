@@ -28,9 +28,13 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from ports import free_port
+from usagectl.processors.bus import DURABLES
+from usagectl.processors.consumer_runner import durable_name
+from usagectl.processors.consumers import installed
 from usagectl.processors.hubconn import BusSettings
-from usagectl.processors.hubguard import refusal
+from usagectl.processors.hubguard import owned_durables, owns, refusal
 from usagectl.processors.ordered import ephemeral_name, ordered
+from usagectl.projections.events import encode_token
 
 STREAM = "USAGECTL"
 VICTIMS = ("processor_desktop", "processor_hub")
@@ -332,3 +336,13 @@ def test_the_guard_forwards_only_what_stays_with_its_sender(
 ) -> None:
     found = refusal(HUB, "laptop", op, reply, body.encode())
     assert (found is None) if why is None else (found is not None and why in found), found
+
+
+def test_the_guard_knows_a_members_consumers_by_the_names_usagectl_gives_them() -> None:
+    for name in ("laptop", "host.with.dots", "ünï_x", "x" * 300):
+        bus, token = BusSettings(url="", identity=name), encode_token(name)
+        given = {bus.durable(base) for base in DURABLES}
+        given |= {durable_name(c, name) for c in installed()}
+        assert owned_durables(token) == given
+        assert owns(token, ephemeral_name(name))
+        assert not owns(encode_token(name + "x"), ephemeral_name(name))
