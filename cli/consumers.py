@@ -32,7 +32,7 @@ def _running(settings: Settings, name: str) -> bool:
 
 async def _lags(settings: Settings, names: list[str]) -> dict[str, Any]:
     """Messages each consumer has yet to read, from the hub (None: not known)."""
-    from usagectl.processors.bus import BusUnavailable, connect, consumer_lag
+    from usagectl.processors.bus import BusUnavailable, connect, consumer_lag, jetstream
     from usagectl.processors.consumer_runner import durable_name
     from usagectl.processors.embedded import running_server
 
@@ -48,7 +48,7 @@ async def _lags(settings: Settings, names: list[str]) -> dict[str, Any]:
     except BusUnavailable as err:
         return {"note": str(err)}
     try:
-        js = nc.jetstream()
+        js = jetstream(nc, bus)
         durable = {n: durable_name(n, settings.machine) for n in names}
         return {n: await consumer_lag(js, bus, d, named=True) for n, d in durable.items()}
     except Exception as err:

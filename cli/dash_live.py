@@ -21,6 +21,7 @@ from usagectl.processors.alert_config import AlertConfigError, parse_alerts
 from usagectl.processors.app.hub_session import hub
 from usagectl.processors.app.settings import Settings
 from usagectl.processors.live_source import follow_heartbeats, follow_stream, load_snapshot
+from usagectl.processors.ordered import ordered
 from usagectl.projections import live
 from usagectl.projections.alerts import Rule
 from usagectl.projections.blocks import session_ms
@@ -189,14 +190,13 @@ async def run_live(
         subs = [
             await follow_stream(h.js, h.bus, snap.seq, on_fact),
             await follow_heartbeats(h.js, h.bus, on_heartbeat),
-            await h.js.subscribe(
+            await ordered(
+                h.js,
                 f"{h.bus.prefix}.v1.hook.>",
-                stream=h.bus.stream,
-                cb=on_hook,
-                ordered_consumer=True,
-                config=ConsumerConfig(
-                    deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since
-                ),
+                h.bus.stream,
+                ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since),
+                on_hook,
+                owner=h.bus.identity,
             ),
         ]
         try:

@@ -139,7 +139,13 @@ async def _streams(js: Any, bus: Any) -> dict[str, Any]:
 
 
 async def _bus(settings: Settings) -> dict[str, Any]:
-    from usagectl.processors.bus import BusUnavailable, connect, consumer_lag, fact_subjects
+    from usagectl.processors.bus import (
+        BusUnavailable,
+        connect,
+        consumer_lag,
+        fact_subjects,
+        jetstream,
+    )
     from usagectl.processors.consumer_check import changed, tampered_line
     from usagectl.processors.embedded import EmbeddedServer, running_server
 
@@ -157,7 +163,7 @@ async def _bus(settings: Settings) -> dict[str, Any]:
         problem = diagnose(str(err))
         return {"hub": shown, "reachable": False, "error": str(err), "problem": problem}
     try:
-        js = nc.jetstream()
+        js = jetstream(nc, bus)
         streams = await _streams(js, bus)
         lag = await consumer_lag(js, bus, CONSUMER)
         ours = bus.durable(CONSUMER)

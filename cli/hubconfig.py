@@ -5,11 +5,13 @@ One account holds usagectl's streams. Its users:
 - the hub's admin (no restrictions): creates and configures the streams, runs the hub's
   ``usagectl processor``;
 - one user per machine: may publish only its own subjects ``<prefix>.v1.*.<machine>`` (facts
-  and heartbeats), read the streams' state, keep its own durable consumers
-  (``processor_<machine>``, ``replay_<machine>``), follow the stream live (``watch``, through
-  named ordered consumers) and receive replies on its own inbox ``_INBOX_<machine>``; it may
-  not create, change, purge or delete a stream, publish as another machine, use the unnamed
-  consumer-create API, or create a consumer under another member's or the hub's durable name;
+  and heartbeats) and receive only on its own inbox ``_INBOX_<machine>``. Its JetStream
+  requests go through the hub's processor (``<prefix>.api.<machine>.>``, see
+  ``processors.hubguard``), which lets it read the streams' state, keep its own durable
+  consumers (``processor_<machine>``, ``replay_<machine>``) and follow the stream live
+  (``watch``, through ordered consumers named after it), each delivering only into its own
+  inbox; it may not create, change, purge or delete a stream, publish as another machine, or
+  touch another member's or the hub's consumers;
 - readers (a dashboard, a phone): the same reading rights, and no subject of usagectl's to
   publish on at all.
 
@@ -24,10 +26,8 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
-from usagectl.processors.bus import DURABLES
-from usagectl.processors.consumer_runner import durable_name
-from usagectl.processors.consumers import installed
 from usagectl.processors.hubconn import BusSettings, default_inbox_prefix
 from usagectl.projections.events import DEFAULT_PREFIX, encode_token
 
@@ -53,54 +53,20 @@ class Tls:
     mutual: bool = False  # clients must show a certificate signed by ``ca``
 
 
-def _durables(name: str, prefix: str) -> list[str]:
-    bus = BusSettings(url="", prefix=prefix, identity=name)
-    durables = [bus.durable(base) for base in DURABLES]
-    # Plug-in consumers installed here (alerts, anyone's) keep a durable per machine too.
-    return durables + [durable_name(consumer, name) for consumer in installed()]
+def permissions(member: Member, prefix: str = DEFAULT_PREFIX) -> dict[str, dict[str, list[str]]]:
+    """What a machine (or reader) named ``member.name`` may publish and receive.
 
-
-def read_permissions(
-    name: str, prefix: str = DEFAULT_PREFIX, others: tuple[str, ...] = ()
-) -> dict[str, list[str]]:
-    """Publish subjects a reader named ``name`` needs: JetStream's API for its own durable
-    consumers, named ordered consumers for `watch` and the streams' state; nothing else.
-
-    Not the unnamed create API: a config sent there naming an existing durable updates it,
-    whoever owns it. Named creates are allowed (ordered consumers take random names), except
-    under the names of ``others``' durables (every other user of the hub, and its admin)."""
-    bus = BusSettings(url="", prefix=prefix, identity=name)
-    stream, beats = bus.stream, bus.heartbeat_stream
-    allow = [f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.INFO.{beats}"]
-    for durable in _durables(name, prefix):
-        allow += [
-            f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
-            f"$JS.API.CONSUMER.DELETE.{stream}.{durable}",
-            f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
-            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
-            f"$JS.ACK.{stream}.{durable}.>",
-        ]
-    for s in (stream, beats):
-        allow += [f"$JS.API.CONSUMER.CREATE.{s}.*", f"$JS.API.CONSUMER.CREATE.{s}.*.>"]
-    allow += [f"$JS.FC.{stream}.>", f"$JS.FC.{beats}.>"]
-    deny = []
-    for other in sorted(set(others) - {name}):
-        for durable in _durables(other, prefix):
-            deny += [f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",
-                     f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>"]  # fmt: skip
-    return {"allow": allow, "deny": deny} if deny else {"allow": allow}
-
-
-def permissions(
-    member: Member, prefix: str = DEFAULT_PREFIX, others: tuple[str, ...] = ()
-) -> dict[str, dict[str, list[str]]]:
-    publish = read_permissions(member.name, prefix, others)
+    No subject of JetStream's API: where JetStream delivers (a push consumer's deliver
+    subject, a pull request's reply) is not in the subject a permission sees. Its JetStream
+    requests go to its own ``<prefix>.api.<name>.>``, which the hub's processor vets and
+    forwards (`processors.hubguard`); flow-control answers of its ordered consumers go
+    straight back (their reply subject carries nothing)."""
+    bus = BusSettings(url="", prefix=prefix, identity=member.name, guarded=True)
+    allow = [f"{bus.api}.>", f"$JS.FC.{bus.stream}.>", f"$JS.FC.{bus.heartbeat_stream}.>"]
     if member.role == "machine":
-        publish["allow"].insert(0, f"{prefix}.v1.*.{encode_token(member.name)}")
-    else:
-        publish["deny"] = [f"{prefix}.>", *publish.get("deny", [])]
+        allow.insert(0, f"{prefix}.v1.*.{encode_token(member.name)}")
     inbox = default_inbox_prefix(member.name)
-    return {"publish": publish, "subscribe": {"allow": [f"{inbox}.>"]}}
+    return {"publish": {"allow": allow}, "subscribe": {"allow": [f"{inbox}.>"]}}
 
 
 def _q(value: str) -> str:
@@ -112,8 +78,8 @@ def _list(items: list[str], indent: str) -> str:
     return f"[{inner}\n{indent}]"
 
 
-def _user(member: Member, prefix: str, others: tuple[str, ...]) -> str:
-    perms = permissions(member, prefix, others)
+def _user(member: Member, prefix: str) -> str:
+    perms = permissions(member, prefix)
     pad = " " * 10
     lines = [f"        # {member.role} {member.name!r}"]
     ident = f"nkey: {_q(member.secret)}" if member.nkey else (
@@ -166,8 +132,7 @@ def render_hub_conf(
         "        # the hub's admin: creates the streams, runs the hub's `usagectl processor`",
         f"        {{ user: {_q(ADMIN)}, password: {_q(admin_password)} }}",
     ]
-    everyone = (ADMIN, *(m.name for m in members))
-    out += [_user(m, prefix, everyone) for m in members]
+    out += [_user(m, prefix) for m in members]
     out += ["    ]", "  }", "}", ""]
     return "\n".join(out)
 
@@ -183,7 +148,9 @@ def render_machine_toml(
     tls_cert: str | None = None,
     tls_key: str | None = None,
     role: str = "machine",
+    guarded: bool = True,
 ) -> str:
+    """``guarded``: the hub has the permissions `render_hub_conf` writes, and a guard."""
     what = {"machine": "machine", "reader": "reader", "admin": "hub admin"}[role]
     out = [
         f"# usagectl config for {what} {name!r}, generated by `usagectl deploy hub-config`.",
@@ -202,6 +169,10 @@ def render_machine_toml(
                        ("tls_key", tls_key)):  # fmt: skip
         if value is not None:
             out.append(f"{key} = {_q(value)}  # relative to this file")
+    if guarded and role == "admin":
+        out.append("serve_guard = true  # its processor vets every machine's JetStream requests")
+    elif guarded:
+        out.append("guarded = true  # JetStream requests go through the hub's processor")
     return "\n".join(out) + "\n"
 
 
@@ -248,12 +219,18 @@ def _check_names(machines: list[str], readers: list[str]) -> None:
         seen[encode_token(name)] = name
 
 
-def _tls_lines(tls: Tls | None, where: Path) -> dict[str, str]:
+class _TlsKeys(TypedDict, total=False):
+    tls_ca: str
+    tls_cert: str
+    tls_key: str
+
+
+def _tls_lines(tls: Tls | None, where: Path) -> _TlsKeys:
     """A member's TLS keys: the hub's CA (copied beside its config), its own cert with mutual
     TLS (to be issued per machine: the hub's README says how)."""
     if tls is None:
         return {}
-    keys: dict[str, str] = {}
+    keys: _TlsKeys = {}
     if tls.ca:
         write_private(where / "ca.pem", Path(tls.ca).read_text())
         keys["tls_ca"] = "ca.pem"

@@ -152,7 +152,7 @@ async def _copy(
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=state.last_seq + 1
     )
-    sub = await ordered(js, f"{bus.prefix}.v1.>", bus.stream, config)
+    sub = await ordered(js, f"{bus.prefix}.v1.>", bus.stream, config, owner=bus.identity)
     writer: _DayWriter | None = None
     try:
         while True:

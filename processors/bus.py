@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from typing import Any
 
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -27,7 +29,15 @@ from nats.js.api import (
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 from usagectl.projections.events import Event, UsageBatch, encode_token, subject
 
-from .hubconn import BusSettings, BusUnavailable, Refused, check_publish, connect, refusable
+from .hubconn import (
+    JS_ACK,
+    BusSettings,
+    BusUnavailable,
+    Refused,
+    check_publish,
+    connect,
+    refusable,
+)
 
 FACT_KINDS = ("usage", "hook", "limit", "plan")
 DUPLICATE_WINDOW_S = 600.0
@@ -41,17 +51,39 @@ __all__ = [
     "BusSettings",
     "BusUnavailable",
     "Refused",
+    "ack_sync",
     "connect",
     "consumer_lag",
     "delete_durable",
     "ensure_streams",
     "fact_subjects",
     "from_its_machine",
+    "jetstream",
     "may_publish_as",
     "pull_from",
     "stream_identity",
     "stream_last_seq",
 ]
+
+
+ACK_WAIT_S = 1.0
+
+
+def jetstream(nc: Client, settings: BusSettings, **options: Any) -> JetStreamContext:
+    """A JetStream context whose API requests go where ``settings`` says: straight to
+    JetStream, or through the hub's guard (`hubguard`)."""
+    return nc.jetstream(prefix=settings.api, **options)
+
+
+async def ack_sync(msg: Msg, settings: BusSettings) -> None:
+    """Ack ``msg`` and wait for the hub's answer; through the guard when there is one (an
+    ack's reply subject is where ``+NXT`` delivers, so it is vetted like a pull request's)."""
+    if not settings.guarded or not msg.reply.startswith(JS_ACK):
+        await msg.ack_sync(timeout=ACK_WAIT_S)
+        return
+    target = f"{settings.api}.ACK.{msg.reply[len(JS_ACK) :]}"
+    # The connection a message came on, as nats-py's own Msg.ack_sync uses it.
+    await msg._client.request(target, b"+ACK", timeout=ACK_WAIT_S)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -138,6 +170,12 @@ async def ensure_streams(js: JetStreamContext, settings: BusSettings) -> None:
             await _ensure_streams(js, settings)
             return
         except (TimeoutError, ServiceUnavailableError, nats.errors.NoRespondersError) as err:
+            if attempt == ELECTION_RETRIES - 1 and settings.guarded:
+                raise BusUnavailable(
+                    f"nothing on the hub at {settings.safe_url} answers this machine's "
+                    "JetStream requests (the hub's processor vets them): start `usagectl "
+                    "processor` on the hub with its admin user first"
+                ) from None
             if attempt == ELECTION_RETRIES - 1:
                 raise BusUnavailable(
                     f"the hub at {settings.safe_url} does not answer JetStream requests "

@@ -27,7 +27,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from usagectl.projections.events import Event, Heartbeat, UsageBatch, decode, encode_token
 
-from .bus import BusSettings, pull_from, resume_seq, stream_identity
+from .bus import BusSettings, ack_sync, pull_from, resume_seq, stream_identity
 from .consumers import (
     Batch,
     Consumer,
@@ -224,7 +224,7 @@ class Runner:
             self.events += len(events)
             await self._moved(last)
         with contextlib.suppress(TimeoutError, nats.errors.Error):
-            await msgs[-1].ack_sync()  # a lost ack only means a redelivery we will skip
+            await ack_sync(msgs[-1], self.bus)  # a lost ack: a redelivery we will skip
 
     async def _ready(self, seq: int, stop: asyncio.Event) -> bool:
         ready = self.consumer.ready

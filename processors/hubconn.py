@@ -20,12 +20,16 @@ from typing import Any, TypeVar
 
 import nats.errors
 from nats.aio.client import Client
+from nats.js.errors import APIError
 from usagectl.projections.events import DEFAULT_PREFIX, encode_token
 
 from .masking import mask_url
 
 CONNECT_TIMEOUT_S = 10.0
 CONNECT_ROUNDS = 3  # a hub that is down or restarting gets this many passes over its URLs
+JS_API = "$JS.API"
+JS_ACK = "$JS.ACK."
+GUARD_REFUSED = 403  # the code of a refusal from the hub's guard (`hubguard`)
 T = TypeVar("T")
 
 
@@ -64,6 +68,8 @@ class BusSettings:
     # each other's cursor, and (with permissions) the private inbox its replies come to.
     identity: str = ""
     inbox_prefix: str | None = None
+    # JetStream requests go through the hub's guard (`hubguard`), not to $JS.API directly.
+    guarded: bool = False
 
     @property
     def stream(self) -> str:
@@ -81,10 +87,28 @@ class BusSettings:
     def safe_url(self) -> str:
         return mask_url(self.url)
 
+    @property
+    def api(self) -> str:
+        """Where this reader's JetStream requests go."""
+        return api_prefix(self.prefix, self.identity) if self.guarded else JS_API
+
+
+def api_root(prefix: str) -> str:
+    """Every member's guarded JetStream API lives under ``<prefix>.api.<member>``."""
+    return f"{prefix}.api"
+
+
+def api_prefix(prefix: str, identity: str) -> str:
+    return f"{api_root(prefix)}.{encode_token(identity)}"
+
+
+def inbox_of(token: str) -> str:
+    return f"_INBOX_{token}"
+
 
 def default_inbox_prefix(identity: str) -> str:
     """``_INBOX_<machine>``: what a hub's permissions let this machine subscribe to."""
-    return f"_INBOX_{encode_token(identity)}"
+    return inbox_of(encode_token(identity))
 
 
 _DENIED = re.compile(r"permissions violation for (publish|subscription) to \"?([^\"']*)", re.I)
@@ -93,9 +117,10 @@ _DENIED = re.compile(r"permissions violation for (publish|subscription) to \"?([
 class _Watch:
     """What the server refused on one connection, and whether the first connect is going on."""
 
-    def __init__(self, identity: str, inbox: str) -> None:
+    def __init__(self, identity: str, inbox: str, api: str | None) -> None:
         self.identity = identity
         self.inbox = inbox
+        self.api = api  # where its JetStream requests go, when through the hub's guard
         self.denied: list[tuple[str, str]] = []
         self.changed = asyncio.Event()
         self.connecting = True
@@ -197,7 +222,8 @@ async def connect(settings: BusSettings, *, service: bool = False) -> Client:
     service (``up``, ``processor``, ``watch``) rides out outages for ever, one attempt a
     second; a one-shot command gives up after a few.
     """
-    watch = _Watch(settings.identity, settings.inbox_prefix or "_INBOX")
+    guarded = settings.api if settings.guarded else None
+    watch = _Watch(settings.identity, settings.inbox_prefix or "_INBOX", guarded)
     options = _connect_options(settings, watch)
     for round_ in range(CONNECT_ROUNDS):
         nc = Client()
@@ -263,7 +289,7 @@ async def refusable(conn: Any, request: Awaitable[T], what: str) -> T:
     ``what`` says what was being attempted ("create the stream USAGECTL").
     """
     watch = _watch_of(conn)
-    task = asyncio.ensure_future(request)
+    task = asyncio.ensure_future(_guard_refusals(request, what))
     if watch is None:
         return await task
     seen = len(watch.denied)
@@ -280,6 +306,17 @@ async def refusable(conn: Any, request: Awaitable[T], what: str) -> T:
             return task.result()
 
 
+async def _guard_refusals(request: Awaitable[T], what: str) -> T:
+    try:
+        return await request
+    except APIError as err:
+        if err.code != GUARD_REFUSED:
+            raise
+        raise Refused(
+            f"the hub does not allow these credentials to {what} ({err.description})", ""
+        ) from None
+
+
 def _refusal(watch: _Watch, what: str, kind: str, subject: str) -> str:
     """The server lowercases the subjects it names; what we asked for says it better."""
     if kind == "subscription" and subject.startswith(watch.inbox.lower()):
@@ -287,6 +324,13 @@ def _refusal(watch: _Watch, what: str, kind: str, subject: str) -> str:
             f"the hub does not allow these credentials to receive replies on {watch.inbox} "
             f"(the inbox of machine {watch.identity!r}): check `machine` in config.toml (or "
             "USAGECTL_MACHINE) against the user the hub gave this machine, or hub.inbox_prefix"
+        )
+    if kind == "publish" and watch.api and subject.startswith(watch.api.lower() + "."):
+        return (
+            f"the hub does not allow these credentials to publish as machine "
+            f"{watch.identity!r} (its JetStream requests, {watch.api}.>, refused): check "
+            "`machine` in config.toml (or USAGECTL_MACHINE) against the user the hub gave "
+            "this machine"
         )
     return f"the hub does not allow these credentials to {what} ({kind} refused)"
 

@@ -87,7 +87,9 @@ async def follow_stream(
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE if after_seq else DeliverPolicy.ALL,
         opt_start_seq=after_seq + 1 if after_seq else None,
     )
-    return await ordered(js, f"{settings.prefix}.v1.>", settings.stream, config, on_message)
+    return await ordered(
+        js, f"{settings.prefix}.v1.>", settings.stream, config, on_message, owner=settings.identity
+    )
 
 
 async def follow_heartbeats(
@@ -98,4 +100,6 @@ async def follow_heartbeats(
     """The latest heartbeat of every machine, then each new one."""
     config = ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
     subject = f"{settings.prefix}.v1.heartbeat.>"
-    return await ordered(js, subject, settings.heartbeat_stream, config, on_message)
+    return await ordered(
+        js, subject, settings.heartbeat_stream, config, on_message, owner=settings.identity
+    )

@@ -36,6 +36,7 @@ from usagectl.projections.events import (
 from . import poison
 from .bus import (
     BusSettings,
+    ack_sync,
     fact_subjects,
     from_its_machine,
     pull_from,
@@ -323,7 +324,7 @@ class Processor:
         # Committed already: an ack lost to a leader election is covered by the next batch's
         # (AckPolicy.ALL), and a redelivery is skipped by its sequence.
         with contextlib.suppress(TimeoutError, nats.errors.Error):
-            await msgs[-1].ack_sync()
+            await ack_sync(msgs[-1], self.settings)
         if self.on_batch is not None:
             self.on_batch(self.progress)
 

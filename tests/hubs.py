@@ -268,3 +268,17 @@ def append_live(claude: Path, n: int, out: int, session: str = "live") -> None:
     ts = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     with path.open("a") as f:
         f.write(ASSISTANT.format(ts=ts, n=n, out=out))
+
+
+def guard_serves(hub: Hub, prefix: str = "usagectl") -> bool:
+    """Whether a processor with ``hub.serve_guard`` listens for the members' JetStream
+    requests (`processors.hubguard`)."""
+    try:
+        data = hub.monitoring(f"subsz?subs=1&test={prefix}.api.someone.STREAM.INFO.X")
+    except OSError:
+        return False
+    return bool(data.get("subscriptions_list"))
+
+
+def wait_for_guard(hub: Hub, timeout: float = 60) -> None:
+    wait_until(lambda: guard_serves(hub), timeout, "the hub's processor to serve as its guard")

@@ -5,6 +5,7 @@ secret is ever printed or logged. Real nats-servers, real usagectl processes."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from conftest import Env, make_env
 from corpus import generate
 from deploy_examples import example_password
-from hubs import DEPLOY, Hub, assert_no_secret, hub_from, one_line, write_toml
+from hubs import DEPLOY, Hub, assert_no_secret, hub_from, one_line, wait_for_guard, write_toml
 from jwts import Operator
 from usagectl.cli.hubconfig import ADMIN, Member, permissions, render_machine_toml
 from usagectl.processors.bus import (
@@ -27,18 +28,21 @@ from usagectl.projections.events import Source, Usage, encode, subject
 SECRETS = [example_password(n) for n in ("hub-admin", "laptop", "desktop", "dashboard")]
 
 
-def member(where: Path, name: str, hub: Hub, password: str | None, user: str | None = None) -> Env:
+def member(
+    where: Path, name: str, hub: Hub, password: str | None, user: str | None = None,
+    role: str = "machine",
+) -> Env:  # fmt: skip
     """A machine (or reader) with its own data dir, configured through config.toml only."""
     env = make_env(where / name, None)
     env.machine = name
     who = (user or name) if password is not None else None
-    write_toml(env.home, render_machine_toml(name, hub.url, user=who, password=password))
+    write_toml(env.home, render_machine_toml(name, hub.url, user=who, password=password,
+                                             role=role))  # fmt: skip
     return env
 
 
 def admin_of(where: Path, hub: Hub) -> Env:
-    env = member(where, "hub", hub, example_password("hub-admin"), user=ADMIN)
-    return env
+    return member(where, "hub", hub, example_password("hub-admin"), user=ADMIN, role="admin")
 
 
 def bus_as(hub: Hub, user: str, password: str) -> BusSettings:
@@ -104,18 +108,23 @@ def total(env: Env, *filters: str) -> int:
 
 def test_committed_hub_config_each_machine_publishes_only_as_itself(tmp_path: Path) -> None:
     hub = hub_from((DEPLOY / "hub.conf").read_text(), tmp_path / "hub")
+    processor: subprocess.Popen[bytes] | None = None
     try:
         laptop = member(tmp_path, "laptop", hub, example_password("laptop"))
         desktop = member(tmp_path, "desktop", hub, example_password("desktop"))
         dashboard = member(tmp_path, "dashboard", hub, example_password("dashboard"))
         outputs: list[str] = []
 
-        # A machine may not create the streams: the hub's admin does, once.
+        # A machine may not create the streams: the hub's admin does, once; its processor
+        # then vets every machine's JetStream requests.
         early = laptop.run("sync", check=False)
         assert early.returncode == 1
-        assert "has no stream USAGECTL yet" in one_line(early.stderr)
+        assert "start `usagectl processor` on the hub" in one_line(early.stderr)
         outputs.append(early.stderr)
-        outputs.append(admin_of(tmp_path, hub).run("sync").stderr)
+        admin = admin_of(tmp_path, hub)
+        outputs.append(admin.run("sync").stderr)
+        processor = admin.popen("processor")
+        wait_for_guard(hub)
 
         t_laptop = generate(laptop.claude, seed=21, sessions=6, days=3)["totals"]["totalTokens"]
         t_desktop = generate(desktop.claude, seed=22, sessions=6, days=3)["totals"]["totalTokens"]
@@ -158,8 +167,11 @@ def test_committed_hub_config_each_machine_publishes_only_as_itself(tmp_path: Pa
         assert last_seq(hub) == before
 
         logs = [(e.home / "processor.log").read_text() for e in (laptop, desktop, dashboard)]
-        assert_no_secret(SECRETS, *outputs, *logs, hub.log_text())
+        assert_no_secret(SECRETS, *outputs, *logs, hub.log_text(), admin.log("processor"))
     finally:
+        if processor is not None:
+            processor.terminate()
+            processor.wait(timeout=20)
         hub.kill()
 
 
@@ -225,19 +237,24 @@ def test_creds_file_end_to_end(tmp_path: Path) -> None:
     as `nsc` would), with the same per-machine permissions as hub.conf."""
     op = Operator.new()
     hub = hub_from(op.server_conf(Path("store")), tmp_path / "hub")
+    processor: subprocess.Popen[bytes] | None = None
     try:
         admin = make_env(tmp_path / "hub-admin", None)
         admin.machine = "hub"
         admin.home.mkdir(parents=True)
         op.creds("hub", None, admin.home / "hub.creds")
-        write_toml(admin.home, f'[hub]\nurl = "{hub.url}"\ncreds = "hub.creds"\n')
+        write_toml(admin.home, f'[hub]\nurl = "{hub.url}"\ncreds = "hub.creds"\n'
+                               "serve_guard = true\n")  # fmt: skip
         laptop = make_env(tmp_path / "laptop", None)
         laptop.machine = "laptop"
         laptop.home.mkdir(parents=True)
         creds = op.creds("laptop", permissions(Member("laptop", "machine", "")),
                          laptop.home / "laptop.creds")  # fmt: skip
-        write_toml(laptop.home, f'[hub]\nurl = "{hub.url}"\ncreds = "laptop.creds"\n')
+        write_toml(laptop.home, f'[hub]\nurl = "{hub.url}"\ncreds = "laptop.creds"\n'
+                                "guarded = true\n")  # fmt: skip
         outputs = [admin.run("sync").stderr]
+        processor = admin.popen("processor")
+        wait_for_guard(hub)
         truth = generate(laptop.claude, seed=7, sessions=4, days=2)
         outputs.append(laptop.run("sync").stderr)
         assert total(laptop) == truth["totals"]["totalTokens"]
@@ -251,4 +268,7 @@ def test_creds_file_end_to_end(tmp_path: Path) -> None:
         assert len(secrets) == 2  # the seed and the JWT
         assert_no_secret(secrets, *outputs, (laptop.home / "processor.log").read_text())
     finally:
+        if processor is not None:
+            processor.terminate()
+            processor.wait(timeout=20)
         hub.kill()

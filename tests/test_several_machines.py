@@ -22,6 +22,7 @@ from hubs import (
     append_live,
     assert_no_secret,
     jetstream_streams,
+    wait_for_guard,
     wait_until,
 )
 from ports import free_port
@@ -80,6 +81,7 @@ def test_hub_and_two_machines_as_readme_says(tmp_path: Path, auth: str) -> None:
     watch: Watch | None = None
     try:
         wait_until(lambda: "USAGECTL" in jetstream_streams(hub), 120, "the hub's streams")
+        wait_for_guard(hub)
         t_laptop = generate(laptop.claude, seed=41, sessions=5, days=2)["totals"]["totalTokens"]
         t_desktop = generate(desktop.claude, seed=42, sessions=5, days=2)["totals"]["totalTokens"]
         laptop.run("sync")

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import USAGECTL, Env, make_env
-from hubs import hub_from, write_toml
+from hubs import hub_from, wait_for_guard, write_toml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from usagectl.cli.hubconfig import Member, permissions, render_hub_conf, render_machine_toml
@@ -98,12 +98,15 @@ def test_hostile_names_end_to_end_on_a_hub_with_permissions(tmp_path: Path) -> N
     machines = ["host.with.dots", "*", ">", "name with spaces", "ünïcødé-笔记本", "x" * 300]
     members = [Member(m, "machine", f"pw-{i}") for i, m in enumerate(machines)]
     hub = hub_from(render_hub_conf("admin-pw", members), tmp_path / "hub")
+    processor = None
     try:
         admin = make_env(tmp_path / "admin", None)
         admin.machine = "hub"
         write_toml(admin.home, render_machine_toml("hub", hub.url, user="hub",
-                                                   password="admin-pw"))  # fmt: skip
+                                                   password="admin-pw", role="admin"))  # fmt: skip
         admin.run("sync")
+        processor = admin.popen("processor")  # it vets the machines' JetStream requests
+        wait_for_guard(hub)
         envs: list[Env] = []
         expected = 0
         for i, m in enumerate(members):
@@ -136,6 +139,9 @@ def test_hostile_names_end_to_end_on_a_hub_with_permissions(tmp_path: Path) -> N
             assert report["totals"]["totalTokens"] == sum(n + 100 for n in
                                                           _ns(machines.index(m)))  # fmt: skip
     finally:
+        if processor is not None:
+            processor.terminate()
+            processor.wait(timeout=20)
         hub.kill()
 
 

@@ -4,13 +4,24 @@ Certificates are made here (cryptography); real nats-servers, real usagectl proc
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import Env, make_env
 from corpus import generate
 from deploy_examples import example_password
-from hubs import DEPLOY, Hub, Pki, assert_no_secret, hub_from, make_pki, one_line, write_toml
+from hubs import (
+    DEPLOY,
+    Hub,
+    Pki,
+    assert_no_secret,
+    hub_from,
+    make_pki,
+    one_line,
+    wait_for_guard,
+    write_toml,
+)
 from usagectl.cli.hubconfig import ADMIN, render_machine_toml
 
 
@@ -19,14 +30,30 @@ def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
 
 
-def tls_member(where: Path, name: str, hub: Hub, **keys: str | None) -> Env:
+def tls_member(
+    where: Path, name: str, hub: Hub, role: str = "machine", guarded: bool = True,
+    **keys: str | None,
+) -> Env:  # fmt: skip
     env = make_env(where / name, None)
     env.machine = name
     user = keys.pop("user", None)
     password = keys.pop("password", None)
     write_toml(env.home, render_machine_toml(name, hub.url, user=user, password=password,
-                                             **keys))  # fmt: skip
+                                             role=role, guarded=guarded, **keys))  # fmt: skip
     return env
+
+
+def guard_of(admin: Env, hub: Hub) -> subprocess.Popen[bytes]:
+    """The hub admin's processor, which vets the machines' JetStream requests."""
+    processor = admin.popen("processor")
+    wait_for_guard(hub)
+    return processor
+
+
+def stop(processor: subprocess.Popen[bytes] | None) -> None:
+    if processor is not None:
+        processor.terminate()
+        processor.wait(timeout=20)
 
 
 def total(env: Env) -> int:
@@ -39,14 +66,15 @@ def test_tls_hub_verified_against_the_configured_ca(tmp_path: Path, pki: Pki) ->
         "tls {", f'  cert_file: "{pki.server_cert}"', f'  key_file: "{pki.server_key}"', "}",
     ])  # fmt: skip
     hub = hub_from(conf, tmp_path / "hub", scheme="tls")
-    try:
-        env = tls_member(tmp_path, "laptop", hub, tls_ca=str(pki.ca))
+    try:  # a hub without users or permissions: nothing to guard
+        env = tls_member(tmp_path, "laptop", hub, guarded=False, tls_ca=str(pki.ca))
         truth = generate(env.claude, seed=8, sessions=4, days=2)
         env.run("sync")
         assert total(env) == truth["totals"]["totalTokens"]
         # Trusting another CA, or only the system's, the hub's certificate does not verify.
         for ca in (str(pki.other_ca), None):
-            other = tls_member(tmp_path / f"other-{ca is None}", "laptop", hub, tls_ca=ca)
+            other = tls_member(tmp_path / f"other-{ca is None}", "laptop", hub, guarded=False,
+                               tls_ca=ca)  # fmt: skip
             proc = other.run("sync", check=False, timeout=60)
             assert proc.returncode == 1
             assert "TLS certificate did not verify" in one_line(proc.stderr), proc.stderr
@@ -63,11 +91,14 @@ def test_committed_tls_hub_mutual_tls_end_to_end(tmp_path: Path, pki: Pki) -> No
         conf = conf.replace(f"/etc/usagectl-hub/{example}", str(real))
     hub = hub_from(conf, tmp_path / "hub", scheme="tls")
     secrets = [example_password("hub-admin"), example_password("laptop")]
+    processor = None
     try:
         client = {"tls_ca": str(pki.ca), "tls_cert": str(pki.client_cert),
                   "tls_key": str(pki.client_key)}  # fmt: skip
-        admin = tls_member(tmp_path, "hub", hub, user=ADMIN, password=secrets[0], **client)
+        admin = tls_member(tmp_path, "hub", hub, role="admin", user=ADMIN, password=secrets[0],
+                           **client)  # fmt: skip
         admin.run("sync")  # the hub's admin creates the streams
+        processor = guard_of(admin, hub)
         laptop = tls_member(tmp_path, "laptop", hub, user="laptop", password=secrets[1],
                             **client)  # fmt: skip
         truth = generate(laptop.claude, seed=9, sessions=4, days=2)
@@ -91,6 +122,7 @@ def test_committed_tls_hub_mutual_tls_end_to_end(tmp_path: Path, pki: Pki) -> No
         assert "hub.tls_key is set without hub.tls_cert" in one_line(proc.stderr)
         assert_no_secret(secrets, *outputs, (laptop.home / "processor.log").read_text())
     finally:
+        stop(processor)
         hub.kill()
 
 
@@ -116,6 +148,7 @@ def test_generated_mutual_tls_hub_end_to_end(tmp_path: Path, pki: Pki) -> None:
     assert gen.returncode == 0, gen.stderr
     assert "client-cert.pem and client-key.pem" in gen.stdout
     hub = Hub(out / "hub.conf", port, 0, tmp_path / "hub.log", scheme="tls").start()
+    processor = None
     try:
         envs = []
         for name, member in (("hub", out / "hub"), ("laptop", out / "machines" / "laptop")):
@@ -128,8 +161,10 @@ def test_generated_mutual_tls_hub_end_to_end(tmp_path: Path, pki: Pki) -> None:
         admin, laptop = envs
         assert (laptop.home / "ca.pem").read_bytes() == pki.ca.read_bytes()
         admin.run("sync")
+        processor = guard_of(admin, hub)
         truth = generate(laptop.claude, seed=10, sessions=3, days=2)
         laptop.run("sync")
         assert total(laptop) == truth["totals"]["totalTokens"]
     finally:
+        stop(processor)
         hub.kill()

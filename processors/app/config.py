@@ -37,6 +37,8 @@ class HubSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     prefix: str | None = None
     replicas: int | None = None
     inbox_prefix: str | None = None
+    guarded: bool | str | None = None  # JetStream requests go through the hub's guard
+    serve_guard: bool | str | None = None  # this processor is the hub's guard (its admin)
 
 
 class MetricsSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -76,6 +78,8 @@ KEYS: dict[str, tuple[str, str]] = {
     "hub.prefix": ("hub.prefix", "USAGECTL_PREFIX"),
     "hub.replicas": ("hub.replicas", "USAGECTL_NATS_REPLICAS"),
     "hub.inbox_prefix": ("hub.inbox_prefix", "USAGECTL_NATS_INBOX_PREFIX"),
+    "hub.guarded": ("hub.guarded", "USAGECTL_NATS_GUARDED"),
+    "hub.serve_guard": ("hub.serve_guard", "USAGECTL_NATS_SERVE_GUARD"),
     "consumers.enabled": ("consumers.enabled", "USAGECTL_CONSUMERS"),
     "metrics.project_label": ("metrics.project_label", "USAGECTL_METRICS_PROJECT_LABEL"),
     "otlp.enabled": ("otlp.enabled", "USAGECTL_OTLP"),

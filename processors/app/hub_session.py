@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from usagectl.processors.bus import BusSettings, connect, ensure_streams
+from usagectl.processors.bus import BusSettings, connect, ensure_streams, jetstream
 from usagectl.processors.embedded import EmbeddedServer, ensure_embedded
 from usagectl.processors.prices import activate as activate_prices
 
@@ -42,7 +42,7 @@ async def hub(settings: Settings, *, service: bool = False) -> AsyncIterator[Hub
         bus = settings.bus(url)
         nc = await connect(bus, service=service)
         try:
-            js = nc.jetstream(publish_async_max_pending=4000)
+            js = jetstream(nc, bus, publish_async_max_pending=4000)
             await ensure_streams(js, bus)
             h = Hub(nc, js, bus, server)
             yield h

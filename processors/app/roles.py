@@ -21,6 +21,7 @@ from usagectl.processors.bus import (
     stream_identity,
 )
 from usagectl.processors.consumer_check import ConsumerTampered
+from usagectl.processors.hubguard import Guard
 from usagectl.processors.machinestore import keep_machines, record_now
 from usagectl.processors.processor import (
     Processor,
@@ -160,10 +161,14 @@ async def run_processor(settings: Settings, stop: asyncio.Event, parent: int | N
     until its parent is gone: a killed `sync` must not leave an orphan holding the role).
 
     Run on its own (a hub machine's service), it also runs the enabled consumers (alerts), as
-    `up` does; as a child of `up` or `sync` it leaves them to its parent."""
+    `up` does; as a child of `up` or `sync` it leaves them to its parent. The hub admin's
+    (``hub.serve_guard``) also vets every machine's JetStream requests (`hubguard`)."""
     consumers = ConsumerChildren(settings) if parent is None else None
     async with hub(settings, service=True) as h:
         with exclusive(settings.home, "processor"):
+            guard = Guard(h.nc, h.bus) if settings.serve_guard else None
+            if guard is not None:
+                await guard.start()
             watchdog = asyncio.create_task(stop_when_orphaned(parent, stop))
             ready = asyncio.Event()
             machines = asyncio.create_task(
@@ -180,6 +185,9 @@ async def run_processor(settings: Settings, stop: asyncio.Event, parent: int | N
             finally:
                 watchdog.cancel()
                 stop.set()
+                if guard is not None:
+                    with contextlib.suppress(nats.errors.Error):
+                        await guard.stop()
                 await asyncio.gather(machines, return_exceptions=True)
                 if keeper is not None and consumers is not None:
                     keeper.cancel()

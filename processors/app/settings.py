@@ -45,6 +45,8 @@ class Settings:
     sections: Mapping[str, Any] = field(default_factory=dict)  # raw tables: alerts, consumers
     replicas: int | None = None  # copies of each stream on a cluster (1, 3, 5); None: as is
     inbox_prefix: str | None = None  # default `_INBOX_<machine>` (hub permissions expect it)
+    guarded: bool = False  # JetStream requests through the hub's guard (`deploy hub-config`)
+    serve_guard: bool = False  # the processor serves as that guard (the hub's admin)
     metrics_project_label: bool = True  # `/metrics` series carry a project label
     otlp_enabled: bool = False  # `up` runs the OTLP/HTTP receiver (`--otlp` turns it on too)
     otlp_listen: str = "127.0.0.1:4318"
@@ -80,6 +82,7 @@ class Settings:
             replicas=self.replicas,
             identity=self.machine,
             inbox_prefix=self.inbox_prefix or default_inbox_prefix(self.machine),
+            guarded=self.guarded,
         )
 
 
@@ -130,6 +133,8 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
         sections={"alerts": file.alerts, "consumers": file.consumers},
         replicas=config.as_replicas(*values["hub.replicas"]),
         inbox_prefix=text("hub.inbox_prefix"),
+        guarded=config.as_bool(*values["hub.guarded"], "hub.guarded", False),
+        serve_guard=config.as_bool(*values["hub.serve_guard"], "hub.serve_guard", False),
         metrics_project_label=config.as_bool(
             *values["metrics.project_label"], "metrics.project_label", True
         ),
