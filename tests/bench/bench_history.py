@@ -36,10 +36,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from corpus import main as generate_corpus  # noqa: E402
 
+sys.path.insert(0, str(HERE))
+from bench_sync import check  # noqa: E402
+
 USAGECTL = str(Path(sys.executable).parent / "usagectl")
 CCUSAGE = "/work/tools/ccusage/node_modules/.bin/ccusage"
 REPORTS = ("daily", "weekly", "monthly", "session", "blocks")
 TOKENS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens")
+TOTALS = (*TOKENS, "totalTokens")
 
 
 def _hwm_kb(pid: int) -> int:
@@ -126,6 +130,11 @@ def day_tokens(report: bytes) -> dict[str, tuple[int, ...]]:
     return {d["date"]: tuple(int(d[k]) for k in TOKENS) for d in json.loads(report)["daily"]}
 
 
+def _totals(report: bytes) -> dict[str, int]:
+    t = json.loads(report)["totals"]
+    return {k: int(t[k]) for k in TOTALS}
+
+
 def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -174,7 +183,8 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
                                          a.runs)  # fmt: skip
     ours["daily (table)"] = timed([USAGECTL, "daily"], env, a.runs)
     out["usagectl"] = {k: {"s": v["s"], "mb": v["mb"]} for k, v in ours.items()}
-    out["tokens_equal"] = day_tokens(ours["daily"]["out"]) == day_tokens(cc["daily"]["out"])
+    truth = json.loads((corpus / "ground_truth.json").read_text())
+    out["tokens"] = check(_totals(ours["daily"]["out"]), _totals(cc["daily"]["out"]), truth)
 
     t0 = time.perf_counter()
     replay = run([USAGECTL, "replay"], env, peaks=True)
@@ -201,13 +211,17 @@ def table(r: dict[str, Any]) -> str:
     fs = r["first_sync"]
     lines.append(f"| first `sync` vs one `ccusage claude daily` | {fs['s']:.1f} s | "
                  f"{cc['daily']['s']:.2f} s | {cc['daily']['s'] / fs['s']:.2f}x |")  # fmt: skip
-    lines.append(f"| replay into a fresh read model | {r['replay']['s']:.1f} s | | |")
+    events = int(re.sub(r"\D", "", fs["said"].split("lines,")[-1].split("usage")[0]) or 0)
+    rate = events / r["replay"]["s"]
+    lines.append(f"| replay into a fresh read model | {r['replay']['s']:.1f} s "
+                 f"({rate:,.0f} events/s) | | |")  # fmt: skip
     f = r["footprint"]
     lines.append(f"| footprint: stream {f['stream'] / 1e6:.0f} MB + read model and state "
                  f"{f['read_model'] / 1e6:.0f} MB | {f['total'] / r['corpus_bytes']:.0%} of the "
                  "transcripts | | |")  # fmt: skip
-    lines.append(f"| peak RSS during first sync | {fs['rss_mb']} | | |")
-    lines.append(f"| daily tokens equal ccusage's | {r['tokens_equal']} | | |")
+    peaks = ", ".join(f"{k} {v:.0f} MB" for k, v in sorted(fs["rss_mb"].items()))
+    lines.append(f"| peak RSS during first sync | {peaks} | | |")
+    lines.append(f"| tokens | {r['tokens']['verdict']} | | |")
     return "\n".join(lines)
 
 
