@@ -9,7 +9,6 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
-import nats.errors
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -116,6 +115,8 @@ def diagnose(error: str) -> str:
 
 
 async def _streams(js: Any, bus: Any) -> dict[str, Any]:
+    import nats.errors  # here: every other command loads this module, few of them the bus
+
     info = await js.stream_info(bus.stream)
     consumers: list[dict[str, Any]] = []
     with contextlib.suppress(nats.errors.Error):  # a machine user may not list the hub's
