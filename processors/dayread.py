@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from usagectl.projections.columns import SUM_COLUMNS
 from usagectl.projections.reports import local_date
 from usagectl.projections.zonedays import (
+    EPOCH,
     HOUR,
     QUARTER,
     Segment,
@@ -76,6 +77,28 @@ def _bucket_rows(
             yield local_date(bucket, tz), model, bucket, tuple(sums)
 
 
+def _zone_rows(
+    conn: sqlite3.Connection, tz: ZoneInfo, since: date | None, until: date | None
+) -> list[DayRow] | None:
+    """The zone's own day rows when the processor keeps them (``zonestore``), else None."""
+    try:
+        kept = conn.execute("SELECT 1 FROM report_zones WHERE zone = ?", (tz.key,)).fetchone()
+    except sqlite3.OperationalError:  # a file the processor has not opened since its upgrade
+        return None
+    if kept is None:
+        return None
+    first = (since - EPOCH).days if since else -(1 << 40)
+    last = (until - EPOCH).days if until else 1 << 40
+    sql = (
+        f"SELECT day, model, first_bucket, {', '.join(SUM_COLUMNS)} FROM rollup_zone_day "
+        "WHERE zone = ? AND day >= ? AND day <= ?"
+    )
+    return [
+        (local_day(day), model, first, tuple(sums))
+        for day, model, first, *sums in conn.execute(sql, (tz.key, first, last))
+    ]
+
+
 def day_rows(
     conn: sqlite3.Connection,
     f: Filters,
@@ -83,7 +106,13 @@ def day_rows(
     since: date | None = None,
     until: date | None = None,
 ) -> list[DayRow]:
-    """Every (local date, model) with usage in [since, until], any order."""
+    """Every (local date, model) with usage in [since, until], any order: a zone's own day
+    rows when there is no machine or project filter and the processor keeps that zone, else
+    hour rows cut at the zone's days."""
+    if f.machine is None and f.project is None and f.account is None:
+        kept = _zone_rows(conn, tz, since, until)
+        if kept is not None:
+            return kept
     span = _span(conn, tz, since, until)
     if span is None:
         return []

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from usagectl.projections.columns import QUARTER_COLUMNS, SUM_COLUMNS
 
-from .schema import ROLLUP_HOUR, SCHEMA_VERSION
+from .schema import REPORT_ZONES, ROLLUP_HOUR, ROLLUP_ZONE_DAY, SCHEMA_VERSION
 
 Progress = Callable[[int, int], None]
 Step = Callable[[sqlite3.Connection, Progress], None]
@@ -29,6 +29,8 @@ def _hourly_rollups(conn: sqlite3.Connection, progress: Progress) -> None:
     """1 → 2: ``rollup_hour``, the hourly sums reports over months read, from the 15-minute
     rollups (the quarter columns count each quarter's entries)."""
     conn.execute(ROLLUP_HOUR)
+    conn.execute(REPORT_ZONES)  # filled per zone by the processor (``zonestore``)
+    conn.execute(ROLLUP_ZONE_DAY)
     first, last = conn.execute("SELECT min(bucket), max(bucket) FROM rollup").fetchone()
     if first is None:
         return

@@ -47,6 +47,7 @@ from .consumer_check import CHECK_EVERY_S, ConsumerTampered, changed, tampered_l
 from .poison import Poison
 from .schema import CONSUMER
 from .store import apply_batch, last_seq, open_store, refresh, tracked_stream
+from .zonestore import add_zones
 
 FETCH_BATCH = 64
 IDLE_WAIT_S = 0.2
@@ -234,8 +235,10 @@ class Processor:
         settings: BusSettings,
         db_path: Path,
         durable: str = CONSUMER,
+        zones: tuple[str, ...] = ("UTC",),
     ) -> None:
         self.js = js
+        self.zones = zones
         self.durable = durable
         self.settings = settings
         self.db_path = db_path
@@ -248,6 +251,7 @@ class Processor:
     async def run(self, stop: asyncio.Event) -> None:
         db = await open_store(self.db_path)
         try:
+            await add_zones(db, self.zones)
             await self._loop(db, stop)
         finally:
             await db.close()

@@ -67,6 +67,15 @@ ROLLUP_HOUR = f"""CREATE TABLE IF NOT EXISTS rollup_hour (
     PRIMARY KEY (hour, account, machine, project, model)
 ) WITHOUT ROWID"""
 
+# Day rows of the zones reports use most (UTC and the processor's own), without the machine and
+# project columns: an unfiltered year of `daily` reads a year of days, not of hours.
+# ``report_zones`` lists the zones whose rows are complete.
+REPORT_ZONES = "CREATE TABLE IF NOT EXISTS report_zones (zone TEXT PRIMARY KEY) WITHOUT ROWID"
+ROLLUP_ZONE_DAY = f"""CREATE TABLE IF NOT EXISTS rollup_zone_day (
+    zone TEXT NOT NULL, day INTEGER NOT NULL, model TEXT NOT NULL, {_SUMS},
+    first_bucket INTEGER NOT NULL, PRIMARY KEY (zone, day, model)
+) WITHOUT ROWID"""
+
 # One transaction: a report that opens the file while the processor creates it sees every table
 # or none (`tracking` is what a reader checks for).
 DDL = f"""
@@ -97,6 +106,8 @@ CREATE TABLE IF NOT EXISTS rollup (
     PRIMARY KEY (bucket, account, machine, project, model)
 ) WITHOUT ROWID;
 {ROLLUP_HOUR};
+{REPORT_ZONES};
+{ROLLUP_ZONE_DAY};
 CREATE TABLE IF NOT EXISTS usage_totals (
     account TEXT NOT NULL, machine TEXT NOT NULL, project TEXT NOT NULL, model TEXT NOT NULL,
     {_SUMS}, PRIMARY KEY (account, machine, project, model)

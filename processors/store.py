@@ -14,7 +14,7 @@ import msgspec
 from usagectl.projections.columns import QUARTER_COLUMNS, SUM_COLUMNS
 from usagectl.projections.events import Hook, Limit, Plan, Usage
 from usagectl.projections.ledger import Change, Entry, fold_covered, group_id, to_entry
-from usagectl.projections.rollups import deltas
+from usagectl.projections.rollups import Deltas, deltas
 
 from .blockstore import refresh_blocks
 from .hookstore import write_hooks
@@ -32,6 +32,7 @@ from .schema import (
     entry_from_row,
 )
 from .transactions import rollback
+from .zonestore import report_zones, write_zone_days
 
 
 class SchemaMismatch(Exception):
@@ -217,11 +218,16 @@ def _upsert_sql(table: str, key_cols: Sequence[str], sum_cols: Sequence[str]) ->
 
 
 async def _write_sums(db: aiosqlite.Connection, changes: list[Change]) -> None:
+    d = deltas(changes)
+    await _write_tables(db, d)
+    await write_zone_days(db, d, await report_zones(db))
+
+
+async def _write_tables(db: aiosqlite.Connection, d: Deltas) -> None:
     rollup_keys = ("bucket", "account", "machine", "project", "model")
     session_keys = ("project_dir", "session_id", "model")
     totals_keys = rollup_keys[1:]
     hour_keys = ("hour", *totals_keys)
-    d = deltas(changes)
     for table, key_cols, sum_cols, table_deltas in (
         ("rollup", rollup_keys, SUM_COLUMNS, d.rollup),
         ("rollup_hour", hour_keys, (*SUM_COLUMNS, *QUARTER_COLUMNS), d.hour),

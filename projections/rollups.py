@@ -68,6 +68,10 @@ class Deltas:
     hour: dict[RollupKey, list[int]] = field(default_factory=dict)
     session: dict[SessionKey, list[int]] = field(default_factory=dict)
     totals: dict[TotalsKey, list[int]] = field(default_factory=dict)
+    # Per (bucket, model) across every machine and project: the per-zone day rows, and the
+    # (bucket, model) pairs an entry left (their day's first bucket may move later).
+    models: dict[tuple[int, str], list[int]] = field(default_factory=dict)
+    left: set[tuple[int, str]] = field(default_factory=set)
 
 
 def deltas(changes: Iterable[Change]) -> Deltas:
@@ -75,11 +79,14 @@ def deltas(changes: Iterable[Change]) -> Deltas:
     model, session): a batch holds a few hundred such keys for thousands of entries, and the
     four tables' rows are sums of those."""
     fine: dict[tuple[int, str, str, str, str, str, str], list[int]] = {}
+    left: set[tuple[int, str]] = set()
     for entry, sign in _signed(changes):
+        if sign < 0:
+            left.add((entry.bucket, entry.model))
         key = (entry.bucket, entry.account, entry.machine, entry.project, entry.model,
                entry.project_dir, entry.session_id)  # fmt: skip
         _add(fine, key, contribution(entry, sign))
-    out = Deltas()
+    out = Deltas(left=left)
     for (bucket, account, machine, project, model, project_dir, session_id), d in fine.items():
         quarters = [0, 0, 0, 0]
         quarters[bucket % 3600 // 900] = d[0]
@@ -87,6 +94,7 @@ def deltas(changes: Iterable[Change]) -> Deltas:
         _add(out.hour, (bucket - bucket % 3600, account, machine, project, model), d + quarters)
         _add(out.session, (project_dir, session_id, model), d)
         _add(out.totals, (account, machine, project, model), d)
+        _add(out.models, (bucket, model), d)
     return out
 
 

@@ -106,3 +106,35 @@ def local_day(number: int) -> date:
 def local_midnight(day: date, tz: ZoneInfo) -> int:
     """UTC seconds of ``day``'s first local moment."""
     return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
+
+
+def day_number(bucket: int, tz: ZoneInfo, cache: dict[int, int]) -> int:
+    """The local day number of a 15-minute bucket's start (buckets repeat: cached)."""
+    day = cache.get(bucket)
+    if day is None:
+        day = cache[bucket] = (bucket + offset_at(bucket, tz)) // DAY
+    return day
+
+
+ZoneDayKey = tuple[int, str]  # (local day number, model)
+
+
+def zone_day_deltas(
+    models: dict[tuple[int, str], list[int]], tz: ZoneInfo
+) -> dict[ZoneDayKey, tuple[list[int], int | None]]:
+    """(bucket, model) sums as one zone's (local day, model) sums, with the first bucket that
+    gained entries (None if none did): a model's first use in a day can only move earlier by
+    an addition; a removal asks the caller to look again."""
+    cache: dict[int, int] = {}
+    out: dict[ZoneDayKey, tuple[list[int], int | None]] = {}
+    for (bucket, model), d in models.items():
+        key = (day_number(bucket, tz, cache), model)
+        first = bucket if d[0] > 0 else None
+        have = out.get(key)
+        if have is None:
+            out[key] = (d.copy(), first)
+            continue
+        sums, seen = have
+        earliest = first if seen is None else seen if first is None else min(seen, first)
+        out[key] = ([a + b for a, b in zip(sums, d, strict=True)], earliest)
+    return out

@@ -12,12 +12,14 @@ from pathlib import Path
 from random import Random
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from usagectl.processors import readmodel
 from usagectl.processors.app.queries import UsageQuery
 from usagectl.processors.app.usage_reports import KEY_NAMES, period_report
 from usagectl.processors.readmodel import Filters
 from usagectl.processors.store import apply_batch, open_store
+from usagectl.processors.zonestore import add_zones
 from usagectl.projections.events import Source, Usage
 from usagectl.projections.reports import group_rollups, period_of, totals_json
 from usagectl.projections.zonedays import segments, split_hours
@@ -62,11 +64,34 @@ def _corpus(n: int, seed: int) -> list[Usage]:
     return out
 
 
+def _better_copies(usages: list[Usage], seed: int) -> list[Usage]:
+    """Later, larger copies of every seventh response, hours away from the first: each moves
+    its response to another bucket (often another day), so day rows lose entries too."""
+    r = Random(seed)
+    return [
+        msgspec.structs.replace(
+            u,
+            event_id=u.event_id + "-again",
+            output=u.output + 1_000,
+            ts=u.ts + timedelta(hours=r.choice((-30, -5, 2, 9, 26))),
+        )
+        for u in usages[::7]
+    ]
+
+
+# Zones whose day rows the processor keeps from the start, and zones added afterwards (their
+# rows are filled from the 15-minute rollups).
+KEPT_FIRST = ["UTC", "Asia/Kathmandu", "America/New_York"]
+KEPT_LATER = ["Australia/Lord_Howe", "Pacific/Chatham", "Asia/Kolkata"]
+
+
 async def _write(db_path: Path, usages: list[Usage]) -> None:
     db = await open_store(db_path)
     try:
+        await add_zones(db, KEPT_FIRST)
         for i in range(0, len(usages), 500):  # several batches: hour rows are upserted
             await apply_batch(db, "processor", usages[i : i + 500], i + 1)
+        await add_zones(db, KEPT_LATER)
     finally:
         await db.close()
 
@@ -74,7 +99,8 @@ async def _write(db_path: Path, usages: list[Usage]) -> None:
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("days") / "usage.db"
-    asyncio.run(_write(path, _corpus(6_000, 11)))
+    first = _corpus(6_000, 11)
+    asyncio.run(_write(path, first + _better_copies(first, 12)))
     return path
 
 
@@ -164,3 +190,16 @@ def test_a_schema_1_read_model_upgrades_when_the_processor_opens_it(
         assert conn.execute("SELECT * FROM rollup_hour ORDER BY 1, 2, 3, 4, 5").fetchall() == (
             expected
         )
+
+
+@pytest.mark.parametrize("zone", KEPT_FIRST + KEPT_LATER)
+def test_a_kept_zones_day_rows_equal_the_15_minute_reference(model_path: Path, zone: str) -> None:
+    """Day rows kept while copies replaced each other (moving entries between days and
+    models' first buckets) or filled when the zone was added, against the reference."""
+    with readmodel.open_read(model_path) as conn:
+        kept = {r[0] for r in conn.execute("SELECT zone FROM report_zones")}
+        assert zone in kept
+        for since, until in ((None, None), (date(2026, 3, 1), date(2026, 4, 30))):
+            for kind in ("daily", "weekly", "monthly"):
+                p = UsageQuery(timezone=ZoneInfo(zone), since=since, until=until)
+                assert period_report(conn, kind, p) == _reference(conn, kind, p), (kind, since)

@@ -40,6 +40,7 @@ from .locks import Busy, exclusive
 from .processor_child import ProcessorChild
 from .settings import Settings
 from .supervise import Pauses, keep_hub, retrying
+from .zones import local_zone
 
 POLL_S = 0.2
 
@@ -195,6 +196,13 @@ async def run_processor(settings: Settings, stop: asyncio.Event, parent: int | N
                     await asyncio.to_thread(consumers.stop)
 
 
+def _report_zones() -> tuple[str, ...]:
+    """The zones whose day rows the processor keeps: UTC, and this machine's own (the zone
+    `daily` uses when none is given)."""
+    own = local_zone().key  # None for a zone read from a file that names none
+    return tuple(sorted({"UTC", own} if own else {"UTC"}))
+
+
 async def _keep_processing(h: Hub, settings: Settings, stop: asyncio.Event) -> None:
     """A cluster electing a leader answers "no responders", or nothing, for a few seconds:
     the processor starts over from its read model's cursor instead of failing. Refusals and
@@ -202,7 +210,7 @@ async def _keep_processing(h: Hub, settings: Settings, stop: asyncio.Event) -> N
     delay = 0.5
     while True:
         try:
-            await Processor(h.js, h.bus, settings.db_path).run(stop)
+            await Processor(h.js, h.bus, settings.db_path, zones=_report_zones()).run(stop)
             return
         except BusUnavailable:
             raise
@@ -254,7 +262,7 @@ async def run_replay(
             if archive is not None:
                 archived, counts = await apply_archive(fresh, archive, stream_id)
             stop = asyncio.Event()
-            processor = Processor(h.js, h.bus, fresh, durable="replay")
+            processor = Processor(h.js, h.bus, fresh, durable="replay", zones=_report_zones())
             if on_progress is not None:
                 processor.on_batch = lambda p: on_progress(p.seq, target)
             task = asyncio.create_task(processor.run(stop))
