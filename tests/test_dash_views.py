@@ -93,11 +93,20 @@ LIVE = Liveness(True, "", 2)
 
 
 def state(
-    *, liveness: Liveness = LIVE, overview: Overview | None = None,
-    sessions: list[SessionLine] | None = None, detail: Detail | None = None,
-) -> DashState:  # fmt: skip
-    return DashState(now_ms=NOW_MS, tz=TZ, liveness=liveness, overview=overview,
-                     sessions=[] if sessions is None else sessions, detail=detail)  # fmt: skip
+    *,
+    liveness: Liveness = LIVE,
+    overview: Overview | None = None,
+    sessions: list[SessionLine] | None = None,
+    detail: Detail | None = None,
+) -> DashState:
+    return DashState(
+        now_ms=NOW_MS,
+        tz=TZ,
+        liveness=liveness,
+        overview=overview,
+        sessions=[] if sessions is None else sessions,
+        detail=detail,
+    )
 
 
 def test_header_says_when_nothing_is_live() -> None:

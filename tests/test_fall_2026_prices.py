@@ -22,12 +22,16 @@ OCT7 = datetime(2026, 10, 7, 0, 0, 0, tzinfo=UTC)
 
 
 def cost(
-    model: str, *tokens: int, ts: datetime = OCT7, speed: str | None = None,
+    model: str,
+    *tokens: int,
+    ts: datetime = OCT7,
+    speed: str | None = None,
     inference_geo: str | None = None,
-) -> float:  # fmt: skip
+) -> float:
     t = (*tokens, 0, 0, 0, 0, 0)  # the five counts, missing ones 0
-    got = BUNDLED.cost(model, (t[0], t[1], t[2], t[3], t[4]), ts=ts, speed=speed,
-                       inference_geo=inference_geo)  # fmt: skip
+    got = BUNDLED.cost(
+        model, (t[0], t[1], t[2], t[3], t[4]), ts=ts, speed=speed, inference_geo=inference_geo
+    )
     assert got is not None
     return got
 

@@ -21,13 +21,28 @@ from usagectl.projections.events import Source, Usage, UsageBatch, encode, subje
 
 
 def _usage(
-    event_id: str, machine: str = "test-machine", *, input: int = 0, output: int = 0,
+    event_id: str,
+    machine: str = "test-machine",
+    *,
+    input: int = 0,
+    output: int = 0,
     cache_read: int = 0,
-) -> Usage:  # fmt: skip
-    return Usage(event_id=event_id, ts=datetime(2026, 9, 3, 12, tzinfo=UTC), machine=machine,
-                 account="default", project="/p", project_dir="-p", session_id="s-" + event_id,
-                 source=Source("/x.jsonl", 0), message_id="m-" + event_id, model="claude-x",
-                 input=input, output=output, cache_read=cache_read)  # fmt: skip
+) -> Usage:
+    return Usage(
+        event_id=event_id,
+        ts=datetime(2026, 9, 3, 12, tzinfo=UTC),
+        machine=machine,
+        account="default",
+        project="/p",
+        project_dir="-p",
+        session_id="s-" + event_id,
+        source=Source("/x.jsonl", 0),
+        message_id="m-" + event_id,
+        model="claude-x",
+        input=input,
+        output=output,
+        cache_read=cache_read,
+    )
 
 
 async def _publish_hostile(url: str) -> list[int]:

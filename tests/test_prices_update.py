@@ -60,8 +60,9 @@ def daily(env: Env) -> dict[str, Any]:
 
 
 def cost_of(report: dict[str, Any], model: str) -> float:
-    total: float = sum(b["cost"] for r in report["daily"] for b in r["modelBreakdowns"]
-                       if b["modelName"] == model)  # fmt: skip
+    total: float = sum(
+        b["cost"] for r in report["daily"] for b in r["modelBreakdowns"] if b["modelName"] == model
+    )
     return total
 
 

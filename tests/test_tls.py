@@ -102,8 +102,9 @@ def test_committed_tls_hub_mutual_tls_end_to_end(tmp_path: Path, pki: Pki) -> No
     secrets = [example_password("hub-admin"), example_password("laptop")]
     processor = None
     try:
-        client = ClientTls(tls_ca=str(pki.ca), tls_cert=str(pki.client_cert),
-                           tls_key=str(pki.client_key))  # fmt: skip
+        client = ClientTls(
+            tls_ca=str(pki.ca), tls_cert=str(pki.client_cert), tls_key=str(pki.client_key)
+        )
         admin = tls_member(tmp_path, "hub", hub, role="admin", user=ADMIN, password=secrets[0],
                            **client)  # fmt: skip
         admin.run("sync")  # the hub's admin creates the streams
