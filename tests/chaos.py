@@ -14,6 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from conftest import Env, NatsServer
 from corpus import generate
@@ -84,7 +85,7 @@ def _kill(env: Env, hub: NatsServer, proc: subprocess.Popen[bytes], victim: str)
 def run_chaos(
     env: Env, hub: NatsServer, staging: Path, *, rounds: int, seed: int, sessions: int,
     min_kills: int = 0,
-) -> tuple[ChaosReport, dict[str, object]]:  # fmt: skip
+) -> tuple[ChaosReport, dict[str, Any]]:  # fmt: skip
     """Feed the corpus in ``rounds`` slices; during each slice's sync, kill something. A kill
     that finds its victim already gone does not count: rounds go on (bounded) until
     ``min_kills`` landed."""

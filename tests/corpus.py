@@ -65,11 +65,14 @@ FALL_SUB_MODELS = ("claude-haiku-5-5", "claude-sonnet-5-5")
 FAST_MODELS = ("claude-opus-4-6", "claude-opus-5-5", "claude-opus-5-5[1m]")
 ADVISORS = ("claude-opus-5-5", "claude-fable-5-1")
 UNTERMINATED = 0.15  # share of main transcripts whose last line has no newline (--fall)
+TOOLS: tuple[tuple[str, int], ...]  # grown below, so not the first line's fixed length
 TOOLS = (("Read", 30), ("Bash", 25), ("Edit", 14), ("Grep", 10), ("Glob", 5), ("TodoWrite", 5))
 TOOLS += (("WebFetch", 3), ("Task", 8))
+MALFORMED: tuple[str, ...]
 MALFORMED = ("not_json", "truncated", "missing_input_tokens", "negative_tokens")
 MALFORMED += ("float_tokens", "string_tokens", "bad_timestamp")
 QUIRKS = ("null_id_in_input", "microsecond_timestamp", "non_semver_version", "orphan_progress")
+TOKEN_KEYS: tuple[str, ...]
 TOKEN_KEYS = ("inputTokens", "outputTokens", "cacheCreation5mTokens", "cacheCreation1hTokens")
 TOKEN_KEYS += ("cacheReadTokens", "webSearchRequests", "requests")
 
@@ -150,7 +153,7 @@ def legacy_cost(model: str, u: dict[str, Any]) -> float:
     """A costUSD close to what Claude Code < 1.0.9 wrote: its own estimate of the request."""
     p_in, p_out = next(((i, o) for k, i, o in LEGACY_PRICES if k in model), (3.0, 15.0))
     writes = u.get("cache_creation_input_tokens", 0)
-    usd = u["input_tokens"] * p_in + u["output_tokens"] * p_out
+    usd: float = u["input_tokens"] * p_in + u["output_tokens"] * p_out
     usd += writes * p_in * 1.25 + u.get("cache_read_input_tokens", 0) * p_in * 0.1
     return round(usd / 1e6, 6)
 
@@ -215,6 +218,7 @@ class Truth:
 
 
 SPECIAL_KINDS = ("sidechain_replay", "agent_progress", "requestless_copy", *QUIRKS)
+ASSISTANT_KINDS: tuple[str, ...]  # grown below, as TOOLS
 ASSISTANT_KINDS = ("assistant", "subagent_response", "compact_response", "btw_response")
 ASSISTANT_KINDS += ("streamed_copy", "block_split", "resumed_copy", "sidechain_replay", "synthetic")
 ASSISTANT_KINDS += tuple(f"quirk_{q}" for q in QUIRKS[:3])
@@ -348,6 +352,7 @@ class Session:
 
     def tool_result(self, st: Stream, tool_id: str, name: str) -> None:
         body = self.text(100, 1_500) if name != "Read" else self.text(600, 24_000)
+        content: list[dict[str, str | bool]]
         content = [{"tool_use_id": tool_id, "type": "tool_result", "content": body}]
         if name == "Read":
             result: Any = {"type": "text", "file": {"filePath": f"{self.cwd}/src/mod.py"}}
@@ -400,7 +405,7 @@ class Session:
         web = 1 if self.ver.rich and r.random() < 0.02 else 0
         return Usage(inp, out, cc - cc1h, cc1h, read, web)
 
-    def usage_dict(self, u: Usage, out: int, fast: bool, synthetic: bool = False) -> dict:
+    def usage_dict(self, u: Usage, out: int, fast: bool, synthetic: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {"input_tokens": u.inp, "cache_creation_input_tokens": u.cc5 + u.cc1h}
         d["cache_read_input_tokens"] = u.read
         if self.ver.split:
@@ -424,7 +429,7 @@ class Session:
             return {"type": "thinking", "thinking": self.text(80, 1_500), "signature": sig}
         if kind == "text":
             return {"type": "text", "text": self.text(20, 1_800)}
-        d = {"type": "tool_use", "id": rid(self.r, "toolu_01", 22), "name": tool}
+        d: dict[str, Any] = {"type": "tool_use", "id": rid(self.r, "toolu_01", 22), "name": tool}
         d["input"] = self.tool_input(tool or "Bash")
         return d | {"caller": {"type": "direct"}} if self.ver.modern else d
 
@@ -441,8 +446,10 @@ class Session:
             return {"todos": [{"content": self.text(10, 80), "status": "pending"}]}
         return {"command": self.text(5, 120), "description": self.text(10, 60)}
 
-    def assistant(self, st: Stream, model: str, mid: str, req: str | None, **kw: Any) -> dict:
-        msg = {"model": model, "id": mid, "type": "message", "role": "assistant"}
+    def assistant(
+        self, st: Stream, model: str, mid: str, req: str | None, **kw: Any
+    ) -> dict[str, Any]:
+        msg: dict[str, Any] = {"model": model, "id": mid, "type": "message", "role": "assistant"}
         msg |= {"content": [kw["block"]], "stop_reason": kw["stop"], "stop_sequence": None}
         if self.ver.rich:
             msg["stop_details"] = None
@@ -455,7 +462,9 @@ class Session:
             d["costUSD"] = legacy_cost(model, kw["usage"])
         return d
 
-    def respond(self, st: Stream, tool: str | None = None, kind: str = "assistant") -> dict:
+    def respond(
+        self, st: Stream, tool: str | None = None, kind: str = "assistant"
+    ) -> dict[str, Any]:
         r = self.r
         if st is self.main and st.context > 165_000:
             self.compact()
@@ -591,6 +600,7 @@ class Session:
                 self.tool_result(st, line["message"]["content"][0]["id"], tool)
         st.w.close()
         summary = dict(line["message"]["usage"])
+        result: dict[str, Any]
         result = {"status": "completed", "prompt": "Explore the code", "agentId": agent}
         result |= {"content": [{"type": "text", "text": self.text(50, 800)}]}
         total = sum(usage_of(line)[:5])
@@ -600,7 +610,7 @@ class Session:
         self.user(self.main, content, result, "tool_result")
         g.truth.lines["tool_use_result_usage"] += 1
 
-    def agent_progress(self, line: dict, agent: str, tool_id: str, kind: str) -> None:
+    def agent_progress(self, line: dict[str, Any], agent: str, tool_id: str, kind: str) -> None:
         nested = {"type": "assistant", "message": line["message"]}
         if "requestId" in line:
             nested["requestId"] = line["requestId"]
@@ -690,7 +700,7 @@ class Corpus:
         sizes = [r.lognormvariate(0, SIGMA) for _ in range(sessions)]
         scale = target / sum(sizes)
         cwds = self.projects(self.n_projects or max(3, sessions // 10))
-        plans = []
+        plans: list[dict[str, Any]] = []
         for i, size in enumerate(sizes):
             ver = pick(r, FALL_VERSIONS if self.fall else VERSIONS)
             model = pick(r, FALL_MODELS if self.fall else MODELS)
@@ -854,6 +864,7 @@ def generate(
     """Write the corpus under ``out_dir`` and return (and save) its ground truth."""
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
+    args: dict[str, str | int | float | None]
     args = {"seed": seed, "sessions": sessions, "target_bytes": target_bytes, "start": start}
     args |= {"days": days, "quirks": quirks}
     if fall:

@@ -105,6 +105,7 @@ class EventStream:
         sock = self.conn.sock
         assert sock is not None
         sock.settimeout(timeout)
+        data: list[str]
         kind, ident, data = "message", None, []
         while True:
             raw = self.response.readline()

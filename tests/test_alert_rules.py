@@ -109,7 +109,8 @@ def test_projected_overrun_and_burn_rate_need_an_active_block_and_now() -> None:
     assert r.value == 40_000 + round(40_000 / 60 * 240) and r.limit == 19_000
     assert "projected" in r.text
     roomy = a.Rule("over", "block_overrun", plan="custom", threshold=10_000_000)
-    assert not a.block_reading(roomy, "default", block, [], now, LENGTH).holds  # type: ignore[union-attr]
+    r = a.block_reading(roomy, "default", block, [], now, LENGTH)
+    assert r is not None and not r.holds
     hot = a.Rule("hot", "burn_rate", threshold=500)
     r = a.block_reading(hot, "default", block, [], now, LENGTH)
     assert r is not None and r.holds and round(r.value) == 667
@@ -124,7 +125,8 @@ def test_official_windows_are_named_by_their_reset_and_expire() -> None:
     r = a.official_reading(rule, "default", obs, seen)
     assert r is not None and r.holds and r.id == "official@2026-09-03T15:00Z"
     again = Observation(91.0, resets - 900, seen + 60_000, "e2", "desk", "s2")
-    assert a.official_reading(rule, "default", again, seen).id == r.id  # type: ignore[union-attr]
+    same = a.official_reading(rule, "default", again, seen)
+    assert same is not None and same.id == r.id
     assert a.official_reading(rule, "default", obs, resets + 2000) is None  # reset since
 
 

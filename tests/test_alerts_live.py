@@ -31,7 +31,8 @@ class Subscriber:
     """Everything published on ``usagectl.v1.alert.>``, collected by a client of our own."""
 
     def __init__(self, url: str) -> None:
-        self.url, self.msgs = url, []  # type: list[dict[str, Any]]
+        self.url = url
+        self.msgs: list[dict[str, Any]] = []
         self._ready, self._stop = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
         self._thread.start()

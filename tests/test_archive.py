@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 
 from conftest import Env
 from corpus import generate
@@ -17,8 +18,8 @@ def texts(env: Env) -> dict[str, str]:
     return {r: env.run(r, "--json", "-z", "UTC").stdout for r in REPORTS}
 
 
-def archived_lines(directory: Path) -> list[dict[str, object]]:
-    lines = []
+def archived_lines(directory: Path) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = []
     for path in sorted(directory.glob("usagectl-*.jsonl.gz")):
         with gzip.open(path, "rt") as f:
             lines.extend(json.loads(line) for line in f)

@@ -15,6 +15,7 @@ from corpus import generate
 from deploy_examples import example_password
 from hubs import DEPLOY, Hub, assert_no_secret, hub_from, one_line, wait_for_guard, write_toml
 from jwts import Operator
+from nats.aio.client import Client
 from usagectl.cli.hubconfig import ADMIN, Member, permissions, render_machine_toml
 from usagectl.processors.bus import (
     BusSettings,
@@ -96,9 +97,9 @@ def try_forgery(hub: Hub) -> tuple[str, str]:
     return asyncio.run(go())
 
 
-async def _publish_and_flush(nc: object, target: str, data: bytes) -> None:
-    await nc.publish(target, data)  # type: ignore[attr-defined]
-    await nc.flush(timeout=5)  # type: ignore[attr-defined]
+async def _publish_and_flush(nc: Client, target: str, data: bytes) -> None:
+    await nc.publish(target, data)
+    await nc.flush(timeout=5)
     await asyncio.sleep(1)  # the refusal arrives before the flush's PONG; this never ends first
 
 

@@ -11,12 +11,13 @@ import pytest
 from usagectl.processors.blockstore import read_blocks
 from usagectl.processors.schema import ACCOUNT_SCOPE
 from usagectl.processors.store import apply_batch, open_store, refresh
-from usagectl.projections.blocks import HOUR_MS, identify_blocks, session_ms
+from usagectl.projections.blocks import HOUR_MS, Block, identify_blocks, session_ms
 from usagectl.projections.events import Source, Usage
 from usagectl.projections.ledger import to_entry
 
 FIVE_H = session_ms(5)
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
+Shape = tuple[int, int, bool, int, int]  # start, end, is_gap, entries, output
 
 
 def usage(n: int, at: timedelta) -> Usage:
@@ -27,7 +28,7 @@ def usage(n: int, at: timedelta) -> Usage:
     )  # fmt: skip
 
 
-def full_scan(events: list[Usage]) -> list[tuple[object, ...]]:
+def full_scan(events: list[Usage]) -> list[Shape]:
     from usagectl.processors.blockstore import _to_entries
 
     rows = sorted(
@@ -39,11 +40,11 @@ def full_scan(events: list[Usage]) -> list[tuple[object, ...]]:
     return [_shape(b) for b in sorted(blocks, key=lambda b: (b.start_ms, not b.is_gap))]
 
 
-def _shape(b: object) -> tuple[object, ...]:
-    return (b.start_ms, b.end_ms, b.is_gap, b.entries, b.output)  # type: ignore[attr-defined]
+def _shape(b: Block) -> Shape:
+    return (b.start_ms, b.end_ms, b.is_gap, b.entries, b.output)
 
 
-async def stored(db_path: Path, batches: list[list[Usage]]) -> list[tuple[object, ...]]:
+async def stored(db_path: Path, batches: list[list[Usage]]) -> list[Shape]:
     db = await open_store(db_path)
     try:
         for seq, batch in enumerate(batches, 1):

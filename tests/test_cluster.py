@@ -46,7 +46,8 @@ def start_cluster(where: Path) -> list[Hub]:
 
 def _meta_leader(node: Hub) -> str | None:
     try:
-        return node.monitoring("jsz").get("meta_cluster", {}).get("leader")  # type: ignore[no-any-return]
+        leader: str | None = node.monitoring("jsz").get("meta_cluster", {}).get("leader")
+        return leader
     except OSError:
         return None
 
@@ -168,7 +169,8 @@ def _scenario(tmp_path: Path, nodes: list[Hub]) -> None:
         watch.wait_for(lambda line: line["seq"] > seq_at_kill, 120)
         metrics["watch_stalled_s"] = round(time.monotonic() - killed_at, 2)
         time.sleep(max(0.0, 5 - (time.monotonic() - killed_at)))  # down for 5 s at least
-        assert nodes[victim].process is not None and nodes[victim].process.poll() is not None
+        down = nodes[victim].process
+        assert down is not None and down.poll() is not None
         progress = output_tokens(db) - before_kill
         assert progress > 0
         nodes[victim].start()

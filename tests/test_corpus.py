@@ -25,7 +25,9 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +47,18 @@ BLOCK_KEYS = dict(
 REJECTED_BY_CCUSAGE = ("null_id_in_input", "microsecond_timestamp", "non_semver_version")
 GENERIC = {"weekly": "week", "monthly": "month", "session": None, "blocks": None}
 
+Corpora = dict[str, tuple[Path, dict[str, Any]]]  # fixture name: (root, ground truth)
+Tally = Counter[tuple[str, str, str]]  # (day or period, model, token key): tokens
+# (message.id, requestId), (non-sidechain, total tokens), day, model, tokens
+Entry = tuple[tuple[str, str | None], tuple[bool, int], str, str, list[int]]
+
 
 def load(fixture: str, report: str) -> Any:
     return json.loads((DATA / fixture / f"{report}.json").read_text())
 
 
 @pytest.fixture(scope="session")
-def corpora(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict]]:
+def corpora(tmp_path_factory: pytest.TempPathFactory) -> Corpora:
     out = {}
     for name in FIXTURES:
         root = tmp_path_factory.mktemp(name)
@@ -76,12 +83,14 @@ def week(day: str) -> str:
 
 
 def period(day: str, kind: str | None) -> str:
-    return {"week": week, "month": lambda d: d[:7], None: lambda d: "all"}[kind](day)
+    by_kind: dict[str | None, Callable[[str], str]]
+    by_kind = {"week": week, "month": lambda d: d[:7], None: lambda d: "all"}
+    return by_kind[kind](day)
 
 
-def expected(gt: dict, plus: tuple[str, ...], kind: str | None = "date") -> Counter:
+def expected(gt: dict[str, Any], plus: tuple[str, ...], kind: str | None = "date") -> Tally:
     """Ground truth minus what ccusage rejects plus what the given loader adds."""
-    out: Counter = Counter()
+    out: Tally = Counter()
     parts = [(gt["daily"], 1)] + [(gt["special"][k]["daily"], -1) for k in REJECTED_BY_CCUSAGE]
     for daily, sign in parts + [(gt["special"][k]["daily"], 1) for k in plus]:
         for day, row in daily.items():
@@ -92,26 +101,27 @@ def expected(gt: dict, plus: tuple[str, ...], kind: str | None = "date") -> Coun
     return +out
 
 
-def reported(rows: list[dict], kind: str | None) -> Counter:
-    out: Counter = Counter()
+def reported(rows: list[dict[str, Any]], kind: str | None) -> Tally:
+    out: Tally = Counter()
     for row in rows:
+        bucket = "all" if kind is None else row.get(kind, "all")
         for b in row["modelBreakdowns"]:
             for k in KEYS:
-                out[row.get(kind, "all"), b["modelName"].removesuffix("-fast"), k] += b[k]
+                out[bucket, b["modelName"].removesuffix("-fast"), k] += b[k]
     return +out
 
 
 def test_generation_is_deterministic(tmp_path: Path) -> None:
-    args = {"seed": 3, "sessions": 12, "days": 3, "quirks": True}
-    first, second = generate(tmp_path / "a", **args), generate(tmp_path / "b", **args)
+    gen = partial(generate, seed=3, sessions=12, days=3, quirks=True)
+    first, second = gen(tmp_path / "a"), gen(tmp_path / "b")
     assert first == second
     assert tree(tmp_path / "a") == tree(tmp_path / "b")
-    generate(tmp_path / "c", **args | {"seed": 4})
+    gen(tmp_path / "c", seed=4)
     assert tree(tmp_path / "c") != tree(tmp_path / "a")
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-def test_fixtures_were_made_from_this_generator(name: str, corpora: dict) -> None:
+def test_fixtures_were_made_from_this_generator(name: str, corpora: Corpora) -> None:
     root, gt = corpora[name]
     meta = load(name, "corpus")
     assert (gt["files"], gt["bytes"]) == (meta["files"], meta["bytes"])
@@ -119,7 +129,7 @@ def test_fixtures_were_made_from_this_generator(name: str, corpora: dict) -> Non
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-def test_daily_equals_ground_truth_up_to_documented_quirks(name: str, corpora: dict) -> None:
+def test_daily_equals_ground_truth_up_to_documented_quirks(name: str, corpora: Corpora) -> None:
     gt = corpora[name][1]
     daily = load(name, "daily")["daily"]
     want = expected(gt, ("requestless_copy", "orphan_progress"))
@@ -132,12 +142,12 @@ def test_daily_equals_ground_truth_up_to_documented_quirks(name: str, corpora: d
 @pytest.mark.parametrize("report", GENERIC)
 @pytest.mark.parametrize("name", FIXTURES)
 def test_generic_loader_reports_add_sidechain_replays(
-    name: str, report: str, corpora: dict
+    name: str, report: str, corpora: Corpora
 ) -> None:
     gt = corpora[name][1]
     data = load(name, report)
     want = expected(gt, ("sidechain_replay",), GENERIC[report])
-    totals: Counter = Counter()
+    totals: Counter[str] = Counter()
     for (_, _, k), v in want.items():
         totals[k] += v
     if report == "blocks":
@@ -151,7 +161,7 @@ def test_generic_loader_reports_add_sidechain_replays(
     assert gt["special"]["sidechain_replay"]["totals"]["totalTokens"] > 0
 
 
-def test_corpus_contains_every_kind_of_line(corpora: dict) -> None:
+def test_corpus_contains_every_kind_of_line(corpora: Corpora) -> None:
     standard, quirks = corpora["standard-seed7"][1]["lines"], corpora["quirks-seed11"][1]["lines"]
     kinds = ["streamed_copy", "block_split", "resumed_copy", "sidechain_replay", "agent_progress"]
     kinds += ["synthetic", "tool_use_result_usage", "cost_usd", "summary", "queue_operation"]
@@ -168,7 +178,9 @@ def test_corpus_contains_every_kind_of_line(corpora: dict) -> None:
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-def test_ground_truth_matches_an_independent_reading_of_the_files(name: str, corpora: dict) -> None:
+def test_ground_truth_matches_an_independent_reading_of_the_files(
+    name: str, corpora: Corpora
+) -> None:
     """DESIGN.md §3 applied to the written bytes gives the generator's own record."""
     root, gt = corpora[name]
     paths = sorted(root.glob("projects/**/*.jsonl"))
@@ -179,14 +191,14 @@ def test_ground_truth_matches_an_independent_reading_of_the_files(name: str, cor
         parts = p.relative_to(root / "projects").parts
         assert re.fullmatch(r"[A-Za-z0-9-]+", parts[0]), p
         assert len(parts) == 2 or (parts[2] == "subagents" and parts[3].startswith("agent-")), p
-    best: dict[tuple, tuple] = {}
+    best: dict[tuple[str, str | None], Entry] = {}
     for raw in lines:
         for entry in usage_entries(raw):
             key, rank = entry[0], entry[1]
             if key not in best or rank > best[key][1]:
                 best[key] = entry
     main_ids = {key[0] for key, (_, rank, _, _, _) in best.items() if rank[0]}
-    got: Counter = Counter()
+    got: Tally = Counter()
     for (mid, _), (_, rank, day, model, tokens) in best.items():
         if rank[0] or mid not in main_ids:  # a sidechain copy of a main response is a replay
             for k, v in zip(KEYS, tokens, strict=True):
@@ -206,15 +218,16 @@ def test_ground_truth_matches_an_independent_reading_of_the_files(name: str, cor
     }
 
 
-def usage_entries(raw: bytes) -> list[tuple]:
+def usage_entries(raw: bytes) -> list[Entry]:
     """(key, rank, day, model, tokens) for each entry DESIGN.md §3 bills in a line: the response,
     then each advisor_message iteration under its own model and ``<id>:advisor:<n>``."""
     try:
         line = json.loads(raw)
     except ValueError:
         return []
-    msg = line.get("message") if line.get("type") == "assistant" else None
-    usage = msg.get("usage") if msg else None
+    if line.get("type") != "assistant" or not (msg := line.get("message")):
+        return []
+    usage = msg.get("usage")
     if not usage or msg.get("model") == "<synthetic>":
         return []
     main = usage_entry(line, msg["id"], msg["model"], usage)
@@ -227,7 +240,7 @@ def usage_entries(raw: bytes) -> list[tuple]:
     ]  # fmt: skip
 
 
-def usage_entry(line: dict, mid: str, model: str, usage: dict) -> tuple | None:
+def usage_entry(line: dict[str, Any], mid: str, model: str, usage: dict[str, Any]) -> Entry | None:
     usage = {"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0} | usage
     fields = (
         "input_tokens",
@@ -245,7 +258,7 @@ def usage_entry(line: dict, mid: str, model: str, usage: dict) -> tuple | None:
     return (mid, line.get("requestId")), rank, line["timestamp"][:10], model, tokens
 
 
-def test_fall_corpus_has_every_fall_2026_shape(corpora: dict) -> None:
+def test_fall_corpus_has_every_fall_2026_shape(corpora: Corpora) -> None:
     root, gt = corpora["fall-seed13"]
     lines = gt["lines"]
     for kind in ("unterminated_last_line", "advisor_entries", "fallback_iterations"):

@@ -89,11 +89,24 @@ def test_session_lines_split_block_and_today_cost() -> None:
     assert lines[0].status == WAITING and lines[0].status_from == "activity"
 
 
-def state(**kw: object) -> DashState:
-    base: dict[str, object] = {"now_ms": NOW_MS, "tz": TZ, "liveness": Liveness(True, "", 2),
-                               "overview": None}  # fmt: skip
-    base.update(kw)
-    return DashState(**base)  # type: ignore[arg-type]
+LIVE = Liveness(True, "", 2)
+
+
+def state(
+    *,
+    liveness: Liveness = LIVE,
+    overview: Overview | None = None,
+    sessions: list[SessionLine] | None = None,
+    detail: Detail | None = None,
+) -> DashState:
+    return DashState(
+        now_ms=NOW_MS,
+        tz=TZ,
+        liveness=liveness,
+        overview=overview,
+        sessions=[] if sessions is None else sessions,
+        detail=detail,
+    )
 
 
 def test_header_says_when_nothing_is_live() -> None:

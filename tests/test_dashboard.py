@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import Env, system_tool
 from corpus import generate
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import ConsoleMessage, Page, sync_playwright
 from serving import Served, serve, wait_for
 
 ARTIFACTS = Path(os.environ.get("USAGECTL_ARTIFACTS") or Path(__file__).parent / "artifacts")
@@ -88,7 +88,12 @@ def _in_the_browser(served: Served, browser_path: str, transcript: Path, today: 
             page = browser.new_page(viewport={"width": 1280, "height": 900}, timezone_id="UTC")
             problems: list[str] = []
             page.on("pageerror", lambda e: problems.append(str(e)))
-            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+
+            def console_error(m: ConsoleMessage) -> None:
+                if m.type == "error":
+                    problems.append(m.text)
+
+            page.on("console", console_error)
             page.goto(served.url)
             page.wait_for_selector("body[data-state=ready]", timeout=120_000)
             load_ms = page.evaluate("window.usagectl.firstRenderMs")
@@ -141,7 +146,7 @@ def _settled(page: Page, served: Served) -> None:
     """Both lines counted (they may arrive in one update or two), as the API counts them."""
 
     def same() -> bool:
-        api = served.get("/api/dashboard", timezone="UTC")["today"]["totalCost"]
+        api: float = served.get("/api/dashboard", timezone="UTC")["today"]["totalCost"]
         return cost_on_page(page) == api
 
     wait_for(same, 120, "the page to show the API's total")

@@ -40,8 +40,13 @@ def test_nats_server_accepts_config(name: str) -> None:
 def test_cluster_nodes_agree() -> None:
     confs = [(DEPLOY / "cluster" / f"n{i}.conf").read_text() for i in (1, 2, 3)]
 
+    def value(conf: str, key: str) -> str:
+        found = re.search(rf"^\s*{key}: (.+)$", conf, re.M)
+        assert found is not None, key
+        return found.group(1)
+
     def values(key: str) -> list[str]:
-        return [re.search(rf"^\s*{key}: (.+)$", c, re.M).group(1) for c in confs]  # type: ignore[union-attr]
+        return [value(c, key) for c in confs]
 
     assert len(set(values("server_name"))) == 3
     assert len(set(values("listen"))) == 6 // 2  # clients: one port per node

@@ -21,8 +21,17 @@ OCT6_LATE = datetime(2026, 10, 6, 23, 59, 59, tzinfo=UTC)
 OCT7 = datetime(2026, 10, 7, 0, 0, 0, tzinfo=UTC)
 
 
-def cost(model: str, *tokens: int, ts: datetime = OCT7, **kw: str) -> float:
-    got = BUNDLED.cost(model, (*tokens, 0, 0, 0, 0, 0)[:5], ts=ts, **kw)  # type: ignore[arg-type]
+def cost(
+    model: str,
+    *tokens: int,
+    ts: datetime = OCT7,
+    speed: str | None = None,
+    inference_geo: str | None = None,
+) -> float:
+    t = (*tokens, 0, 0, 0, 0, 0)  # the five counts, missing ones 0
+    got = BUNDLED.cost(
+        model, (t[0], t[1], t[2], t[3], t[4]), ts=ts, speed=speed, inference_geo=inference_geo
+    )
     assert got is not None
     return got
 

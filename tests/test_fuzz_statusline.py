@@ -8,8 +8,8 @@ import math
 import os
 import subprocess
 from datetime import UTC, datetime
-from pathlib import Path
 
+import pytest
 from conftest import USAGECTL
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,8 +44,10 @@ def test_any_json_renders_one_line_and_any_limit_is_sane(data: object) -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()))
-def test_the_command_always_prints_a_line_and_exits_0(tmp_path_factory: object, raw: bytes) -> None:
-    home = Path(str(tmp_path_factory.mktemp("sl")))  # type: ignore[attr-defined]
+def test_the_command_always_prints_a_line_and_exits_0(
+    tmp_path_factory: pytest.TempPathFactory, raw: bytes
+) -> None:
+    home = tmp_path_factory.mktemp("sl")
     env = {**os.environ, "HOME": str(home), "USAGECTL_HOME": str(home / "u"),
            "CLAUDE_CONFIG_DIR": str(home)}  # fmt: skip
     proc = subprocess.run([USAGECTL, "statusline"], input=raw, env=env, capture_output=True,

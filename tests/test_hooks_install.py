@@ -32,7 +32,7 @@ def ours_in(data: dict[str, Any], event: str) -> list[dict[str, Any]]:
 def test_install_merges_keeps_a_backup_and_uninstall_takes_only_ours(tmp_path: Path) -> None:
     env = make_env(tmp_path, None)
     path = env.claude / "settings.json"
-    original = {
+    original: dict[str, Any] = {
         "model": "opus",
         "statusLine": {"type": "command", "command": f"{USAGECTL} statusline"},
         "hooks": {
@@ -53,7 +53,7 @@ def test_install_merges_keeps_a_backup_and_uninstall_takes_only_ours(tmp_path: P
         [group] = ours_in(data, event)
         assert group == ({"hooks": [OURS]} if event in NO_MATCHER
                          else {"matcher": "", "hooks": [OURS]})  # fmt: skip
-    assert data["hooks"]["PostToolUse"][0] == original["hooks"]["PostToolUse"][0]  # type: ignore[index]
+    assert data["hooks"]["PostToolUse"][0] == original["hooks"]["PostToolUse"][0]
     assert data["hooks"]["Stop"][0] == {"hooks": [THEIRS]}
     [backup] = backups(path)
     assert settings_of(backup) == original

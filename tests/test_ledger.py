@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from random import Random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,8 @@ from usagectl.projections.ledger import Change, Entry, counted, fold, group_id, 
 from usagectl.projections.rollups import rollup_deltas
 
 T0 = datetime(2026, 9, 1, 12, tzinfo=UTC)
+# (message.id, requestId, output tokens, sidechain, minutes after T0): one copy of a response
+Copy = tuple[str | None, str | None, int, bool, int]
 
 
 def usage(
@@ -107,7 +110,7 @@ copies = st.lists(
 
 @settings(max_examples=200, deadline=None)
 @given(copies, st.randoms(use_true_random=False), st.integers(1, 6))
-def test_any_order_any_duplicates_same_result(spec, rnd, batches) -> None:  # type: ignore[no-untyped-def]
+def test_any_order_any_duplicates_same_result(spec: list[Copy], rnd: Random, batches: int) -> None:
     entries = [
         to_entry(usage(f"e{i:02d}{i % 36:x}", mid, rid, out, side, mins))
         for i, (mid, rid, out, side, mins) in enumerate(spec)
@@ -121,7 +124,7 @@ def test_any_order_any_duplicates_same_result(spec, rnd, batches) -> None:  # ty
 
 @settings(max_examples=100, deadline=None)
 @given(copies, st.randoms(use_true_random=False))
-def test_rollups_of_incremental_changes_equal_a_clean_fold(spec, rnd) -> None:  # type: ignore[no-untyped-def]
+def test_rollups_of_incremental_changes_equal_a_clean_fold(spec: list[Copy], rnd: Random) -> None:
     entries = [
         to_entry(usage(f"e{i:02d}{i % 36:x}", mid, rid, out, side, mins))
         for i, (mid, rid, out, side, mins) in enumerate(spec)

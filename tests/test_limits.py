@@ -14,6 +14,8 @@ from usagectl.projections.events import Limit
 from usagectl.projections.limits import (
     FIVE_HOUR,
     SEVEN_DAY,
+    LimitKey,
+    Observation,
     fold,
     limit_event,
     limits_json,
@@ -41,8 +43,8 @@ def limit(n: int, minutes: int, five: float | None, seven: float | None = None,
     )  # fmt: skip
 
 
-def folded(events: list[Limit]) -> dict[object, object]:
-    state: dict = {}  # type: ignore[type-arg]
+def folded(events: list[Limit]) -> dict[LimitKey, Observation]:
+    state: dict[LimitKey, Observation] = {}
     for e in events:  # one event per batch: the hardest order for "newer wins"
         state.update(fold(state, [e]))
     return state
@@ -58,11 +60,11 @@ def test_an_older_event_never_overwrites_a_newer_one_in_any_order() -> None:
     ]
     results = [folded(list(order)) for order in itertools.permutations(events)]
     assert all(r == results[0] for r in results)
-    account = {k[4]: v for k, v in results[0].items() if k[0] == "account"}  # type: ignore[index]
-    assert account[FIVE_HOUR].used_pct == 25.0  # type: ignore[attr-defined]
-    assert account[SEVEN_DAY].used_pct == 31.0  # type: ignore[attr-defined]
+    account = {k[4]: v for k, v in results[0].items() if k[0] == "account"}
+    assert account[FIVE_HOUR].used_pct == 25.0
+    assert account[SEVEN_DAY].used_pct == 31.0
     laptop = results[0][("session", "a", "laptop", "s1", FIVE_HOUR)]
-    assert laptop.used_pct == 15.0  # type: ignore[attr-defined]
+    assert laptop.used_pct == 15.0
 
 
 def test_same_instant_is_decided_by_event_id_not_arrival() -> None:
@@ -117,13 +119,13 @@ def test_split_by_machine_apportions_the_official_percentage() -> None:
 
 def test_limits_json_leaves_out_the_split_once_the_window_reset() -> None:
     state = folded([limit(1, 0, 40.0, 30.0)])
-    official = {k[4]: v for k, v in state.items() if k[0] == "account"}  # type: ignore[index]
+    official = {k[4]: v for k, v in state.items() if k[0] == "account"}
     now = int((T0 + timedelta(hours=1)).timestamp() * 1000)
-    out = limits_json("a", official, {"laptop": 3, "desktop": 1}, now)  # type: ignore[arg-type]
+    out = limits_json("a", official, {"laptop": 3, "desktop": 1}, now)
     assert out is not None and out["fiveHour"]["expired"] is False
     assert [m["fiveHourPercentage"] for m in out["byMachine"]] == [30.0, 10.0]
     after = now + 3 * 3_600_000
-    out = limits_json("a", official, {"laptop": 3}, after)  # type: ignore[arg-type]
+    out = limits_json("a", official, {"laptop": 3}, after)
     assert out is not None and out["fiveHour"]["expired"] and out["byMachine"] == []
     assert limits_json("a", {}, None, now) is None
 

@@ -9,6 +9,7 @@ import shutil
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -100,10 +101,10 @@ def _total(db: Path) -> int:
         conn.close()
 
 
-def _wait(predicate: object, timeout: float) -> float:
+def _wait(predicate: Callable[[], object], timeout: float) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return time.monotonic() - start
         time.sleep(0.02)
     raise AssertionError("timed out")

@@ -20,11 +20,29 @@ from usagectl.processors.store import last_seq, open_store
 from usagectl.projections.events import Source, Usage, UsageBatch, encode, subject
 
 
-def _usage(event_id: str, machine: str = "test-machine", **tokens: int) -> Usage:
-    return Usage(event_id=event_id, ts=datetime(2026, 9, 3, 12, tzinfo=UTC), machine=machine,
-                 account="default", project="/p", project_dir="-p", session_id="s-" + event_id,
-                 source=Source("/x.jsonl", 0), message_id="m-" + event_id, model="claude-x",
-                 **tokens)  # fmt: skip
+def _usage(
+    event_id: str,
+    machine: str = "test-machine",
+    *,
+    input: int = 0,
+    output: int = 0,
+    cache_read: int = 0,
+) -> Usage:
+    return Usage(
+        event_id=event_id,
+        ts=datetime(2026, 9, 3, 12, tzinfo=UTC),
+        machine=machine,
+        account="default",
+        project="/p",
+        project_dir="-p",
+        session_id="s-" + event_id,
+        source=Source("/x.jsonl", 0),
+        message_id="m-" + event_id,
+        model="claude-x",
+        input=input,
+        output=output,
+        cache_read=cache_read,
+    )
 
 
 async def _publish_hostile(url: str) -> list[int]:

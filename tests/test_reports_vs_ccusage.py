@@ -39,8 +39,8 @@ def ccusage(name: str, report: str) -> Any:
 
 
 class Synced:
-    def __init__(self, env: Env, truth: dict[str, Any]) -> None:
-        self.env, self.truth = env, truth
+    def __init__(self, name: str, env: Env, truth: dict[str, Any]) -> None:
+        self.name, self.env, self.truth = name, env, truth
         self.reports: dict[str, Any] = {}
 
     def report(self, *args: str) -> Any:
@@ -67,9 +67,7 @@ def synced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         args = json.loads((DATA / request.param / "corpus.json").read_text())["args"]
         truth = generate(env.claude, **args)
         env.run("sync")
-        s = Synced(env, truth)
-        s.name = request.param  # type: ignore[attr-defined]
-        yield s
+        yield Synced(request.param, env, truth)
     finally:
         server.kill()
 
@@ -83,7 +81,7 @@ def _minus(a: dict[str, int], *bs: dict[str, int]) -> dict[str, int]:
 
 
 def test_daily_tokens_equal_ccusage_per_day_and_model(synced: Synced) -> None:
-    name = synced.name  # type: ignore[attr-defined]
+    name = synced.name
     ours = {r["date"]: r for r in synced.report("daily")["daily"]}
     theirs = {r["date"]: r for r in ccusage(name, "daily")["daily"]}
     assert sorted(ours) == sorted(theirs)
@@ -98,7 +96,7 @@ def test_daily_tokens_equal_ccusage_per_day_and_model(synced: Synced) -> None:
 
 
 def test_daily_costs_within_one_percent_where_tokens_agree(synced: Synced) -> None:
-    name = synced.name  # type: ignore[attr-defined]
+    name = synced.name
     if name == "fall-seed13":
         pytest.skip("ccusage 20.0.24 has no fall-2026 prices: see the hand-computed costs")
     ours = {(r["date"], b["modelName"]): b for r in synced.report("daily")["daily"]
@@ -118,7 +116,7 @@ def test_daily_costs_within_one_percent_where_tokens_agree(synced: Synced) -> No
 def test_monthly_and_weekly_equal_ccusage_less_sidechain_replays(
     synced: Synced, report: str, key: str
 ) -> None:
-    name = synced.name  # type: ignore[attr-defined]
+    name = synced.name
     if name == "quirks-seed11":
         pytest.skip("the quirks corpus is compared through daily")
     ours = {r[key]: _tokens(r) for r in synced.report(report)[report]}
@@ -133,7 +131,7 @@ def test_monthly_and_weekly_equal_ccusage_less_sidechain_replays(
 
 
 def test_session_totals_equal_ccusage_less_sidechain_replays(synced: Synced) -> None:
-    name = synced.name  # type: ignore[attr-defined]
+    name = synced.name
     if name == "quirks-seed11":
         pytest.skip("the quirks corpus is compared through daily")
     ours = synced.report("session")
@@ -149,7 +147,7 @@ def test_session_totals_equal_ccusage_less_sidechain_replays(synced: Synced) -> 
 
 
 def test_blocks_match_ccusage_boundaries_and_tokens(synced: Synced) -> None:
-    name = synced.name  # type: ignore[attr-defined]
+    name = synced.name
     if name == "quirks-seed11":
         pytest.skip("the quirks corpus is compared through daily")
     ours = synced.report("blocks")["blocks"]
@@ -175,7 +173,7 @@ def test_fall_costs_equal_hand_computed_figures_to_the_cent(synced: Synced) -> N
     """Each day's cost of each model equals what the generator computed from the fall-2026
     price list for the responses it wrote (Sonnet 5.5's 2026-10-07 cut, Haiku 5.5's 100k band,
     fast Opus 5.5, inference_geo "us", advisor entries at the advisor's model)."""
-    if synced.name != "fall-seed13":  # type: ignore[attr-defined]
+    if synced.name != "fall-seed13":
         pytest.skip("only the fall corpus records its costs")
     want = synced.truth["costs"]
     daily = synced.report("daily")

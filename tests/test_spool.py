@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import NatsServer
+from nats.js import JetStreamContext
 from usagectl.processors.bus import BusSettings, connect, ensure_streams
 from usagectl.producers.spool import append, drain, pending, spool_path
 from usagectl.projections.events import Limit, decode
@@ -40,9 +41,9 @@ class Drains:
                 raise AssertionError("no drain published the spooled events within 60 s")
 
 
-async def stored_ids(js: object, bus: BusSettings) -> list[str]:
-    sub = await js.subscribe(f"{bus.prefix}.v1.limit.>", ordered_consumer=True)  # type: ignore[attr-defined]
-    info = await js.stream_info(bus.stream)  # type: ignore[attr-defined]
+async def stored_ids(js: JetStreamContext, bus: BusSettings) -> list[str]:
+    sub = await js.subscribe(f"{bus.prefix}.v1.limit.>", ordered_consumer=True)
+    info = await js.stream_info(bus.stream)
     ids = []
     for _ in range(info.state.messages):
         msg = await sub.next_msg(timeout=5)
@@ -88,8 +89,12 @@ async def test_concurrent_appends_while_draining_lose_nothing(
                 await asyncio.sleep(0.001)
             return sent
 
+        def join_writers() -> None:
+            for t in threads:
+                t.join()
+
         draining = asyncio.create_task(drain_while_writing())
-        await asyncio.to_thread(lambda: [t.join() for t in threads])
+        await asyncio.to_thread(join_writers)
         done.set()
         sent = await draining + await drain(js, bus.prefix, tmp_path)
         assert sent == writers * each and not pending(tmp_path)

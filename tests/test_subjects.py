@@ -134,10 +134,10 @@ def test_hostile_names_end_to_end_on_a_hub_with_permissions(tmp_path: Path) -> N
         assert daily["totals"]["totalTokens"] == expected
         sessions = {s["sessionId"] for s in last.json("session", "-z", "UTC")["sessions"]}
         assert set(SESSIONS) <= sessions
-        for m in machines:
-            report = last.json("daily", "-z", "UTC", "--machine", m)
+        for name in machines:
+            report = last.json("daily", "-z", "UTC", "--machine", name)
             assert report["totals"]["totalTokens"] == sum(n + 100 for n in
-                                                          _ns(machines.index(m)))  # fmt: skip
+                                                          _ns(machines.index(name)))  # fmt: skip
     finally:
         if processor is not None:
             processor.terminate()

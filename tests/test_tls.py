@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from conftest import Env, make_env
@@ -28,6 +29,14 @@ from usagectl.cli.hubconfig import ADMIN, render_machine_toml
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
+
+
+class ClientTls(TypedDict):
+    """A machine's own certificate settings, passed on to tls_member as keywords."""
+
+    tls_ca: str
+    tls_cert: str
+    tls_key: str
 
 
 def tls_member(
@@ -93,8 +102,9 @@ def test_committed_tls_hub_mutual_tls_end_to_end(tmp_path: Path, pki: Pki) -> No
     secrets = [example_password("hub-admin"), example_password("laptop")]
     processor = None
     try:
-        client = {"tls_ca": str(pki.ca), "tls_cert": str(pki.client_cert),
-                  "tls_key": str(pki.client_key)}  # fmt: skip
+        client = ClientTls(
+            tls_ca=str(pki.ca), tls_cert=str(pki.client_cert), tls_key=str(pki.client_key)
+        )
         admin = tls_member(tmp_path, "hub", hub, role="admin", user=ADMIN, password=secrets[0],
                            **client)  # fmt: skip
         admin.run("sync")  # the hub's admin creates the streams

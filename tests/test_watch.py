@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import USAGECTL, Env, NatsServer, make_env, system_tool
+from nats.aio.msg import Msg
 from usagectl.processors.bus import BusSettings, connect, ensure_streams, stream_last_seq
 from usagectl.processors.live_source import follow_stream, load_snapshot
 from usagectl.processors.processor import Processor
@@ -59,11 +60,11 @@ async def test_snapshot_then_stream_misses_nothing_and_counts_nothing_twice(
     state = live.snapshot("default", snap.window_start_ms, snap.seq, snap.entries)
     seen: list[int] = []
 
-    async def on_message(msg: object) -> None:
+    async def on_message(msg: Msg) -> None:
         from usagectl.cli.watch_loop import fold_message
 
-        seen.append(msg.metadata.sequence.stream)  # type: ignore[attr-defined]
-        fold_message(state, msg)  # type: ignore[arg-type]
+        seen.append(msg.metadata.sequence.stream)
+        fold_message(state, msg)
 
     sub = await follow_stream(js, bus, snap.seq, on_message)
     await publisher
@@ -107,7 +108,8 @@ def test_view_splits_machines_and_projects_and_warns() -> None:
     v = live.view(state, now_ms, live.Options(length_ms=FIVE_H, token_limit="50000"))
     assert {m.name for m in v.machines} == {"m1", "m2"}
     assert {p.name for p in v.projects} == {"/p/alpha", "/p/beta"}
-    assert sum(m.tokens for m in v.machines) == v.block.total_tokens  # type: ignore[union-attr]
+    assert v.block is not None
+    assert sum(m.tokens for m in v.machines) == v.block.total_tokens
     assert any(w.startswith("LIMIT EXCEEDED") for w in v.warnings)
     assert any("official 5-hour usage at 91%" in w for w in v.warnings)
     assert any(w == "new machine: m2" for w in v.warnings)

@@ -86,8 +86,8 @@ def idle(a: argparse.Namespace, tmp: Path) -> dict[str, float]:
         files_sql = "SELECT count(*), coalesce(sum(size - offset), 0) FROM files"
         while True:  # backfill done, then the read model unchanged for 3 s
             if up.poll() is not None or time.monotonic() - t0 > 300:
-                log = (tmp / "up.log").read_text(errors="replace")[-2000:]
-                raise SystemExit(f"`usagectl up` did not settle (exit {up.poll()}):\n{log}")
+                tail = (tmp / "up.log").read_text(errors="replace")[-2000:]
+                raise SystemExit(f"`usagectl up` did not settle (exit {up.poll()}):\n{tail}")
             time.sleep(0.2)
             seen = query(home / "producer.db", files_sql)
             model = query(home / "usage.db", "SELECT (SELECT max(stream_seq) FROM tracking), "

@@ -36,6 +36,7 @@ CCUSAGE = "/tmp/ccusage/node_modules/@ccusage/ccusage-linux-x64/bin/ccusage"
 USAGECTL = str(Path(sys.executable).parent / "usagectl")
 REPORTS = ("daily", "monthly", "session", "blocks")
 TOKENS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens", "totalTokens")
+USAGE_KEYS: tuple[str, ...]
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens")
 USAGE_KEYS += ("cache_read_input_tokens",)
 
@@ -119,7 +120,7 @@ def template(path: Path) -> dict[str, Any] | None:
     """The last main-chain assistant line with usage and a requestId: the shape to copy."""
     for raw in reversed(path.read_bytes().splitlines()):
         try:
-            line = json.loads(raw)
+            line: dict[str, Any] = json.loads(raw)  # not a dict: TypeError below
             usage = line["message"]["usage"]
             ok = line.get("type") == "assistant" and not line.get("isSidechain")
             ok = ok and "requestId" in line and line["message"].get("model") != "<synthetic>"
@@ -138,7 +139,8 @@ def append_lines(
 ) -> tuple[dict[Path, int], int]:
     """Append new responses shaped like existing ones, timed late on `day` (None: the copied
     line's own timestamp); returns the files' original sizes and the tokens added."""
-    r, sizes, added = Random(seed), {}, 0
+    r, added = Random(seed), 0
+    sizes: dict[Path, int] = {}
     late = datetime.fromisoformat(f"{day}T22:00:00+00:00") if day else None
     paths = sorted(corpus.glob("projects/*/*.jsonl"))
     for path in r.sample(paths, len(paths)):
