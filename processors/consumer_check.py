@@ -41,6 +41,8 @@ async def changed(
 
 
 def tampered_line(name: str, what: str) -> str:
-    return (f"the consumer {name} was changed underneath usagectl ({what}): the processor "
-            "recreates it from its read model's cursor; check who may create consumers on the "
-            "hub (`usagectl deploy hub-config`)")  # fmt: skip
+    return (
+        f"the consumer {name} was changed underneath usagectl ({what}): the processor "
+        "recreates it from its read model's cursor; check who may create consumers on the "
+        "hub (`usagectl deploy hub-config`)"
+    )

@@ -193,10 +193,18 @@ def _spawn(store: Path, port: int | None = None, monitor: int | None = None) -> 
     """A new server; on ``port``/``monitor`` if given (a restart: its clients know that port),
     else on ports it picks."""
     args = [
-        "--jetstream", "--addr", "127.0.0.1", "--port", str(port or -1),
-        "--http_port", str(monitor or -1),
-        "--store_dir", str(store / "jetstream"), "--server_name", "usagectl-embedded",
-    ]  # fmt: skip
+        "--jetstream",
+        "--addr",
+        "127.0.0.1",
+        "--port",
+        str(port or -1),
+        "--http_port",
+        str(monitor or -1),
+        "--store_dir",
+        str(store / "jetstream"),
+        "--server_name",
+        "usagectl-embedded",
+    ]
     # A session of its own: Ctrl-C in the terminal reaches usagectl, which stops it in order.
     proc, port, monitor = start_server(
         args, store / "ports", store / "nats-server.log", start_new_session=True

@@ -13,8 +13,11 @@ from pathlib import Path
 from .schema import SCHEMA_VERSION
 
 # Each table's identity column: a row of the old model missing from the new one is lost.
-_KEYED = (("responses", "ledger", "key"), ("hook events", "hook_seen", "event_id"),
-          ("plan events", "plan_events", "event_id"))  # fmt: skip
+_KEYED = (
+    ("responses", "ledger", "key"),
+    ("hook events", "hook_seen", "event_id"),
+    ("plan events", "plan_events", "event_id"),
+)
 
 
 class CurrentUnreadable(Exception):

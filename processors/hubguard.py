@@ -151,8 +151,11 @@ class Guard:
             return
         self._log(token, op, why)
         if msg.reply.startswith(inbox_of(token) + "."):
-            error = {"code": GUARD_REFUSED, "err_code": 0,
-                     "description": f"refused by the hub's guard: {why}"}  # fmt: skip
+            error = {
+                "code": GUARD_REFUSED,
+                "err_code": 0,
+                "description": f"refused by the hub's guard: {why}",
+            }
             await self.nc.publish(msg.reply, json.dumps({"error": error}).encode())
 
     def _log(self, token: str, op: str, why: str) -> None:
@@ -161,5 +164,9 @@ class Guard:
         self.refused[token] += 1
         n = self.refused[token]
         if n == 1 or n % 100 == 0:
-            print(f"usagectl: the hub's guard refused {op} from {token!r} ({why}); "
-                  f"{n} refused from it so far", file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"usagectl: the hub's guard refused {op} from {token!r} ({why}); "
+                f"{n} refused from it so far",
+                file=sys.stderr,
+                flush=True,
+            )

@@ -48,7 +48,12 @@ def read_usage(conn: sqlite3.Connection) -> list[MachineUsage]:
         )
     }
     return [
-        MachineUsage(m, spans.get(m, (0, 0))[0], spans.get(m, (0, 0))[1] or 0,
-                     int(totals.get(m, (0, 0))[0] or 0), int(totals.get(m, (0, 0))[1] or 0))
+        MachineUsage(
+            m,
+            spans.get(m, (0, 0))[0],
+            spans.get(m, (0, 0))[1] or 0,
+            int(totals.get(m, (0, 0))[0] or 0),
+            int(totals.get(m, (0, 0))[1] or 0),
+        )
         for m in spans.keys() | totals.keys()
-    ]  # fmt: skip
+    ]

@@ -45,15 +45,23 @@ WHERE excluded.ts_ms >= machine_unreadable.ts_ms
 
 
 def _unreadable_row(beat: Heartbeat) -> tuple[object, ...]:
-    return (beat.machine, int(beat.ts.timestamp() * 1000),
-            json.dumps(beat.unreadable, sort_keys=True))  # fmt: skip
+    return (
+        beat.machine,
+        int(beat.ts.timestamp() * 1000),
+        json.dumps(beat.unreadable, sort_keys=True),
+    )
 
 
 def _row(beat: Heartbeat) -> tuple[object, ...]:
     return (
-        beat.machine, int(beat.ts.timestamp() * 1000), beat.version, json.dumps(list(beat.roots)),
-        beat.files, beat.lag_bytes, json.dumps(beat.rejected, sort_keys=True),
-    )  # fmt: skip
+        beat.machine,
+        int(beat.ts.timestamp() * 1000),
+        beat.version,
+        json.dumps(list(beat.roots)),
+        beat.files,
+        beat.lag_bytes,
+        json.dumps(beat.rejected, sort_keys=True),
+    )
 
 
 async def record(db: aiosqlite.Connection, beat: Heartbeat) -> None:

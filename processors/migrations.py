@@ -39,8 +39,9 @@ def _hourly_rollups(conn: sqlite3.Connection, progress: Progress) -> None:
         f"sum(CASE WHEN bucket % 3600 / 900 = {i} THEN entries ELSE 0 END)"
         for i in range(len(QUARTER_COLUMNS))
     )
-    cols = ", ".join(("hour", "account", "machine", "project", "model", *SUM_COLUMNS,
-                      *QUARTER_COLUMNS))  # fmt: skip
+    cols = ", ".join(
+        ("hour", "account", "machine", "project", "model", *SUM_COLUMNS, *QUARTER_COLUMNS)
+    )
     chunks = range(first - first % 3600, last + 1, _CHUNK_S)
     for i, start in enumerate(chunks):
         conn.execute(

@@ -37,8 +37,12 @@ class Poison:
 def is_poison(err: BaseException) -> bool:
     """Whether applying failed because of the event itself (it would fail the same way every
     time), rather than because of the disk, the database or the process."""
-    bad_value = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError,
-                 sqlite3.ProgrammingError)  # fmt: skip
+    bad_value = (
+        sqlite3.IntegrityError,
+        sqlite3.InterfaceError,
+        sqlite3.DataError,
+        sqlite3.ProgrammingError,
+    )
     if isinstance(err, bad_value):
         return True
     if isinstance(err, (sqlite3.Error, OSError, MemoryError)):

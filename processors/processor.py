@@ -128,9 +128,12 @@ def _plausible(
 
 
 async def apply_items(
-    db: aiosqlite.Connection, items: list[Item], after: int, progress: Progress,
+    db: aiosqlite.Connection,
+    items: list[Item],
+    after: int,
+    progress: Progress,
     stream_id: str | None,
-) -> int:  # fmt: skip
+) -> int:
     """Apply the messages after ``after`` in one transaction and return the new cursor; an
     event that cannot be applied is recorded as poison and skipped. ``stream_id`` None: the
     messages come from another stream (an old archive), so no cursor is recorded."""
@@ -195,9 +198,12 @@ async def _refuse(db: aiosqlite.Connection, items: list[Poison], progress: Progr
         progress.refused += len(items)
         first, last = items[0], items[-1]
         where = f"{first.seq}" if first.seq == last.seq else f"{first.seq}-{last.seq}"
-        print(f"usagectl processor: {len(items)} event(s) refused at stream seq {where} "
-              f"({last.reason}); skipped, listed by `usagectl doctor`",
-              file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"usagectl processor: {len(items)} event(s) refused at stream seq {where} "
+            f"({last.reason}); skipped, listed by `usagectl doctor`",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 async def _fetch_or_stop(sub: JetStreamContext.PullSubscription, stop: asyncio.Event) -> list[Msg]:

@@ -40,8 +40,10 @@ def open_read(db_path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as err:
         conn.close()
         if type(err) is sqlite3.DatabaseError:  # damaged: the stream still has everything
-            raise NoReadModel(f"the read model {db_path} is damaged ({err}): run `usagectl "
-                              "replay` to rebuild it from the stream") from err  # fmt: skip
+            raise NoReadModel(
+                f"the read model {db_path} is damaged ({err}): run `usagectl "
+                "replay` to rebuild it from the stream"
+            ) from err
         raise NoReadModel(f"{db_path} is not a usagectl read model: {err}") from err
     if version is not None and version < SCHEMA_VERSION and can_upgrade(version):
         conn.close()  # the first report after an upgrade of usagectl brings the file forward

@@ -139,8 +139,10 @@ async def _covered(db: aiosqlite.Connection, entries: Sequence[Entry]) -> set[st
         await db.execute(REQUEST_INDEX)
     for chunk in _chunks(wanted):
         marks = ", ".join("?" * len(chunk))
-        sql = (f"SELECT DISTINCT {REQUEST_OF_KEY} FROM ledger WHERE message_id IS NOT NULL "
-               f"AND {REQUEST_OF_KEY} IN ({marks})")  # fmt: skip
+        sql = (
+            f"SELECT DISTINCT {REQUEST_OF_KEY} FROM ledger WHERE message_id IS NOT NULL "
+            f"AND {REQUEST_OF_KEY} IN ({marks})"
+        )
         async with db.execute(sql, chunk) as cur:
             found.update(str(r[0]) for r in await cur.fetchall())
     return found

@@ -173,8 +173,10 @@ class ProcessorChild:
                 why = last_line(self.log, self.log_at)
                 why = f"exit {self.proc.returncode}" if why == "no output" else why
                 if why != said:
-                    say(f"the processor stopped ({why}); restarting it (in {delay:g} s, then "
-                        "with longer pauses while it keeps stopping)")  # fmt: skip
+                    say(
+                        f"the processor stopped ({why}); restarting it (in {delay:g} s, then "
+                        "with longer pauses while it keeps stopping)"
+                    )
                     said = why
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)

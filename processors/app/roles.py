@@ -291,13 +291,18 @@ def _lost(fresh: Path, current: Path) -> tuple[dict[str, int], str]:
 
 def _refusal(lost: dict[str, int], gap: int, counts: ArchiveCounts | None) -> str:
     what = ", ".join(f"{n:,} {kind}" for kind, n in lost.items())
-    why = (f"{gap:,} older messages are no longer in the stream" if gap
-           else "the stream holds less than it did")  # fmt: skip
+    why = (
+        f"{gap:,} older messages are no longer in the stream"
+        if gap
+        else "the stream holds less than it did"
+    )
     if counts is not None and counts.truncated_files:
         why += f"; truncated archive files: {', '.join(counts.truncated_files)}"
     hint = "add --from-archive DIR, or " if counts is None else ""
-    return (f"replay refused: the rebuilt read model would lose {what} the current one has "
-            f"({why}); the current one is kept: {hint}--force to replace it anyway")  # fmt: skip
+    return (
+        f"replay refused: the rebuilt read model would lose {what} the current one has "
+        f"({why}); the current one is kept: {hint}--force to replace it anyway"
+    )
 
 
 async def run_archive(

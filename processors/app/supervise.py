@@ -50,8 +50,10 @@ def stop_within_deadline() -> None:
 
 
 def full_disk_line(home: Path) -> str:
-    return (f"the disk holding {home} is full: counting is paused and resumes by itself once "
-            "space is freed there")  # fmt: skip
+    return (
+        f"the disk holding {home} is full: counting is paused and resumes by itself once "
+        "space is freed there"
+    )
 
 
 class Pauses:

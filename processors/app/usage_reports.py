@@ -66,8 +66,9 @@ KEY_NAMES = {"daily": "date", "weekly": "week", "monthly": "month"}
 
 def period_report(conn: sqlite3.Connection, kind: str, p: UsageQuery) -> dict[str, Any]:
     """``daily``, ``weekly`` or ``monthly``."""
-    found = day_rows(conn, Filters(machine=p.machine, project=p.project), p.timezone, p.since,
-                     p.until)  # fmt: skip
+    found = day_rows(
+        conn, Filters(machine=p.machine, project=p.project), p.timezone, p.since, p.until
+    )
     week = p.start_of_week or "sunday"
     periods = group_days(found, period_of(kind, week), p.mode)
     if p.order == "desc":
