@@ -30,14 +30,20 @@ def _version() -> str:
 def heartbeat(producer: Producer, now: datetime) -> Heartbeat:
     files, _, _, lag = producer.checkpoints.totals()
     rejected = {
-        reason: n for (reason, is_rejected), n in producer.checkpoints.reasons().items()
+        reason: n
+        for (reason, is_rejected), n in producer.checkpoints.reasons().items()
         if is_rejected
-    }  # fmt: skip
+    }
     return Heartbeat(
-        ts=now, machine=producer.machine, version=_version(),
-        roots=tuple(str(r) for r in producer.roots), files=files, lag_bytes=lag,
-        rejected=rejected, unreadable=dict(sorted(producer.unreadable.items())[:50]),
-    )  # fmt: skip
+        ts=now,
+        machine=producer.machine,
+        version=_version(),
+        roots=tuple(str(r) for r in producer.roots),
+        files=files,
+        lag_bytes=lag,
+        rejected=rejected,
+        unreadable=dict(sorted(producer.unreadable.items())[:50]),
+    )
 
 
 async def beat_once(js: JetStreamContext, prefix: str, producer: Producer) -> Heartbeat:
@@ -49,9 +55,12 @@ async def beat_once(js: JetStreamContext, prefix: str, producer: Producer) -> He
 
 
 async def beat(
-    js: JetStreamContext, prefix: str, producer: Producer, stop: asyncio.Event,
+    js: JetStreamContext,
+    prefix: str,
+    producer: Producer,
+    stop: asyncio.Event,
     interval: float = INTERVAL_S,
-) -> None:  # fmt: skip
+) -> None:
     """Publish a heartbeat now and every ``interval`` seconds until ``stop``; a hub that does
     not answer just misses one (the next beat says the same, newer)."""
     target = subject(prefix, "heartbeat", producer.machine)

@@ -178,10 +178,15 @@ class Producer:
             events = self._normalise(ctx, chunk.lines, result)
             self.stats.bytes += chunk.end - state.offset
             state = FileState(
-                state.path, state.inode, chunk.end, state.size, state.mtime_ns,
-                state.lines + result.lines, state.events + result.events,
+                state.path,
+                state.inode,
+                chunk.end,
+                state.size,
+                state.mtime_ns,
+                state.lines + result.lines,
+                state.events + result.events,
                 fingerprint(state.path, chunk.end),
-            )  # fmt: skip
+            )
             result.state = state
             self.known[state.path] = state
             if live and len(events) <= LIVE_SINGLE_MAX:

@@ -65,8 +65,14 @@ class Usage(msgspec.Struct, frozen=True, tag="usage"):
 
 def implausible(u: Usage) -> str | None:
     """Why no real response could carry these values, or None if it could."""
-    counts = (u.input, u.output, u.cache_write_5m, u.cache_write_1h, u.cache_read,
-              u.web_search_requests)  # fmt: skip
+    counts = (
+        u.input,
+        u.output,
+        u.cache_write_5m,
+        u.cache_write_1h,
+        u.cache_read,
+        u.web_search_requests,
+    )
     if any(not 0 <= n <= MAX_TOKENS for n in counts):
         return f"token count out of range (0..{MAX_TOKENS:,})"
     if not TS_YEARS[0] <= u.ts.year <= TS_YEARS[1]:

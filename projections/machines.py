@@ -51,7 +51,7 @@ def machine_rows(beats: list[Beat], usage: list[MachineUsage], now_ms: int) -> l
     for name in by_beat.keys() | by_usage.keys():
         beat, used = by_beat.get(name), by_usage.get(name)
         seen = max(beat.ts_ms if beat else 0, used.last_ms if used else 0)
-        rows.append((seen, {
+        row: dict[str, Any] = {
             "machine": name,
             "status": status(beat, now_ms),
             "lastSeen": iso_ms(seen) if seen else None,
@@ -68,7 +68,8 @@ def machine_rows(beats: list[Beat], usage: list[MachineUsage], now_ms: int) -> l
             "sessions": used.sessions if used else 0,
             "entries": used.entries if used else 0,
             "totalCost": used.cost_nano / 1e9 if used else 0.0,
-        }))  # fmt: skip
+        }
+        rows.append((seen, row))
     rows.sort(key=lambda r: (-r[0], r[1]["machine"]))
     return [row for _, row in rows]
 

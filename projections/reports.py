@@ -14,10 +14,15 @@ from zoneinfo import ZoneInfo
 
 from .columns import SUM_COLUMNS
 
-COST_INDEX = {"auto": SUM_COLUMNS.index("cost_auto"), "calculate": SUM_COLUMNS.index(
-    "cost_calculated"), "display": SUM_COLUMNS.index("cost_display")}  # fmt: skip
-_IN, _OUT, _CW5, _CW1, _CR = (SUM_COLUMNS.index(c) for c in (
-    "input", "output", "cache_write_5m", "cache_write_1h", "cache_read"))  # fmt: skip
+COST_INDEX = {
+    "auto": SUM_COLUMNS.index("cost_auto"),
+    "calculate": SUM_COLUMNS.index("cost_calculated"),
+    "display": SUM_COLUMNS.index("cost_display"),
+}
+_IN, _OUT, _CW5, _CW1, _CR = (
+    SUM_COLUMNS.index(c)
+    for c in ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+)
 _UNPRICED = SUM_COLUMNS.index("unpriced")
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -166,8 +171,10 @@ def unpriced_models(periods: Iterable[Period]) -> list[dict[str, Any]]:
                 into.output += t.output
                 into.cache_create += t.cache_create
                 into.cache_read += t.cache_read
-    return [{"model": name, "entries": t.unpriced, "totalTokens": t.total}
-            for name, t in sorted(found.items())]  # fmt: skip
+    return [
+        {"model": name, "entries": t.unpriced, "totalTokens": t.total}
+        for name, t in sorted(found.items())
+    ]
 
 
 def totals_json(periods: Iterable[Period]) -> dict[str, Any]:
@@ -189,6 +196,5 @@ def totals_json(periods: Iterable[Period]) -> dict[str, Any]:
 
 def iso_ms(ts_ms: int) -> str:
     t = time.gmtime(ts_ms // 1000)
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 - the fastest form here
-        t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts_ms % 1000,
-    )  # fmt: skip
+    fields = (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts_ms % 1000)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % fields  # noqa: UP031 - the fastest form here

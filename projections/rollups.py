@@ -83,8 +83,15 @@ def deltas(changes: Iterable[Change]) -> Deltas:
     for entry, sign in _signed(changes):
         if sign < 0:
             left.add((entry.bucket, entry.model))
-        key = (entry.bucket, entry.account, entry.machine, entry.project, entry.model,
-               entry.project_dir, entry.session_id)  # fmt: skip
+        key = (
+            entry.bucket,
+            entry.account,
+            entry.machine,
+            entry.project,
+            entry.model,
+            entry.project_dir,
+            entry.session_id,
+        )
         _add(fine, key, contribution(entry, sign))
     out = Deltas(left=left)
     for (bucket, account, machine, project, model, project_dir, session_id), d in fine.items():
