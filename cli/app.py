@@ -80,10 +80,11 @@ def _print_version(wanted: bool) -> None:
 def _options(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_print_version, is_eager=True,
-                     help="print the version and exit"),
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
     ] = False,
-) -> None:  # fmt: skip
+) -> None:
     """Claude Code token and cost tracking across sessions and machines."""
 
 
@@ -91,6 +92,8 @@ PlanDirs = Annotated[
     list[str] | None,
     typer.Option("--plans", help="a project directory whose dev/active plans to track (repeat)"),
 ]
+_OTLP_HELP = "also receive Claude Code's OpenTelemetry (OTLP/HTTP on otlp.listen, 127.0.0.1:4318)"
+Otlp = Annotated[bool, typer.Option("--otlp", help=_OTLP_HELP)]
 err_console = Console(stderr=True)
 
 
@@ -122,9 +125,8 @@ def sync(plan_dirs: PlanDirs = None) -> None:
 @app.command()
 def up(
     plan_dirs: PlanDirs = None,
-    otlp: Annotated[bool, typer.Option("--otlp", help="also receive Claude Code's OpenTelemetry "
-                                       "(OTLP/HTTP on otlp.listen, 127.0.0.1:4318)")] = False,
-) -> None:  # fmt: skip
+    otlp: Otlp = False,
+) -> None:
     """Run the embedded hub, this machine's producer and the processor until Ctrl-C."""
     from usagectl.processors.app.roles import run_up
 
@@ -150,8 +152,9 @@ def up(
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, stopping)
         with up_display(err_console, settings) as (on_progress, on_ready):
-            await until_stopped(lambda: run_up(settings, stop, on_progress, on_ready),
-                                stop, settings.home)  # fmt: skip
+            await until_stopped(
+                lambda: run_up(settings, stop, on_progress, on_ready), stop, settings.home
+            )
 
     run_async(main())
 
@@ -184,18 +187,24 @@ def replay(
         what = ", ".join(f"{n:,} {kind}" for kind, n in result.lost.items())
         err_console.print(f"warning: --force: the replaced read model had {what} more")
     if result.replaced_unreadable:
-        err_console.print(f"warning: the replaced read model could not be read "
-                          f"({result.replaced_unreadable}); nothing of it was kept")  # fmt: skip
+        err_console.print(
+            f"warning: the replaced read model could not be read "
+            f"({result.replaced_unreadable}); nothing of it was kept"
+        )
     source, counts = "the stream", result.archive
     if result.purged_gap:
-        err_console.print(f"warning: {result.purged_gap:,} older messages are no longer in the "
-                          "stream (archived or aged out): add --from-archive DIR")  # fmt: skip
+        err_console.print(
+            f"warning: {result.purged_gap:,} older messages are no longer in the "
+            "stream (archived or aged out): add --from-archive DIR"
+        )
     if counts is not None:
         source = f"{counts.lines:,} archived messages in {counts.files} files and the stream"
         if counts.bad_lines or counts.truncated_files:
             truncated = ", ".join(counts.truncated_files) or "none"
-            err_console.print(f"warning: archive {from_archive}: {counts.bad_lines} unreadable "
-                              f"lines, truncated files: {truncated}")  # fmt: skip
+            err_console.print(
+                f"warning: archive {from_archive}: {counts.bad_lines} unreadable "
+                f"lines, truncated files: {truncated}"
+            )
     err_console.print(
         f"replayed {result.events:,} usage events from {source} into a fresh read model"
     )
@@ -261,8 +270,10 @@ def _explain(err: Exception) -> str | None:
     home = _home()
     if disk_full(err, Path(home)):
         where = Path(err.filename).parent if isinstance(err, OSError) and err.filename else None
-        return (f"the disk holding {where or home} is full ({err}): free some space there, "
-                "then run the command again (nothing acknowledged is lost)")  # fmt: skip
+        return (
+            f"the disk holding {where or home} is full ({err}): free some space there, "
+            "then run the command again (nothing acknowledged is lost)"
+        )
     if isinstance(err, OSError):
         named = f": {err.filename}" if err.filename else ""
         return f"{err.strerror or err}{named}"
@@ -272,18 +283,28 @@ def _explain(err: Exception) -> str | None:
         return f"database error: {err}"
     # The bus client's errors are recognised by name, so reports need not import it.
     if type(err).__name__ in _HUB_GONE:
-        return (f"the hub stopped answering ({err or type(err).__name__}): nothing "
-                "acknowledged is lost; run the command again once it is back (`usagectl "
-                "doctor` checks it)")  # fmt: skip
+        return (
+            f"the hub stopped answering ({err or type(err).__name__}): nothing "
+            "acknowledged is lost; run the command again once it is back (`usagectl "
+            "doctor` checks it)"
+        )
     # Errors a user can cause say so with a class attribute.
     if getattr(err, "user_facing", False):
         return str(err)
     return None
 
 
-_HUB_GONE = frozenset({"ConnectionClosedError", "NoServersError", "StaleConnectionError",
-                       "UnexpectedEOF", "NoRespondersError", "PublishFailed",
-                       "TimeoutError"})  # fmt: skip
+_HUB_GONE = frozenset(
+    {
+        "ConnectionClosedError",
+        "NoServersError",
+        "StaleConnectionError",
+        "UnexpectedEOF",
+        "NoRespondersError",
+        "PublishFailed",
+        "TimeoutError",
+    }
+)
 
 
 def _home() -> str:

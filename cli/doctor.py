@@ -39,8 +39,14 @@ def _roots(settings: Settings) -> dict[str, Any]:
 
 
 def _producer(settings: Settings) -> dict[str, Any]:
-    empty = {"files": 0, "lines": 0, "events": 0, "unread_bytes": 0, "lines_by_reason": {},
-             "tails_held": []}  # fmt: skip
+    empty = {
+        "files": 0,
+        "lines": 0,
+        "events": 0,
+        "unread_bytes": 0,
+        "lines_by_reason": {},
+        "tails_held": [],
+    }
     if not settings.producer_db.exists():
         return empty
     try:
@@ -59,10 +65,16 @@ def _producer(settings: Settings) -> dict[str, Any]:
     finally:
         cp.close()
     rejected_files = [{"path": p, "reason": r, "lines": n} for p, r, n in worst]
-    return {"files": files, "lines": lines, "events": events, "unread_bytes": lag,
-            "lines_by_reason": reasons, "rejected_files": rejected_files,
-            "unreadable": unreadable,
-            "tails_held": [{"path": p, "bytes": n} for p, n in held]}  # fmt: skip
+    return {
+        "files": files,
+        "lines": lines,
+        "events": events,
+        "unread_bytes": lag,
+        "lines_by_reason": reasons,
+        "rejected_files": rejected_files,
+        "unreadable": unreadable,
+        "tails_held": [{"path": p, "bytes": n} for p, n in held],
+    }
 
 
 def _plans(settings: Settings) -> dict[str, Any]:
@@ -80,8 +92,10 @@ def _read_model(settings: Settings) -> dict[str, Any]:
 
 
 def damaged_read_model(path: Path, err: BaseException) -> str:
-    return (f"the read model {path} is damaged ({err}): run `usagectl replay` to rebuild it "
-            "from the stream")  # fmt: skip
+    return (
+        f"the read model {path} is damaged ({err}): run `usagectl replay` to rebuild it "
+        "from the stream"
+    )
 
 
 def _read_model_state(settings: Settings) -> dict[str, Any]:
@@ -89,15 +103,21 @@ def _read_model_state(settings: Settings) -> dict[str, Any]:
         conn = open_read(settings.db_path)
     except NoReadModel as err:
         if settings.db_path.exists():
-            return {"error": damaged_read_model(settings.db_path, err.__cause__ or err),
-                    "damaged": True}  # fmt: skip
+            return {
+                "error": damaged_read_model(settings.db_path, err.__cause__ or err),
+                "damaged": True,
+            }
         return {"error": str(err)}
     with conn:
         counted, replays = ledger_counts(conn)
-        return {"path": str(settings.db_path), "applied_seq": applied_seq(conn),
-                "responses_counted": counted, "sidechain_replays_set_aside": replays,
-                "refused_events": poison.read(conn),
-                "unpriced_models": unpriced_models(conn)}  # fmt: skip
+        return {
+            "path": str(settings.db_path),
+            "applied_seq": applied_seq(conn),
+            "responses_counted": counted,
+            "sidechain_replays_set_aside": replays,
+            "refused_events": poison.read(conn),
+            "unpriced_models": unpriced_models(conn),
+        }
 
 
 def diagnose(error: str) -> str:
@@ -121,22 +141,25 @@ async def _streams(js: Any, bus: Any) -> dict[str, Any]:
     consumers: list[dict[str, Any]] = []
     with contextlib.suppress(nats.errors.Error):  # a machine user may not list the hub's
         for c in await js.consumers_info(bus.stream):
-            consumers.append({"name": c.name, "pending": int(c.num_pending or 0),
-                              "ack_pending": int(c.num_ack_pending or 0)})  # fmt: skip
+            pending, ack_pending = int(c.num_pending or 0), int(c.num_ack_pending or 0)
+            consumers.append({"name": c.name, "pending": pending, "ack_pending": ack_pending})
     first_ts = None
     if info.state.messages:
         first_ts = (await js.get_msg(bus.stream, seq=int(info.state.first_seq))).time
     max_age = info.config.max_age or 0
     heartbeat = await js.stream_info(bus.heartbeat_stream)
     return {
-        "stream": bus.stream, "messages": int(info.state.messages or 0),
-        "bytes": int(info.state.bytes or 0), "first_seq": int(info.state.first_seq or 0),
+        "stream": bus.stream,
+        "messages": int(info.state.messages or 0),
+        "bytes": int(info.state.bytes or 0),
+        "first_seq": int(info.state.first_seq or 0),
         "stream_last_seq": int(info.state.last_seq or 0),
         "history_since": str(first_ts) if first_ts else None,
         "retention": f"{max_age / 86400:g} days" if max_age else "keep forever",
         "replicas": int(info.config.num_replicas or 1),
-        "machines_heartbeating": int(heartbeat.state.messages or 0), "consumers": consumers,
-    }  # fmt: skip
+        "machines_heartbeating": int(heartbeat.state.messages or 0),
+        "consumers": consumers,
+    }
 
 
 async def _bus(settings: Settings) -> dict[str, Any]:
@@ -154,8 +177,11 @@ async def _bus(settings: Settings) -> dict[str, Any]:
     if settings.nats_url is None:
         server = running_server(settings.home)
         if server is None:
-            return {"hub": "embedded", "reachable": False,
-                    "note": "the embedded hub is not running (up and sync start it)"}  # fmt: skip
+            return {
+                "hub": "embedded",
+                "reachable": False,
+                "note": "the embedded hub is not running (up and sync start it)",
+            }
     bus = settings.bus(settings.nats_url or (server.url if server else ""))
     shown = bus.safe_url  # never a password or token from the URL
     try:
@@ -171,8 +197,12 @@ async def _bus(settings: Settings) -> dict[str, Any]:
         tampered = await changed(js, bus, ours, fact_subjects(bus.prefix))
     except Exception as err:
         problem = f"the stream {bus.stream} cannot be read: {diagnose(str(err))}"
-        return {"hub": shown, "reachable": True, "error": f"stream check failed: {err}",
-                "problem": problem}  # fmt: skip
+        return {
+            "hub": shown,
+            "reachable": True,
+            "error": f"stream check failed: {err}",
+            "problem": problem,
+        }
     finally:
         await nc.close()
     found = {"hub": shown, "reachable": True, "auth": "accepted", **streams, "consumer_lag": lag}
@@ -204,12 +234,16 @@ def warnings(report: dict[str, Any]) -> list[str]:
     unreadable = report["producer"].get("unreadable", {})
     if unreadable:
         n = len(unreadable)
-        found.append(f"{n:,} file(s) or folder(s) could not be read (listed above); the rest "
-                     "is counted, and they are tried again at every pass")  # fmt: skip
+        found.append(
+            f"{n:,} file(s) or folder(s) could not be read (listed above); the rest "
+            "is counted, and they are tried again at every pass"
+        )
     refused = report["read_model"].get("refused_events", {}).get("total", 0)
     if refused:
-        found.append(f"the processor refused {refused:,} event(s) from the stream (listed "
-                     "above; they are not counted, and counting went on)")  # fmt: skip
+        found.append(
+            f"the processor refused {refused:,} event(s) from the stream (listed "
+            "above; they are not counted, and counting went on)"
+        )
     for u in report["read_model"].get("unpriced_models", []):
         found.append(
             f"model {u['model']} has no price: {u['totalTokens']:,} tokens in {u['entries']:,} "
@@ -233,20 +267,29 @@ def _section(look: Any, empty: dict[str, Any]) -> dict[str, Any]:
 
 
 def collect(settings: Settings) -> dict[str, Any]:
-    no_producer = {"files": 0, "lines": 0, "events": 0, "unread_bytes": 0, "lines_by_reason": {},
-                   "tails_held": []}  # fmt: skip
+    no_producer = {
+        "files": 0,
+        "lines": 0,
+        "events": 0,
+        "unread_bytes": 0,
+        "lines_by_reason": {},
+        "tails_held": [],
+    }
     return {
         "machine": settings.machine,
         "home": str(settings.home),
         "data": _section(lambda: _roots(settings), {"roots": []}),
         "producer": _section(lambda: _producer(settings), no_producer),
         "read_model": _section(lambda: _read_model(settings), {}),
-        "plans": _section(lambda: _plans(settings), {"projects": [],
-                                                      "rejected_manifest_lines": {}}),
+        "plans": _section(
+            lambda: _plans(settings), {"projects": [], "rejected_manifest_lines": {}}
+        ),
         "otlp": _otlp_or_none(settings),
-        "bus": _section(lambda: _run(_bus(settings)), {"hub": "?", "reachable": False,
-                                                       "problem": "the hub could not be checked"}),
-    }  # fmt: skip
+        "bus": _section(
+            lambda: _run(_bus(settings)),
+            {"hub": "?", "reachable": False, "problem": "the hub could not be checked"},
+        ),
+    }
 
 
 def _otlp_or_none(settings: Settings) -> dict[str, Any] | None:
@@ -330,8 +373,9 @@ def _render(console: Console, r: dict[str, Any]) -> None:
             "object and its file is quiet, or once its newline comes)"
         )
         for t in held[:10]:
-            console.print(f"    held {t['bytes']:,} bytes at the end of {t['path']}",
-                          soft_wrap=True)  # fmt: skip
+            console.print(
+                f"    held {t['bytes']:,} bytes at the end of {t['path']}", soft_wrap=True
+            )
     for path, reasons in r["plans"]["rejected_manifest_lines"].items():
         counts = ", ".join(f"{n:,} × {reason}" for reason, n in sorted(reasons.items()))
         console.print(f"  [red]rejected[/] plan manifest lines {counts} in {path}", soft_wrap=True)
@@ -345,8 +389,10 @@ def _render(console: Console, r: dict[str, Any]) -> None:
             f"{rm['sidechain_replays_set_aside']:,} sidechain replays set aside"
         )
         for p in rm.get("refused_events", {}).get("recent", []):
-            console.print(f"  [red]refused[/] stream seq {p['seq']:,} from {p['machine']}: "
-                          f"{p['reason']}", soft_wrap=True)  # fmt: skip
+            console.print(
+                f"  [red]refused[/] stream seq {p['seq']:,} from {p['machine']}: {p['reason']}",
+                soft_wrap=True,
+            )
     _render_otlp(console, r.get("otlp"))
     bus = r["bus"]
     state = "[green]reachable[/]" if bus.get("reachable") else "[red]not reachable[/]"
@@ -361,8 +407,10 @@ def _render(console: Console, r: dict[str, Any]) -> None:
             f"{bus['replicas']} replica(s); {bus['machines_heartbeating']} machine(s) heartbeating"
         )
         for c in bus["consumers"]:
-            console.print(f"  consumer {c['name']}: {c['pending']:,} pending, "
-                          f"{c['ack_pending']:,} awaiting ack")  # fmt: skip
+            console.print(
+                f"  consumer {c['name']}: {c['pending']:,} pending, "
+                f"{c['ack_pending']:,} awaiting ack"
+            )
         console.print(f"  processor lag {bus['consumer_lag']} messages")
     for warning in r.get("warnings", []):
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)

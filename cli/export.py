@@ -19,15 +19,19 @@ app = typer.Typer(add_completion=False)
 @app.command()
 def export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv|json|jsonl")] = "csv",
-    from_day: Annotated[str | None, typer.Option("--from", help="first local day, "
-                                                 "YYYY-MM-DD")] = None,
-    to_day: Annotated[str | None, typer.Option("--to", help="last local day, YYYY-MM-DD")]
-    = None,
+    from_day: Annotated[
+        str | None, typer.Option("--from", help="first local day, YYYY-MM-DD")
+    ] = None,
+    to_day: Annotated[str | None, typer.Option("--to", help="last local day, YYYY-MM-DD")] = None,
     by: Annotated[str, typer.Option("--by", help="day|session|model|project|machine")] = "day",
-    timezone: Tz = None, machine: Machine = None, project: Project = None, mode: Mode = "auto",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here, not to "
-                                                "stdout")] = None,
-) -> None:  # fmt: skip
+    timezone: Tz = None,
+    machine: Machine = None,
+    project: Project = None,
+    mode: Mode = "auto",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write here, not to stdout")
+    ] = None,
+) -> None:
     """Usage rows for a date range: one per day, session, model, project or machine."""
     from usagectl.processors import readmodel
     from usagectl.processors.app.export_rows import export as export_bytes

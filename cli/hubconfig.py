@@ -82,9 +82,11 @@ def _user(member: Member, prefix: str) -> str:
     perms = permissions(member, prefix)
     pad = " " * 10
     lines = [f"        # {member.role} {member.name!r}"]
-    ident = f"nkey: {_q(member.secret)}" if member.nkey else (
-        f"user: {_q(member.name)}, password: {_q(member.secret)}"
-    )  # fmt: skip
+    ident = (
+        f"nkey: {_q(member.secret)}"
+        if member.nkey
+        else f"user: {_q(member.name)}, password: {_q(member.secret)}"
+    )
     lines.append(f"        {{ {ident}, permissions: {{")
     for direction in ("publish", "subscribe"):
         parts = [f"{k}: {_list(v, pad + '  ')}" for k, v in perms[direction].items()]
@@ -165,8 +167,12 @@ def render_machine_toml(
         out.append(f"user = {_q(user)}")
     if password is not None:
         out.append(f"password = {_q(password)}")
-    for key, value in (("nkey_seed", nkey_seed), ("tls_ca", tls_ca), ("tls_cert", tls_cert),
-                       ("tls_key", tls_key)):  # fmt: skip
+    for key, value in (
+        ("nkey_seed", nkey_seed),
+        ("tls_ca", tls_ca),
+        ("tls_cert", tls_cert),
+        ("tls_key", tls_key),
+    ):
         if value is not None:
             out.append(f"{key} = {_q(value)}  # relative to this file")
     if guarded and role == "admin":
@@ -264,13 +270,13 @@ def generate(
             seed, public = new_nkey()
             write_private(where / "user.nk", seed + "\n")
             members.append(Member(name, role, public, nkey=True))
-            text = render_machine_toml(name, url, user=None, password=None, role=role,
-                                       nkey_seed="user.nk", **tls_keys)  # fmt: skip
+            text = render_machine_toml(
+                name, url, user=None, password=None, role=role, nkey_seed="user.nk", **tls_keys
+            )
         else:
             secret = password()
             members.append(Member(name, role, secret))
-            text = render_machine_toml(name, url, user=name, password=secret, role=role,
-                                       **tls_keys)  # fmt: skip
+            text = render_machine_toml(name, url, user=name, password=secret, role=role, **tls_keys)
         write_private(where / "config.toml", text)
         configs[name] = where / "config.toml"
     admin = password()
@@ -281,6 +287,7 @@ def generate(
     write_private(admin_dir / "config.toml", admin_toml)
     configs[ADMIN] = admin_dir / "config.toml"
     hub_conf = out / "hub.conf"
-    write_private(hub_conf, render_hub_conf(admin, members, listen=listen, store_dir=store_dir,
-                                            tls=tls))  # fmt: skip
+    write_private(
+        hub_conf, render_hub_conf(admin, members, listen=listen, store_dir=store_dir, tls=tls)
+    )
     return Generated(hub_conf, configs)

@@ -28,18 +28,33 @@ def _ago(seconds: int | None) -> str:
     return f"{seconds // 86_400} d ago"
 
 
-MACHINE_DROPS = ("version", "refused", "files", "lag", "rejected", "heartbeat", "sessions",
-                 "last", "status")  # fmt: skip
+MACHINE_DROPS = (
+    "version",
+    "refused",
+    "files",
+    "lag",
+    "rejected",
+    "heartbeat",
+    "sessions",
+    "last",
+    "status",
+)
 
 
 def machines_grid(rows: list[dict[str, Any]], level: Level) -> Grid:
-    cols = [Col("machine", "Machine"), Col("status", "Status"),
-            Col("heartbeat", "Heartbeat", justify="right"), Col("version", "Version"),
-            Col("files", "Files", justify="right"), Col("lag", "Lag", justify="right"),
-            Col("rejected", "Rejected", justify="right"),
-            Col("refused", "Refused", justify="right"), Col("last", "Last usage"),
-            Col("sessions", "Sessions", justify="right"),
-            Col("cost", "Cost", justify="right")]  # fmt: skip
+    cols = [
+        Col("machine", "Machine"),
+        Col("status", "Status"),
+        Col("heartbeat", "Heartbeat", justify="right"),
+        Col("version", "Version"),
+        Col("files", "Files", justify="right"),
+        Col("lag", "Lag", justify="right"),
+        Col("rejected", "Rejected", justify="right"),
+        Col("refused", "Refused", justify="right"),
+        Col("last", "Last usage"),
+        Col("sessions", "Sessions", justify="right"),
+        Col("cost", "Cost", justify="right"),
+    ]
     grid = Grid.of("Machines", cols, level)
 
     def count(value: int | None, unit: str = "") -> str:
@@ -47,14 +62,18 @@ def machines_grid(rows: list[dict[str, Any]], level: Level) -> Grid:
 
     for row in rows:
         cells = {
-            "machine": row["machine"], "status": row["status"],
-            "heartbeat": _ago(row["secondsSinceHeartbeat"]), "version": row["version"] or "",
-            "files": count(row["filesWatched"]), "lag": count(row["lagBytes"], " B"),
+            "machine": row["machine"],
+            "status": row["status"],
+            "heartbeat": _ago(row["secondsSinceHeartbeat"]),
+            "version": row["version"] or "",
+            "files": count(row["filesWatched"]),
+            "lag": count(row["lagBytes"], " B"),
             "rejected": count(row["rejectedLines"]) + _unreadable(row),
             "refused": count(row.get("refusedEvents")),
             "last": (row["lastUsage"] or "")[:16].replace("T", " "),
-            "sessions": f"{row['sessions']:,}", "cost": f"${row['totalCost']:,.2f}",
-        }  # fmt: skip
+            "sessions": f"{row['sessions']:,}",
+            "cost": f"${row['totalCost']:,.2f}",
+        }
         grid.add([cells[c.key] for c in grid.cols])
     return grid
 

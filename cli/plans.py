@@ -36,17 +36,30 @@ def plans_table(report: dict[str, Any], tz: Any) -> Table:
     for label in ("Tokens", "Cost (USD)"):
         table.add_column(label, justify="right", no_wrap=True)
     for p in report["plans"]:
-        table.add_row(f"[bold]{p['plan']}[/] ({p['project']})", p["status"],
-                      _when(p["createdAt"], tz), _when(p["startedAt"], tz),
-                      _when(p["completedAt"], tz), "", "")  # fmt: skip
+        table.add_row(
+            f"[bold]{p['plan']}[/] ({p['project']})",
+            p["status"],
+            _when(p["createdAt"], tz),
+            _when(p["startedAt"], tz),
+            _when(p["completedAt"], tz),
+            "",
+            "",
+        )
         for f in p["features"]:
             usage = f["usage"] or {}
             tokens = f"{usage['totalTokens']:,}" if usage else ""
             cost = f"${usage['costUSD']:,.2f}" if usage else ""
             label = f"  {f['id']} {f['description'] or ''}".rstrip()
             done = f["completedAt"] or f["failedAt"]
-            table.add_row(label, f["status"], _when(f["createdAt"], tz),
-                          _when(f["startedAt"], tz), _when(done, tz), tokens, cost)  # fmt: skip
+            table.add_row(
+                label,
+                f["status"],
+                _when(f["createdAt"], tz),
+                _when(f["startedAt"], tz),
+                _when(done, tz),
+                tokens,
+                cost,
+            )
         if p["prUrl"]:
             table.add_row(f"  PR {p['prUrl']}", "", "", "", "", "", "")
         table.add_section()
@@ -72,7 +85,9 @@ def plans(json_out: Json = False, timezone: Tz = None, project: Project = None) 
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
     elif not report["plans"]:
         where = f" in project {project}" if project else ""
-        typer.echo(f"No plans{where}: track a project's dev/active plans with "
-                   "`usagectl sync --plans DIR` (or USAGECTL_PLANS).")  # fmt: skip
+        typer.echo(
+            f"No plans{where}: track a project's dev/active plans with "
+            "`usagectl sync --plans DIR` (or USAGECTL_PLANS)."
+        )
     else:
         Console().print(plans_table(report, zone_info))

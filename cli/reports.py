@@ -38,14 +38,28 @@ Machine = Annotated[str | None, typer.Option("--machine", help="only this machin
 Project = Annotated[str | None, typer.Option("--project", "-p", help="path, name or folder")]
 Mode = Annotated[str, typer.Option("--mode", "-m", help="cost: auto|calculate|display")]
 Order = Annotated[str, typer.Option("--order", "-o", help="asc|desc")]
-Compact = Annotated[bool, typer.Option("--compact", help="the narrow table (3.6M, fewer "
-                                       "columns) whatever the width")]  # fmt: skip
+Compact = Annotated[
+    bool,
+    typer.Option("--compact", help="the narrow table (3.6M, fewer columns) whatever the width"),
+]
 
 
-def _period_report(kind: str, key_name: str, *, json_out: bool, tz: str | None, since: str | None,
-                   until: str | None, breakdown: bool, machine: str | None, project: str | None,
-                   mode: str, order: str, start_of_week: str = "sunday",
-                   compact: bool = False) -> None:  # fmt: skip
+def _period_report(
+    kind: str,
+    key_name: str,
+    *,
+    json_out: bool,
+    tz: str | None,
+    since: str | None,
+    until: str | None,
+    breakdown: bool,
+    machine: str | None,
+    project: str | None,
+    mode: str,
+    order: str,
+    start_of_week: str = "sunday",
+    compact: bool = False,
+) -> None:
     p = usage_query(tz, since, until, machine, project, mode, order, start_of_week)
     with readmodel.open_read(load_settings().db_path) as conn:
         payload = period_report(conn, kind, p)
@@ -53,8 +67,9 @@ def _period_report(kind: str, key_name: str, *, json_out: bool, tz: str | None, 
     if json_out:
         emit(payload)
     else:
-        _table(f"Claude Code usage — {kind}", key_name, rows, payload, breakdown, p=p,
-               compact=compact)  # fmt: skip
+        _table(
+            f"Claude Code usage — {kind}", key_name, rows, payload, breakdown, p=p, compact=compact
+        )
 
 
 def empty_reason(p: object) -> str:
@@ -66,9 +81,16 @@ def empty_reason(p: object) -> str:
     return f"No usage for {' '.join(scope)}."
 
 
-def _table(title: str, key_name: str, rows: list[dict[str, Any]], payload: dict[str, Any],
-           breakdown: bool, extra: tuple[tuple[str, str], ...] = (),
-           p: UsageQuery | None = None, compact: bool = False) -> None:  # fmt: skip
+def _table(
+    title: str,
+    key_name: str,
+    rows: list[dict[str, Any]],
+    payload: dict[str, Any],
+    breakdown: bool,
+    extra: tuple[tuple[str, str], ...] = (),
+    p: UsageQuery | None = None,
+    compact: bool = False,
+) -> None:
     from .fit import print_fitted
     from .render import usage_grid, usage_levels
 
@@ -78,8 +100,9 @@ def _table(title: str, key_name: str, rows: list[dict[str, Any]], payload: dict[
     tz = p.timezone if p else None
     print_fitted(
         lambda lv: usage_grid(title, key_name, rows, payload["totals"], breakdown, lv, extra, tz),
-        usage_levels(key_name, extra), compact,
-    )  # fmt: skip
+        usage_levels(key_name, extra),
+        compact,
+    )
     unpriced_footer(Console(), payload["totals"].get("unpricedTokens", {}))
 
 
@@ -88,50 +111,118 @@ def unpriced_footer(console: Console, unpriced: dict[str, int]) -> None:
     for model, tokens in unpriced.items():
         console.print(
             f"[yellow]unpriced:[/] {model}: {tokens:,} tokens have no price and are not in the "
-            "costs above (`usagectl prices update` may know it)", soft_wrap=True,
-        )  # fmt: skip
+            "costs above (`usagectl prices update` may know it)",
+            soft_wrap=True,
+        )
 
 
 @app.command()
-def daily(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
-          breakdown: Breakdown = False, machine: Machine = None, project: Project = None,
-          mode: Mode = "auto", order: Order = "asc", compact: Compact = False) -> None:  # fmt: skip
+def daily(
+    json_out: Json = False,
+    timezone: Tz = None,
+    since: Since = None,
+    until: Until = None,
+    breakdown: Breakdown = False,
+    machine: Machine = None,
+    project: Project = None,
+    mode: Mode = "auto",
+    order: Order = "asc",
+    compact: Compact = False,
+) -> None:
     """Usage per day."""
-    _period_report("daily", "date", json_out=json_out, tz=timezone, since=since, until=until,
-                   breakdown=breakdown, machine=machine, project=project, mode=mode,
-                   order=order, compact=compact)  # fmt: skip
+    _period_report(
+        "daily",
+        "date",
+        json_out=json_out,
+        tz=timezone,
+        since=since,
+        until=until,
+        breakdown=breakdown,
+        machine=machine,
+        project=project,
+        mode=mode,
+        order=order,
+        compact=compact,
+    )
 
 
 @app.command()
-def weekly(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
-           breakdown: Breakdown = False, machine: Machine = None, project: Project = None,
-           mode: Mode = "auto", order: Order = "asc",
-           start_of_week: Annotated[str, typer.Option("--start-of-week", "-w")] = "sunday",
-           compact: Compact = False) -> None:  # fmt: skip
+def weekly(
+    json_out: Json = False,
+    timezone: Tz = None,
+    since: Since = None,
+    until: Until = None,
+    breakdown: Breakdown = False,
+    machine: Machine = None,
+    project: Project = None,
+    mode: Mode = "auto",
+    order: Order = "asc",
+    start_of_week: Annotated[str, typer.Option("--start-of-week", "-w")] = "sunday",
+    compact: Compact = False,
+) -> None:
     """Usage per week (weeks start on Sunday, as `ccusage claude weekly`)."""
-    _period_report("weekly", "week", json_out=json_out, tz=timezone, since=since, until=until,
-                   breakdown=breakdown, machine=machine, project=project, mode=mode,
-                   order=order, start_of_week=start_of_week, compact=compact)  # fmt: skip
+    _period_report(
+        "weekly",
+        "week",
+        json_out=json_out,
+        tz=timezone,
+        since=since,
+        until=until,
+        breakdown=breakdown,
+        machine=machine,
+        project=project,
+        mode=mode,
+        order=order,
+        start_of_week=start_of_week,
+        compact=compact,
+    )
 
 
 @app.command()
-def monthly(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
-            breakdown: Breakdown = False, machine: Machine = None, project: Project = None,
-            mode: Mode = "auto", order: Order = "asc", compact: Compact = False,
-            ) -> None:  # fmt: skip
+def monthly(
+    json_out: Json = False,
+    timezone: Tz = None,
+    since: Since = None,
+    until: Until = None,
+    breakdown: Breakdown = False,
+    machine: Machine = None,
+    project: Project = None,
+    mode: Mode = "auto",
+    order: Order = "asc",
+    compact: Compact = False,
+) -> None:
     """Usage per month."""
-    _period_report("monthly", "month", json_out=json_out, tz=timezone, since=since, until=until,
-                   breakdown=breakdown, machine=machine, project=project, mode=mode,
-                   order=order, compact=compact)  # fmt: skip
+    _period_report(
+        "monthly",
+        "month",
+        json_out=json_out,
+        tz=timezone,
+        since=since,
+        until=until,
+        breakdown=breakdown,
+        machine=machine,
+        project=project,
+        mode=mode,
+        order=order,
+        compact=compact,
+    )
 
 
 @app.command()
-def session(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
-            breakdown: Breakdown = False, machine: Machine = None, project: Project = None,
-            mode: Mode = "auto", compact: Compact = False,
-            limit: Annotated[int | None, typer.Option("--limit", help="only the N most "
-                                                      "expensive sessions")] = None,
-            ) -> None:  # fmt: skip
+def session(
+    json_out: Json = False,
+    timezone: Tz = None,
+    since: Since = None,
+    until: Until = None,
+    breakdown: Breakdown = False,
+    machine: Machine = None,
+    project: Project = None,
+    mode: Mode = "auto",
+    compact: Compact = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="only the N most expensive sessions")
+    ] = None,
+) -> None:
     """Usage per session, most expensive first (subagent files roll into their session)."""
     p = usage_query(timezone, since, until, machine, project, mode, limit=limit)
     with readmodel.open_read(load_settings().db_path) as conn:
@@ -142,23 +233,31 @@ def session(json_out: Json = False, timezone: Tz = None, since: Since = None, un
     else:
         hooked = any(any(row.get(k) for _, k in HOOK_COLUMNS) for row in session_json)
         extra = HOOK_COLUMNS if hooked else ()
-        _table("Claude Code usage — sessions", "sessionId", session_json, payload, breakdown,
-               extra, p, compact)  # fmt: skip
+        title = "Claude Code usage — sessions"
+        _table(title, "sessionId", session_json, payload, breakdown, extra, p, compact)
 
 
 @app.command()
-def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
-           machine: Machine = None, mode: Mode = "auto", order: Order = "asc",
-           active: Annotated[bool, typer.Option("--active", "-a", help="only the active block")]
-           = False,
-           recent: Annotated[bool, typer.Option("--recent", "-r", help="last 3 days")] = False,
-           token_limit: Annotated[str | None, typer.Option("--token-limit", "-t",
-                                                           help="N or max")] = None,
-           session_length: Annotated[float, typer.Option("--session-length", "-n")]
-           = DEFAULT_SESSION_HOURS, compact: Compact = False) -> None:  # fmt: skip
+def blocks(
+    json_out: Json = False,
+    timezone: Tz = None,
+    since: Since = None,
+    until: Until = None,
+    machine: Machine = None,
+    mode: Mode = "auto",
+    order: Order = "asc",
+    active: Annotated[bool, typer.Option("--active", "-a", help="only the active block")] = False,
+    recent: Annotated[bool, typer.Option("--recent", "-r", help="last 3 days")] = False,
+    token_limit: Annotated[str | None, typer.Option("--token-limit", "-t", help="N or max")] = None,
+    session_length: Annotated[
+        float, typer.Option("--session-length", "-n")
+    ] = DEFAULT_SESSION_HOURS,
+    compact: Compact = False,
+) -> None:
     """5-hour billing blocks, account-wide (or one machine's with --machine)."""
-    p = blocks_query(timezone, since, until, machine, mode, order, active, recent, token_limit,
-                     session_length)  # fmt: skip
+    p = blocks_query(
+        timezone, since, until, machine, mode, order, active, recent, token_limit, session_length
+    )
     now_ms = int(time.time() * 1000)
     settings = load_settings()
     with readmodel.open_read(settings.db_path) as conn:
@@ -177,8 +276,11 @@ def blocks(json_out: Json = False, timezone: Tz = None, since: Since = None, unt
         shown = limit if limit is not None else max_completed_tokens(kept, now_ms, length)
         early = {iso_ms(b.start_ms) for b in kept if shown_rate(b, now_ms, length) is None}
         rows = payload["blocks"]
-        print_fitted(lambda lv: blocks_grid(rows, shown or None, p.timezone, official, lv, early),
-                     levels(BLOCK_DROPS, 1), compact)  # fmt: skip
+        print_fitted(
+            lambda lv: blocks_grid(rows, shown or None, p.timezone, official, lv, early),
+            levels(BLOCK_DROPS, 1),
+            compact,
+        )
 
 
 def _no_blocks(p: BlocksQuery, hours: float) -> str:

@@ -33,17 +33,28 @@ TOOL_DROPS = ("errors", "p95", "p50", "failures", "rate")
 
 
 def tools_grid(report: dict[str, Any], level: Level) -> Grid:
-    cols = [Col("tool", "Tool"), Col("calls", "Calls", justify="right"),
-            Col("failures", "Failures", justify="right"), Col("rate", "Fail %", justify="right"),
-            Col("p50", "p50", justify="right"), Col("p95", "p95", justify="right"),
-            Col("errors", "Errors", max_width=40)]  # fmt: skip
+    cols = [
+        Col("tool", "Tool"),
+        Col("calls", "Calls", justify="right"),
+        Col("failures", "Failures", justify="right"),
+        Col("rate", "Fail %", justify="right"),
+        Col("p50", "p50", justify="right"),
+        Col("p95", "p95", justify="right"),
+        Col("errors", "Errors", max_width=40),
+    ]
     grid = Grid.of("Claude Code tool calls", cols, level)
 
     def add(name: str, row: dict[str, Any], style: str | None = None) -> None:
         errors = ", ".join(f"{k} ×{n}" for k, n in list(row["errorKinds"].items())[:3])
-        cells = {"tool": name, "calls": f"{row['calls']:,}", "failures": f"{row['failures']:,}",
-                 "rate": f"{row['failureRate'] * 100:.1f}%", "p50": _ms(row["p50DurationMs"]),
-                 "p95": _ms(row["p95DurationMs"]), "errors": errors}  # fmt: skip
+        cells = {
+            "tool": name,
+            "calls": f"{row['calls']:,}",
+            "failures": f"{row['failures']:,}",
+            "rate": f"{row['failureRate'] * 100:.1f}%",
+            "p50": _ms(row["p50DurationMs"]),
+            "p95": _ms(row["p95DurationMs"]),
+            "errors": errors,
+        }
         grid.add([cells[c.key] for c in grid.cols], style)
 
     for row in report["tools"]:
@@ -54,17 +65,29 @@ def tools_grid(report: dict[str, Any], level: Level) -> Grid:
 
 
 @app.command()
-def tools(json_out: Json = False, timezone: Tz = None, since: Since = None, until: Until = None,
-          machine: Machine = None, project: Project = None, session: Session = None,
-          ) -> None:  # fmt: skip
+def tools(
+    json_out: Json = False,
+    timezone: Tz = None,
+    since: Since = None,
+    until: Until = None,
+    machine: Machine = None,
+    project: Project = None,
+    session: Session = None,
+) -> None:
     """Tool calls seen by the hooks (`usagectl hooks install`): per tool, calls, failures,
     failure rate, p50/p95 duration, most used first."""
     from usagectl.processors import readmodel
     from usagectl.processors.app.settings import load_settings
 
     first, last = day_range(since, until)
-    p = ToolsQuery(timezone=zone(timezone), since=first, until=last, machine=machine,
-                   project=project, session=session)  # fmt: skip
+    p = ToolsQuery(
+        timezone=zone(timezone),
+        since=first,
+        until=last,
+        machine=machine,
+        project=project,
+        session=session,
+    )
     conn = readmodel.open_read(load_settings().db_path)
     try:
         report = tools_report(conn, p)

@@ -25,21 +25,22 @@ def _names(value: str | None) -> tuple[str, ...]:
 
 @app.command()
 def watch(
-    refresh: Annotated[float, typer.Option(help="redraw every N seconds (data arrives live)")]
-    = 1.0,
+    refresh: Annotated[
+        float, typer.Option(help="redraw every N seconds (data arrives live)")
+    ] = 1.0,
     plan: Annotated[str | None, typer.Option(help="pro|max5|max20|custom")] = None,
-    token_limit: Annotated[str | None, typer.Option("--token-limit", "-t",
-                                                    help="N, max or p90")] = None,
+    token_limit: Annotated[
+        str | None, typer.Option("--token-limit", "-t", help="N, max or p90")
+    ] = None,
     session_length: Annotated[float, typer.Option("--session-length", "-n")] = 5.0,
     cost_threshold: Annotated[float | None, typer.Option("--cost-threshold")] = None,
     projects: Annotated[str | None, typer.Option(help="only these projects, a,b")] = None,
     exclude: Annotated[str | None, typer.Option(help="not these projects, a,b")] = None,
     machine: Annotated[str | None, typer.Option(help="only this machine")] = None,
     compact: Annotated[bool, typer.Option(help="narrow layout")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="one JSON object per update")]
-    = False,
+    json_out: Annotated[bool, typer.Option("--json", help="one JSON object per update")] = False,
     timezone: Annotated[str | None, typer.Option("--timezone", "-z")] = None,
-) -> None:  # fmt: skip
+) -> None:
     """Live view of the current 5-hour block across every machine, project and session."""
     from usagectl.projections.blocks import session_ms
     from usagectl.projections.live import Options
@@ -54,10 +55,14 @@ def watch(
     if token_limit not in (None, "max", "p90") and not (token_limit or "").isdigit():
         raise UserError(f"invalid --token-limit {token_limit!r}: a number, max or p90")
     options = Options(
-        length_ms=session_ms(session_length), plan=plan, token_limit=token_limit,
-        cost_threshold=cost_threshold, projects=_names(projects), exclude=_names(exclude),
+        length_ms=session_ms(session_length),
+        plan=plan,
+        token_limit=token_limit,
+        cost_threshold=cost_threshold,
+        projects=_names(projects),
+        exclude=_names(exclude),
         machine=machine,
-    )  # fmt: skip
+    )
     from .event_loop import run_async
     from .watch_loop import run_watch
 
