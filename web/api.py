@@ -70,8 +70,9 @@ class Endpoint:
 
 def json_response(payload: Any, status: int = 200) -> Response:
     body = msgspec.json.encode(payload, order="sorted")
-    return Response(body, status, media_type="application/json",
-                    headers={"Cache-Control": "no-store"})  # fmt: skip
+    return Response(
+        body, status, media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
 
 
 async def read(state: ServerState, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -177,8 +178,9 @@ async def _dashboard(state: ServerState, p: dict[str, Any]) -> Response:
     if p["after"] is not None:
         await _wait_for(state, p["after"])
     account, now = state.settings.account, state.now_ms()
-    payload = await read(state, lambda c: dashboard(c, account, p["timezone"],
-                                                    p["start_of_week"], now))  # fmt: skip
+    payload = await read(
+        state, lambda c: dashboard(c, account, p["timezone"], p["start_of_week"], now)
+    )
     payload["machines"] = (await machines(state))["machines"]
     payload["alerts"] = await sources.alerts(state.settings, now, 20)
     return json_response(payload)
@@ -196,8 +198,12 @@ async def _health(state: ServerState, p: dict[str, Any]) -> Response:
     except sqlite3.Error as err:
         problem = f"the read model cannot be read ({err}): run `usagectl replay`"
     hub = state.live is not None and state.live.nc.is_connected
-    body = {"status": "degraded" if problem else "ok", "readModel": problem or "ok",
-            "readModelSeq": seq, "hub": hub}  # fmt: skip
+    body = {
+        "status": "degraded" if problem else "ok",
+        "readModel": problem or "ok",
+        "readModelSeq": seq,
+        "hub": hub,
+    }
     return json_response(body, 503 if problem else 200)
 
 

@@ -74,8 +74,10 @@ class Gate:
             return
         victim = next((c for c in self.open if c is not conn and c.idle()), None) or conn
         self.evicted += 1
-        self.note(f"usagectl serve: {len(self.open) - 1:,} connections open (the cap): "
-                  f"closed the oldest idle one ({self.evicted:,} so far)")  # fmt: skip
+        self.note(
+            f"usagectl serve: {len(self.open) - 1:,} connections open (the cap): "
+            f"closed the oldest idle one ({self.evicted:,} so far)"
+        )
         victim.transport.abort()
         self.open.pop(victim, None)
 

@@ -75,10 +75,17 @@ async def serve(settings: Settings, options: ServeOptions, on_ready: Callable[[s
             state = ServerState(settings, LiveBus(h.nc, h.js, h.bus), lambda: server.should_exit)
             app = build_app(state, token=token, loopback=loopback, limiter=limiter)
             config = uvicorn.Config(
-                app, log_level="warning", access_log=False, proxy_headers=False,
-                server_header=False, lifespan="off", ws="none", http=BoundedH11,
-                timeout_graceful_shutdown=GRACE_S, backlog=ACCEPT_BATCH,
-            )  # fmt: skip
+                app,
+                log_level="warning",
+                access_log=False,
+                proxy_headers=False,
+                server_header=False,
+                lifespan="off",
+                ws="none",
+                http=BoundedH11,
+                timeout_graceful_shutdown=GRACE_S,
+                backlog=ACCEPT_BATCH,
+            )
             server = uvicorn.Server(config)
             quiet_resource_errors()
             port = sock.getsockname()[1]
