@@ -36,11 +36,11 @@ async def write_zone_days(db: aiosqlite.Connection, d: Deltas, zones: Iterable[s
     for zone in zones:
         tz = ZoneInfo(zone)
         rows = zone_day_deltas(d.models, tz)
-        await db.executemany(
-            _UPSERT,
-            [(zone, day, model, *sums, _NONE if first is None else first)
-             for (day, model), (sums, first) in rows.items()],
-        )  # fmt: skip
+        params = [
+            (zone, day, model, *sums, _NONE if first is None else first)
+            for (day, model), (sums, first) in rows.items()
+        ]
+        await db.executemany(_UPSERT, params)
         cache: dict[int, int] = {}
         left = {(day_number(bucket, tz, cache), model) for bucket, model in d.left}
         for day, model in sorted(left):
