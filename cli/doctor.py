@@ -38,8 +38,9 @@ def _roots(settings: Settings) -> dict[str, Any]:
     return {"roots": [{"path": str(r), "files": len(session_files(r))} for r in roots]}
 
 
-def _producer(settings: Settings) -> dict[str, Any]:
-    empty = {
+def _no_producer() -> dict[str, Any]:
+    """What a machine that never ran a producer reports."""
+    return {
         "files": 0,
         "lines": 0,
         "events": 0,
@@ -47,6 +48,10 @@ def _producer(settings: Settings) -> dict[str, Any]:
         "lines_by_reason": {},
         "tails_held": [],
     }
+
+
+def _producer(settings: Settings) -> dict[str, Any]:
+    empty = _no_producer()
     if not settings.producer_db.exists():
         return empty
     try:
@@ -267,14 +272,7 @@ def _section(look: Any, empty: dict[str, Any]) -> dict[str, Any]:
 
 
 def collect(settings: Settings) -> dict[str, Any]:
-    no_producer = {
-        "files": 0,
-        "lines": 0,
-        "events": 0,
-        "unread_bytes": 0,
-        "lines_by_reason": {},
-        "tails_held": [],
-    }
+    no_producer = _no_producer()
     return {
         "machine": settings.machine,
         "home": str(settings.home),

@@ -92,34 +92,17 @@ def _payload(command: str, o: dict[str, Any]) -> dict[str, Any]:
     from usagectl.processors.app import usage_reports
 
     settings = load_settings()
+    # The parsed options carry the builders' parameter names; the flags only a table uses
+    # (--breakdown, --compact) and --json itself are not parameters.
+    given = {k: v for k, v in o.items() if k not in ("json", "compact", "breakdown")}
     if command == "blocks":
         now_ms = int(time.time() * 1000)
-        length = _number(o.get("session_length"), float)
-        q = blocks_query(
-            o.get("tz"),
-            o.get("since"),
-            o.get("until"),
-            o.get("machine"),
-            o.get("mode", "auto"),
-            o.get("order", "asc"),
-            bool(o.get("active")),
-            bool(o.get("recent")),
-            o.get("token_limit"),
-            length,
-        )
+        given["session_length"] = _number(given.get("session_length"), float)
+        q = blocks_query(**given)
         with readmodel.open_read(settings.db_path) as conn:
             return usage_reports.blocks_report(conn, settings.account, q, now_ms)
-    p = usage_query(
-        o.get("tz"),
-        o.get("since"),
-        o.get("until"),
-        o.get("machine"),
-        o.get("project"),
-        o.get("mode", "auto"),
-        o.get("order", "asc"),
-        o.get("start_of_week", "sunday"),
-        _number(o.get("limit"), int),
-    )
+    given["limit"] = _number(given.get("limit"), int)
+    p = usage_query(**given)
     with readmodel.open_read(settings.db_path) as conn:
         if command == "session":
             return usage_reports.session_report(conn, p)

@@ -24,11 +24,11 @@ def emit(payload: dict[str, Any]) -> None:
 
 
 def usage_query(
-    tz: str | None,
-    since: str | None,
-    until: str | None,
-    machine: str | None,
-    project: str | None,
+    tz: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    machine: str | None = None,
+    project: str | None = None,
     mode: str = "auto",
     order: str = "asc",
     start_of_week: str = "sunday",
@@ -56,10 +56,10 @@ def usage_query(
 
 
 def blocks_query(
-    tz: str | None,
-    since: str | None,
-    until: str | None,
-    machine: str | None,
+    tz: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    machine: str | None = None,
     mode: str = "auto",
     order: str = "asc",
     active: bool = False,
