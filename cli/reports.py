@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -116,34 +117,41 @@ def unpriced_footer(console: Console, unpriced: dict[str, int]) -> None:
         )
 
 
-@app.command()
-def daily(
-    json_out: Json = False,
-    timezone: Tz = None,
-    since: Since = None,
-    until: Until = None,
-    breakdown: Breakdown = False,
-    machine: Machine = None,
-    project: Project = None,
-    mode: Mode = "auto",
-    order: Order = "asc",
-    compact: Compact = False,
-) -> None:
-    """Usage per day."""
-    _period_report(
-        "daily",
-        "date",
-        json_out=json_out,
-        tz=timezone,
-        since=since,
-        until=until,
-        breakdown=breakdown,
-        machine=machine,
-        project=project,
-        mode=mode,
-        order=order,
-        compact=compact,
-    )
+def _period_command(kind: str, key_name: str, help_text: str) -> Callable[..., None]:
+    """``daily`` and ``monthly``: the same options, one period each."""
+
+    def command(
+        json_out: Json = False,
+        timezone: Tz = None,
+        since: Since = None,
+        until: Until = None,
+        breakdown: Breakdown = False,
+        machine: Machine = None,
+        project: Project = None,
+        mode: Mode = "auto",
+        order: Order = "asc",
+        compact: Compact = False,
+    ) -> None:
+        _period_report(
+            kind,
+            key_name,
+            json_out=json_out,
+            tz=timezone,
+            since=since,
+            until=until,
+            breakdown=breakdown,
+            machine=machine,
+            project=project,
+            mode=mode,
+            order=order,
+            compact=compact,
+        )
+
+    command.__doc__ = help_text
+    return command
+
+
+app.command(name="daily")(_period_command("daily", "date", "Usage per day."))
 
 
 @app.command()
@@ -178,34 +186,7 @@ def weekly(
     )
 
 
-@app.command()
-def monthly(
-    json_out: Json = False,
-    timezone: Tz = None,
-    since: Since = None,
-    until: Until = None,
-    breakdown: Breakdown = False,
-    machine: Machine = None,
-    project: Project = None,
-    mode: Mode = "auto",
-    order: Order = "asc",
-    compact: Compact = False,
-) -> None:
-    """Usage per month."""
-    _period_report(
-        "monthly",
-        "month",
-        json_out=json_out,
-        tz=timezone,
-        since=since,
-        until=until,
-        breakdown=breakdown,
-        machine=machine,
-        project=project,
-        mode=mode,
-        order=order,
-        compact=compact,
-    )
+app.command(name="monthly")(_period_command("monthly", "month", "Usage per month."))
 
 
 @app.command()
