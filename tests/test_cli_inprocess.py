@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from inprocess import isolated_home
 from typer.testing import CliRunner
 from usagectl.cli.app import app
 from usagectl.processors.app.errors import UserError
@@ -38,13 +39,7 @@ async def _write(db_path: Path, usages: list[Usage]) -> None:
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name, value in {"USAGECTL_HOME": tmp_path / "home", "CLAUDE_CONFIG_DIR": tmp_path / "c",
-                        "HOME": tmp_path, "TZ": "UTC", "COLUMNS": "160"}.items():  # fmt: skip
-        monkeypatch.setenv(name, str(value))
-    for name in ("USAGECTL_CONFIG", "USAGECTL_NATS_URL", "USAGECTL_MACHINE"):
-        monkeypatch.delenv(name, raising=False)
-    (tmp_path / "home").mkdir()
-    return tmp_path / "home"
+    return isolated_home(tmp_path, monkeypatch, COLUMNS="160")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from inprocess import isolated_home
 from typer.testing import CliRunner
 from usagectl.cli import fastreport
 from usagectl.cli.app import app
@@ -43,14 +44,9 @@ async def _write(db_path: Path) -> None:
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name, value in {"USAGECTL_HOME": tmp_path / "home", "CLAUDE_CONFIG_DIR": tmp_path / "c",
-                        "HOME": tmp_path, "TZ": "UTC"}.items():  # fmt: skip
-        monkeypatch.setenv(name, str(value))
-    for name in ("USAGECTL_CONFIG", "USAGECTL_NATS_URL", "USAGECTL_MACHINE"):
-        monkeypatch.delenv(name, raising=False)
-    (tmp_path / "home").mkdir()
-    asyncio.run(_write(tmp_path / "home" / "usage.db"))
-    return tmp_path / "home"
+    home = isolated_home(tmp_path, monkeypatch)
+    asyncio.run(_write(home / "usage.db"))
+    return home
 
 
 SAME = [
