@@ -50,6 +50,9 @@ class LiveState:
     new_sessions: dict[str, int] = field(default_factory=dict)
     heartbeats: dict[str, int] = field(default_factory=dict)  # machine -> last heartbeat ts
     past_block_tokens: list[int] = field(default_factory=list)
+    # Every session among the groups' copies, kept as they arrive: gathering it from the
+    # groups at each event made a backfill followed from the start quadratic.
+    sessions: set[str] = field(default_factory=set)
 
 
 def snapshot(
@@ -63,6 +66,7 @@ def snapshot(
     state = LiveState(account, window_start_ms, seq, past_block_tokens=list(past_block_tokens))
     for e in entries:
         state.groups.setdefault(group_id(e), {})[e.key] = e
+        state.sessions.add(_session(e))
         state.machines_seen[e.machine] = max(state.machines_seen.get(e.machine, 0), e.ts_ms)
     for kind, obs in (official or {}).items():
         state.official[(ACCOUNT, account, "", "", kind)] = obs
@@ -81,13 +85,14 @@ def apply_usage(state: LiveState, u: Usage, seq: int) -> None:
     if entry.ts_ms < state.window_start_ms:
         return
     gid = group_id(entry)
-    known_sessions = {_session(e) for g in state.groups.values() for e in g.values()}
     changed, _ = fold({gid: state.groups[gid]} if gid in state.groups else {}, [entry])
     state.groups.update(changed)
     if entry.machine not in state.machines_seen:
         state.new_machines[entry.machine] = entry.ts_ms
-    if _session(entry) not in known_sessions:
-        state.new_sessions[_session(entry)] = entry.ts_ms
+    session = _session(entry)
+    if session not in state.sessions:
+        state.new_sessions[session] = entry.ts_ms
+        state.sessions.add(session)
     state.machines_seen[entry.machine] = max(state.machines_seen.get(entry.machine, 0), entry.ts_ms)
 
 
