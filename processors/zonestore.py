@@ -17,6 +17,7 @@ from .transactions import rollback
 
 # A first bucket no real one reaches: a row that only lost entries is looked at again below.
 _NONE = 1 << 62
+_MARGIN_S = 3 * 3600
 _COLS = ("zone", "day", "model", *SUM_COLUMNS, "first_bucket")
 _UPSERT = (
     f"INSERT INTO rollup_zone_day ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))}) "
@@ -51,18 +52,23 @@ async def write_zone_days(db: aiosqlite.Connection, d: Deltas, zones: Iterable[s
 async def _first_again(
     db: aiosqlite.Connection, zone: str, tz: ZoneInfo, day: int, model: str
 ) -> None:
-    """A (day, model) that lost entries: its first bucket, from the 15-minute rollups."""
-    start = local_midnight(local_day(day), tz)
-    end = local_midnight(local_day(day) + timedelta(days=1), tz)
+    """A (day, model) that lost entries: its first bucket, from the 15-minute rollups. The
+    buckets are read with a margin around the day's midnights (a midnight that DST skips has
+    no exact instant) and each is placed by the same rule as everywhere: its start's date."""
+    start = local_midnight(local_day(day), tz) - _MARGIN_S
+    end = local_midnight(local_day(day) + timedelta(days=1), tz) + _MARGIN_S
+    cache: dict[int, int] = {}
     async with db.execute(
-        "SELECT min(bucket) FROM rollup WHERE bucket >= ? AND bucket < ? AND model = ?",
+        "SELECT DISTINCT bucket FROM rollup WHERE bucket >= ? AND bucket < ? AND model = ? "
+        "ORDER BY bucket",
         (start, end, model),
     ) as cur:
-        row = await cur.fetchone()
-    if row is not None and row[0] is not None:
+        buckets = [int(r[0]) for r in await cur.fetchall()]
+    first = next((b for b in buckets if day_number(b, tz, cache) == day), None)
+    if first is not None:
         await db.execute(
             "UPDATE rollup_zone_day SET first_bucket = ? WHERE zone = ? AND day = ? AND model = ?",
-            (row[0], zone, day, model),
+            (first, zone, day, model),
         )
 
 
