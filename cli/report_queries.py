@@ -5,7 +5,9 @@ refuse the same values in the same words and print the same bytes."""
 from __future__ import annotations
 
 import sys
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from usagectl.processors.app.errors import UserError
@@ -23,6 +25,16 @@ def emit(payload: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def _common(
+    tz: str | None, since: str | None, until: str | None, mode: str, order: str
+) -> tuple[ZoneInfo, date | None, date | None]:
+    """The checks every usage report shares: zone, date range, cost mode, order."""
+    zone_info, (first, last) = zone(tz), day_range(since, until)
+    check_choice(mode, tuple(COST_INDEX), "--mode")
+    check_choice(order, ("asc", "desc"), "--order")
+    return zone_info, first, last
+
+
 def usage_query(
     tz: str | None = None,
     since: str | None = None,
@@ -35,10 +47,7 @@ def usage_query(
     limit: int | None = None,
 ) -> UsageQuery:
     """daily / weekly / monthly / session: every value checked before any data is read."""
-    zone_info = zone(tz)
-    first, last = day_range(since, until)
-    check_choice(mode, tuple(COST_INDEX), "--mode")
-    check_choice(order, ("asc", "desc"), "--order")
+    zone_info, first, last = _common(tz, since, until, mode, order)
     check_choice(start_of_week, WEEKDAYS, "--start-of-week")
     if limit is not None and limit < 1:
         raise UserError(f"invalid --limit {limit}: a positive number of sessions")
@@ -67,10 +76,7 @@ def blocks_query(
     token_limit: str | None = None,
     session_length: float | None = None,
 ) -> BlocksQuery:
-    zone_info = zone(tz)
-    first, last = day_range(since, until)
-    check_choice(mode, tuple(COST_INDEX), "--mode")
-    check_choice(order, ("asc", "desc"), "--order")
+    zone_info, first, last = _common(tz, since, until, mode, order)
     hours = DEFAULT_SESSION_HOURS if session_length is None else session_length
     if hours <= 0:
         raise UserError("invalid --session-length: must be a positive number of hours")

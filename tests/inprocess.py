@@ -3,9 +3,14 @@ temporary homes, no hub, no config or machine name inherited from the environmen
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from usagectl.processors.store import apply_batch, open_store, refresh
+from usagectl.projections.events import Usage
+
+FIVE_H = 5 * 3_600_000
 
 
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **extra: str) -> Path:
@@ -22,3 +27,13 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **extra: str)
         monkeypatch.delenv(name, raising=False)
     home.mkdir()
     return home
+
+
+async def write_read_model(db_path: Path, usages: Sequence[Usage]) -> None:
+    """A read model written by the store directly (one batch, blocks refreshed): no hub."""
+    db = await open_store(db_path)
+    try:
+        await apply_batch(db, "processor", usages, len(usages))
+        await refresh(db, FIVE_H)
+    finally:
+        await db.close()

@@ -9,15 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from inprocess import isolated_home
+from inprocess import isolated_home, write_read_model
 from typer.testing import CliRunner
 from usagectl.cli.app import app
 from usagectl.processors.app.errors import UserError
 from usagectl.processors.app.parsing import QueryError
-from usagectl.processors.store import apply_batch, open_store, refresh
 from usagectl.projections.events import Source, Usage
-
-FIVE_H = 5 * 3_600_000
 
 
 def _usage(n: int, at: datetime, model: str = "claude-sonnet-4-5-20250929") -> Usage:
@@ -28,15 +25,6 @@ def _usage(n: int, at: datetime, model: str = "claude-sonnet-4-5-20250929") -> U
     )  # fmt: skip
 
 
-async def _write(db_path: Path, usages: list[Usage]) -> None:
-    db = await open_store(db_path)
-    try:
-        await apply_batch(db, "processor", usages, len(usages))
-        await refresh(db, FIVE_H)
-    finally:
-        await db.close()
-
-
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return isolated_home(tmp_path, monkeypatch, COLUMNS="160")
@@ -45,7 +33,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def recorded(home: Path) -> Path:
     days = [datetime(2026, 9, d, 10, tzinfo=UTC) for d in (1, 1, 2, 3)]
-    asyncio.run(_write(home / "usage.db", [_usage(n, at) for n, at in enumerate(days, 1)]))
+    asyncio.run(
+        write_read_model(home / "usage.db", [_usage(n, at) for n, at in enumerate(days, 1)])
+    )
     return home
 
 

@@ -11,14 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from inprocess import isolated_home
+from inprocess import isolated_home, write_read_model
 from typer.testing import CliRunner
 from usagectl.cli import fastreport
 from usagectl.cli.app import app
-from usagectl.processors.store import apply_batch, open_store, refresh
 from usagectl.projections.events import Source, Usage
-
-FIVE_H = 5 * 3_600_000
 
 
 def _usage(n: int, at: datetime) -> Usage:
@@ -31,21 +28,15 @@ def _usage(n: int, at: datetime) -> Usage:
     )  # fmt: skip
 
 
-async def _write(db_path: Path) -> None:
+def _usages() -> list[Usage]:
     start = datetime(2026, 8, 28, 20, tzinfo=UTC)
-    db = await open_store(db_path)
-    try:
-        usages = [_usage(n, start + timedelta(minutes=37 * n)) for n in range(400)]
-        await apply_batch(db, "processor", usages, len(usages))
-        await refresh(db, FIVE_H)
-    finally:
-        await db.close()
+    return [_usage(n, start + timedelta(minutes=37 * n)) for n in range(400)]
 
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = isolated_home(tmp_path, monkeypatch)
-    asyncio.run(_write(home / "usage.db"))
+    asyncio.run(write_read_model(home / "usage.db", _usages()))
     return home
 
 
